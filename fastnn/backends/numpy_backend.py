@@ -1,0 +1,137 @@
+"""The reference backend: plain, vectorised NumPy, the oracle for every faster backend.
+
+Each operation is written the way a textbook states it, so that it can be read
+against the maths; the Numba kernels mirror these functions and are tested against
+them. ``train_epoch`` updates the parameters in place (sklearn ``param += update``).
+Shapes: ``X`` is (n_samples, n_features), activations are (n_samples, n_units),
+``y`` holds integer class labels (n_samples,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from fastnn.activations import get_activation
+from fastnn.optim import OptimizerConfig, OptimizerState, adam_step_size
+from fastnn.params import Params
+
+#: Rows per chunk in predict_proba, so inference on a big set needs bounded memory.
+PREDICT_CHUNK = 8192
+
+
+class NumpyBackend:
+    """Reference implementation of the backend protocol (see ``fastnn.backends``)."""
+
+    name = "numpy"
+
+    def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
+                      activation: str) -> np.ndarray:
+        """Fused dense layer: ``a = g(a_prev @ W + b)``."""
+        return get_activation(activation).fn(a_prev @ W + b)
+
+    def activation_derivative(self, a: np.ndarray, activation: str) -> np.ndarray:
+        """``g'(z)`` written in terms of the layer output ``a``."""
+        return get_activation(activation).grad(a)
+
+    def forward(self, params: Params, activations: Sequence[str], X: np.ndarray) -> list[np.ndarray]:
+        """All layer outputs ``[X, a_1, ..., a_L]``; the last is the softmax output."""
+        outs = [X]
+        for i, act in enumerate(activations):
+            outs.append(self.dense_forward(outs[-1], params.W(i), params.b(i), act))
+        return outs
+
+    def predict_proba(self, params: Params, activations: Sequence[str], X: np.ndarray) -> np.ndarray:
+        """Class probabilities, (n_samples, n_classes), computed in chunks."""
+        out = np.empty((X.shape[0], params.layer_sizes[-1]), dtype=params.dtype)
+        for start in range(0, X.shape[0], PREDICT_CHUNK):
+            out[start : start + PREDICT_CHUNK] = self.forward(
+                params, activations, X[start : start + PREDICT_CHUNK])[-1]
+        return out
+
+    def loss_and_gradient(self, params: Params, activations: Sequence[str], X: np.ndarray,
+                          y: np.ndarray, grad: np.ndarray) -> float:
+        """Summed cross-entropy of the batch; writes the gradient of the *mean* loss into ``grad``.
+
+        The loss is ``logsumexp(z) - z[y]`` on the output pre-activation ``z``, which
+        stays finite where ``-log(softmax(z)[y])`` would underflow to ``inf``. The
+        output delta is the fused softmax + cross-entropy gradient ``(a - onehot(y)) / B``.
+        """
+        n_layers = params.n_layers
+        outs = [X]
+        for i in range(n_layers - 1):
+            outs.append(self.dense_forward(outs[-1], params.W(i), params.b(i), activations[i]))
+        z = outs[-1] @ params.W(n_layers - 1) + params.b(n_layers - 1)
+        z_max = z.max(axis=1, keepdims=True)
+        e = np.exp(z - z_max)
+        sum_e = e.sum(axis=1, keepdims=True)
+        rows = np.arange(X.shape[0])
+        loss = float(np.sum(np.log(sum_e[:, 0]) + z_max[:, 0] - z[rows, y], dtype=np.float64))
+
+        delta = e / sum_e
+        delta[rows, y] -= 1
+        delta /= delta.dtype.type(X.shape[0])
+        grads = Params(params.layer_sizes, grad)
+        for i in range(n_layers - 1, -1, -1):
+            np.matmul(outs[i].T, delta, out=grads.W(i))
+            np.sum(delta, axis=0, out=grads.b(i))
+            if i > 0:
+                delta = (delta @ params.W(i).T) * self.activation_derivative(outs[i], activations[i - 1])
+        return loss
+
+    def apply_update(self, params: Params, grad: np.ndarray, cfg: OptimizerConfig,
+                     state: OptimizerState) -> None:
+        """One optimiser step on ``params.data`` in place; ``grad`` gets weight decay added."""
+        t = params.dtype.type
+        if cfg.weight_decay:
+            grads = Params(params.layer_sizes, grad)
+            for i in range(params.n_layers):
+                grads.W(i)[...] += t(cfg.weight_decay) * params.W(i)
+        p = params.data
+        lr = t(cfg.lr)
+        if cfg.name == "sgd":
+            p -= lr * grad
+        elif cfg.name in ("momentum", "nesterov"):
+            mu = t(cfg.momentum)
+            state.m *= mu
+            state.m -= lr * grad
+            if cfg.name == "momentum":
+                p += state.m
+            else:
+                p += mu * state.m - lr * grad
+        else:  # adam
+            state.t[0] += 1
+            b1, b2 = t(cfg.beta1), t(cfg.beta2)
+            state.m *= b1
+            state.m += (1 - b1) * grad
+            state.s *= b2
+            state.s += (1 - b2) * (grad * grad)
+            step = t(adam_step_size(cfg, int(state.t[0])))
+            p -= step * state.m / (np.sqrt(state.s) + t(cfg.eps))
+
+    def train_epoch(self, params: Params, activations: Sequence[str], X: np.ndarray,
+                    y: np.ndarray, order: np.ndarray, batch_size: int, cfg: OptimizerConfig,
+                    state: OptimizerState) -> float:
+        """One pass over ``X[order]`` in batches of ``batch_size``; returns the mean loss.
+
+        Updates ``params`` and ``state`` in place. ``batch_size=1`` is per-sample SGD,
+        ``batch_size >= len(order)`` is full-batch gradient descent; a smaller last
+        batch is averaged over its own size. The loss of each batch is measured
+        before that batch's update.
+        """
+        grad = params.zeros_like()
+        total = 0.0
+        n = order.shape[0]
+        full_batch = batch_size >= n
+        for start in range(0, n, batch_size):
+            if full_batch:
+                # One batch holds every sample: the order cannot change the gradient,
+                # so skip the gather (a full copy of X) and use the data as it is.
+                xb, yb = X, y
+            else:
+                idx = order[start : start + batch_size]
+                xb, yb = X[idx], y[idx]
+            total += self.loss_and_gradient(params, activations, xb, yb, grad)
+            self.apply_update(params, grad, cfg, state)
+        return total / n

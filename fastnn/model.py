@@ -1,0 +1,270 @@
+"""The public model: an MLP with softmax cross-entropy, trained by any backend.
+
+The model owns the parameters, the optimiser state and the shuffle RNG; a backend
+only computes. That is what makes ``backend="numpy"`` and ``backend="numba"``
+interchangeable: both see the same weights, the same sample order and the same
+hyper-parameters, so they end with the same numbers.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fastnn.activations import get_activation
+from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
+from fastnn.errors import InvalidParameterError, TrainingDivergedError
+from fastnn.optim import OptimizerConfig, OptimizerState
+from fastnn.params import INIT_SCHEMES, Params, init_params
+from fastnn.threads import limit_threads
+from fastnn.validation import check_dtype, check_positive_int, check_X, check_y
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch of ``fit`` measured."""
+
+    epoch: int
+    loss: float
+    train_accuracy: float | None
+    val_loss: float | None
+    val_accuracy: float | None
+    seconds: float
+    samples_per_second: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _check_layers(layer_sizes: Sequence[int], activations: Sequence[str] | str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
+        raise InvalidParameterError(
+            f"the 'layer_sizes' parameter must be a list of ints like [784, 128, 10]; got {layer_sizes!r}"
+        )
+    sizes = tuple(check_positive_int("layer_sizes", n) for n in layer_sizes)
+    if len(sizes) < 2:
+        raise InvalidParameterError(
+            f"the 'layer_sizes' parameter needs an input and an output size; got {list(layer_sizes)}"
+        )
+    if sizes[-1] < 2:
+        raise InvalidParameterError(
+            f"the output layer needs at least 2 classes for softmax; got layer_sizes {list(sizes)}"
+        )
+    n_layers = len(sizes) - 1
+    if isinstance(activations, str):
+        # One name: every hidden layer uses it, the output is softmax.
+        acts = [activations] * (n_layers - 1) + ["softmax"]
+    else:
+        acts = list(activations)
+    if len(acts) != n_layers:
+        raise InvalidParameterError(
+            f"the 'activations' parameter needs one name per weight layer ({n_layers} for "
+            f"layer_sizes {list(sizes)}); got {len(acts)}: {acts}"
+        )
+    names = tuple(get_activation(a).name for a in acts)
+    for i, name in enumerate(names[:-1]):
+        if get_activation(name).output_only:
+            raise InvalidParameterError(
+                f"activation {i} is {name!r}, which is only valid as the output layer; "
+                f"hidden layers take one of {[k for k in _hidden_names()]}"
+            )
+    if names[-1] != "softmax":
+        raise InvalidParameterError(
+            f"the output activation must be 'softmax' (the loss is softmax cross-entropy); got {names[-1]!r}"
+        )
+    return sizes, names
+
+
+def _hidden_names() -> list[str]:
+    from fastnn.activations import HIDDEN_ACTIVATIONS
+
+    return list(HIDDEN_ACTIVATIONS)
+
+
+class MLP:
+    """A fully connected network with a softmax output, trained by gradient descent.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Units per layer, input first, e.g. ``[784, 128, 64, 10]``.
+    activations : sequence of str or str
+        One name per weight layer (the last must be ``"softmax"``), or one hidden
+        activation name used for every hidden layer.
+    backend : {"numpy", "numba"} or Backend
+        Who computes. The results do not depend on it (to floating-point tolerance).
+    dtype : {"float32", "float64"}
+        Precision of parameters and all arithmetic.
+    seed : int
+        Seeds the initial weights and every epoch's shuffle.
+    init : {"auto", "he", "glorot", "lecun"}
+        Weight initialisation; ``auto`` picks per layer from its activation.
+    threads : int or None
+        Maximum BLAS and Numba threads while training or predicting (None: library default).
+    """
+
+    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[str] | str = "relu", *,
+                 backend: str | Backend = DEFAULT_BACKEND, dtype: str = "float32", seed: int = 0,
+                 init: str = "auto", threads: int | None = None) -> None:
+        self.layer_sizes, self.activations = _check_layers(layer_sizes, activations)
+        self.dtype = check_dtype(dtype)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InvalidParameterError(f"the 'seed' parameter must be a non-negative int; got {seed!r}")
+        self.seed = int(seed)
+        if init not in INIT_SCHEMES:
+            raise InvalidParameterError(f"the 'init' parameter must be a str among {sorted(INIT_SCHEMES)}; got {init!r}")
+        self.init = init
+        self.threads = check_positive_int("threads", threads, allow_none=True)
+        self.backend = get_backend(backend)
+        init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
+        self.params = init_params(self.layer_sizes, self.activations, np.random.default_rng(init_seq),
+                                  self.dtype, init)
+        self.shuffle_rng = np.random.default_rng(shuffle_seq)
+        self.optimizer_state: OptimizerState | None = None
+        self.epochs_trained = 0
+        self.history: list[EpochRecord] = []
+
+    def __repr__(self) -> str:
+        return (f"MLP({list(self.layer_sizes)}, activations={list(self.activations)}, "
+                f"backend={self.backend.name!r}, dtype={self.dtype.name!r}, seed={self.seed})")
+
+    @property
+    def n_classes(self) -> int:
+        return self.layer_sizes[-1]
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X: Any, y: Any, *, epochs: int = 1, lr: float = 0.01, batch_size: int | None = 1,
+            optimizer: str = "sgd", momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
+            eps: float = 1e-8, weight_decay: float = 0.0, shuffle: bool = True,
+            validation: tuple[Any, Any] | None = None, train_accuracy: bool = True,
+            callback: Callable[[EpochRecord], bool | None] | None = None) -> MLP:
+        """Train for ``epochs`` passes over ``(X, y)``, continuing from the current state.
+
+        ``batch_size=1`` is per-sample SGD (the classic tutorials), ``None`` is full-batch
+        gradient descent, anything between is mini-batch. ``optimizer`` is one of
+        ``sgd``, ``momentum``, ``nesterov``, ``adam`` (see ``fastnn.optim``);
+        ``weight_decay`` is an L2 penalty on weights. Calling ``fit`` again continues
+        from the current weights and optimiser state (warm start); changing
+        ``optimizer`` starts that optimiser's state afresh. ``callback`` is called
+        after every epoch with its record and stops training by returning True.
+        Returns ``self``; per-epoch records accumulate in ``self.history``.
+
+        Raises TrainingDivergedError if the loss becomes NaN or infinite; the weights
+        from before that epoch are restored first.
+        """
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        y = check_y(y, X.shape[0], self.n_classes)
+        n = X.shape[0]
+        epochs_ = check_positive_int("epochs", epochs)
+        bs = check_positive_int("batch_size", batch_size, allow_none=True)
+        if bs is None:
+            bs = n
+        elif bs > n:
+            raise InvalidParameterError(
+                f"the 'batch_size' parameter must be at most the number of samples ({n}); got {bs} "
+                f"(use batch_size=None for full-batch gradient descent)"
+            )
+        cfg = OptimizerConfig(optimizer, lr, momentum, beta1, beta2, eps, weight_decay)
+        if validation is not None:
+            try:
+                Xv, yv = validation
+            except (TypeError, ValueError):
+                raise InvalidParameterError(
+                    "the 'validation' parameter must be a pair (X_val, y_val) or None"
+                ) from None
+            Xv = check_X(Xv, self.layer_sizes[0], self.dtype, name="validation X")
+            yv = check_y(yv, Xv.shape[0], self.n_classes, name="validation y")
+        if self.optimizer_state is None or self.optimizer_state.name != cfg.name:
+            self.optimizer_state = OptimizerState.zeros(cfg.name, self.params.data.shape[0], self.dtype)
+
+        with limit_threads(self.threads):
+            for _ in range(epochs_):
+                full_batch = bs >= n
+                order = (np.arange(n, dtype=np.int64) if full_batch or not shuffle
+                         else self.shuffle_rng.permutation(n).astype(np.int64))
+                good = self.params.data.copy()
+                good_state = self.optimizer_state.copy()
+                start = time.perf_counter()
+                loss = self.backend.train_epoch(self.params, self.activations, X, y, order, bs, cfg,
+                                                self.optimizer_state)
+                seconds = time.perf_counter() - start
+                if not math.isfinite(loss) or not np.isfinite(self.params.data).all():
+                    self.params.data[...] = good
+                    self.optimizer_state = good_state
+                    raise TrainingDivergedError(
+                        f"training diverged in epoch {self.epochs_trained + 1}: the loss became "
+                        f"{loss}; the weights from before that epoch were kept. Try a lower "
+                        f"learning rate than lr={cfg.lr}."
+                    )
+                self.epochs_trained += 1
+                train_acc = self._accuracy(X, y) if train_accuracy else None
+                val_loss = val_acc = None
+                if validation is not None:
+                    val_loss, val_acc = self._loss_and_accuracy(Xv, yv)
+                record = EpochRecord(self.epochs_trained, loss, train_acc, val_loss, val_acc,
+                                     seconds, n / seconds if seconds > 0 else math.inf)
+                self.history.append(record)
+                if callback is not None and callback(record):
+                    break
+        return self
+
+    # ---------------------------------------------------------------- inference
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes)."""
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        with limit_threads(self.threads):
+            return self.backend.predict_proba(self.params, self.activations, X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class per sample, shape (n_samples,), int64."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def evaluate(self, X: Any, y: Any) -> dict[str, float]:
+        """Mean cross-entropy loss and accuracy on ``(X, y)``."""
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        y = check_y(y, X.shape[0], self.n_classes)
+        with limit_threads(self.threads):
+            loss, acc = self._loss_and_accuracy(X, y)
+        return {"loss": loss, "accuracy": acc}
+
+    def _accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
+        proba = self.backend.predict_proba(self.params, self.activations, X)
+        return float(np.mean(proba.argmax(axis=1) == y))
+
+    def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+        proba = self.backend.predict_proba(self.params, self.activations, X)
+        # Clip only for the reported loss: a probability that underflowed to 0 would give inf.
+        p_true = np.maximum(proba[np.arange(len(y)), y].astype(np.float64), np.finfo(self.dtype).tiny)
+        return float(-np.mean(np.log(p_true))), float(np.mean(proba.argmax(axis=1) == y))
+
+    # ------------------------------------------------------------------ helpers
+    def copy(self) -> MLP:
+        """A deep copy (same backend) that trains independently."""
+        return copy.deepcopy(self)
+
+    def with_backend(self, backend: str | Backend) -> MLP:
+        """A copy of this model, state included, that computes with another backend."""
+        other = self.copy()
+        other.backend = get_backend(backend)
+        return other
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model (weights, architecture, dtype) to an ``.npz`` file atomically."""
+        from fastnn.model_io import save_model
+
+        return save_model(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path, backend: str | Backend = DEFAULT_BACKEND,
+             threads: int | None = None) -> MLP:
+        """Read a model written by ``save``; malformed files raise DataError."""
+        from fastnn.model_io import load_model
+
+        return load_model(path, backend=backend, threads=threads)

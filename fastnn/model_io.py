@@ -1,0 +1,125 @@
+"""Model files: ``.npz`` with ``allow_pickle=False``, so loading can never run code.
+
+Layout: arrays ``W0, b0, W1, b1, ...`` plus ``fastnn_meta``, a JSON string with the
+format name and version, layer sizes, activations, dtype, seed and epochs trained.
+Loading checks every field and every array's shape and dtype against the metadata
+and raises DataError naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fastnn.atomic import atomic_write
+from fastnn.errors import DataError, FastnnError
+
+if TYPE_CHECKING:
+    from fastnn.backends import Backend
+    from fastnn.model import MLP
+
+FORMAT_NAME = "fastnn-mlp"
+FORMAT_VERSION = 1
+META_KEY = "fastnn_meta"
+
+
+def model_metadata(model: MLP) -> dict[str, Any]:
+    from fastnn import __version__
+
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "fastnn_version": __version__,
+        "layer_sizes": list(model.layer_sizes),
+        "activations": list(model.activations),
+        "dtype": model.dtype.name,
+        "seed": model.seed,
+        "init": model.init,
+        "epochs_trained": model.epochs_trained,
+    }
+
+
+def model_arrays(model: MLP) -> dict[str, np.ndarray]:
+    arrays: dict[str, np.ndarray] = {}
+    for i in range(model.params.n_layers):
+        arrays[f"W{i}"] = model.params.W(i)
+        arrays[f"b{i}"] = model.params.b(i)
+    return arrays
+
+
+def save_model(model: MLP, path: str | Path, extra: dict[str, np.ndarray] | None = None,
+               extra_meta: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` to ``path`` atomically; returns the path written."""
+    path = Path(path)
+    meta = model_metadata(model)
+    if extra_meta:
+        meta.update(extra_meta)
+    arrays = model_arrays(model)
+    arrays.update(extra or {})
+    arrays[META_KEY] = np.array(json.dumps(meta))
+    with atomic_write(path) as fh:
+        np.savez(fh, **arrays)
+    return path
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metadata and arrays of a model file, checked for format and version only."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such model file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): {exc}") from None
+    if META_KEY not in arrays:
+        raise DataError(f"{path}: not a fastnn model file (no '{META_KEY}' entry)")
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise DataError(f"{path}: model metadata is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise DataError(f"{path}: not a fastnn model file (format is not {FORMAT_NAME!r})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise DataError(f"{path}: invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise DataError(
+            f"{path}: written by a newer fastnn (format version {version}; this one reads up to "
+            f"{FORMAT_VERSION}); upgrade fastnn to load it"
+        )
+    return meta, arrays
+
+
+def load_model(path: str | Path, backend: str | Backend = "numpy", threads: int | None = None) -> MLP:
+    """Rebuild a model from ``path``; DataError for anything malformed."""
+    from fastnn.model import MLP
+
+    meta, arrays = read_model_file(path)
+    try:
+        model = MLP(meta["layer_sizes"], meta["activations"], backend=backend, dtype=meta["dtype"],
+                    seed=meta.get("seed", 0), init=meta.get("init", "auto"), threads=threads)
+    except KeyError as exc:
+        raise DataError(f"{path}: model metadata lacks {exc.args[0]!r}") from None
+    except (FastnnError, TypeError) as exc:
+        raise DataError(f"{path}: invalid model metadata: {exc}") from None
+    for i in range(model.params.n_layers):
+        for name, view in ((f"W{i}", model.params.W(i)), (f"b{i}", model.params.b(i))):
+            if name not in arrays:
+                raise DataError(f"{path}: missing array {name!r}")
+            arr = arrays[name]
+            if arr.shape != view.shape or arr.dtype != view.dtype:
+                raise DataError(
+                    f"{path}: array {name!r} has shape {arr.shape} and dtype {arr.dtype}; "
+                    f"the metadata needs {view.shape} {view.dtype}"
+                )
+            if not np.isfinite(arr).all():
+                raise DataError(f"{path}: array {name!r} holds NaN or infinite values")
+            view[...] = arr
+    epochs = meta.get("epochs_trained", 0)
+    model.epochs_trained = epochs if isinstance(epochs, int) and epochs >= 0 else 0
+    return model

@@ -1,0 +1,119 @@
+"""Network parameters as one flat buffer plus offsets (sklearn ``_pack``/``_coef_indptr``).
+
+Layer ``l`` has weights ``W[l]`` of shape ``(n_in, n_out)`` stored row-major at
+``data[offsets[2l]:offsets[2l+1]]`` and biases ``b[l]`` of shape ``(n_out,)`` at
+``data[offsets[2l+1]:offsets[2l+2]]``. The NumPy backend works on reshaped views; the
+Numba kernels take ``data`` and ``offsets`` directly, so their signatures stay fixed
+whatever the depth, and optimiser state (velocity, Adam moments) is simply another
+buffer of the same layout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fastnn.activations import get_activation
+from fastnn.errors import InvalidParameterError
+
+INIT_SCHEMES: tuple[str, ...] = ("auto", "he", "glorot", "lecun")
+
+
+def layer_offsets(layer_sizes: tuple[int, ...]) -> np.ndarray:
+    """Start of each W and b block, and the total size as the last entry (int64)."""
+    offs = [0]
+    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        offs.append(offs[-1] + n_in * n_out)
+        offs.append(offs[-1] + n_out)
+    return np.asarray(offs, dtype=np.int64)
+
+
+@dataclass
+class Params:
+    """All weights and biases of an MLP in one contiguous buffer."""
+
+    layer_sizes: tuple[int, ...]
+    data: np.ndarray
+    offsets: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.layer_sizes = tuple(int(n) for n in self.layer_sizes)
+        self.offsets = layer_offsets(self.layer_sizes)
+        if self.data.ndim != 1 or self.data.shape[0] != self.offsets[-1]:
+            raise InvalidParameterError(
+                f"parameter buffer must have {int(self.offsets[-1])} entries for layers "
+                f"{self.layer_sizes}; got shape {self.data.shape}"
+            )
+
+    @property
+    def n_layers(self) -> int:
+        """Number of weight layers (one less than the number of layer sizes)."""
+        return len(self.layer_sizes) - 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def W(self, layer: int) -> np.ndarray:
+        """View of layer ``layer``'s weights, shape (n_in, n_out); writes go to ``data``."""
+        n_in, n_out = self.layer_sizes[layer], self.layer_sizes[layer + 1]
+        start, stop = self.offsets[2 * layer], self.offsets[2 * layer + 1]
+        return self.data[start:stop].reshape(n_in, n_out)
+
+    def b(self, layer: int) -> np.ndarray:
+        """View of layer ``layer``'s biases, shape (n_out,)."""
+        return self.data[self.offsets[2 * layer + 1] : self.offsets[2 * layer + 2]]
+
+    def weights(self) -> list[np.ndarray]:
+        return [self.W(i) for i in range(self.n_layers)]
+
+    def biases(self) -> list[np.ndarray]:
+        return [self.b(i) for i in range(self.n_layers)]
+
+    def weight_mask(self) -> np.ndarray:
+        """1 where the flat buffer holds a weight, 0 for a bias (weight decay skips biases)."""
+        mask = np.zeros(self.data.shape[0], dtype=self.data.dtype)
+        for i in range(self.n_layers):
+            mask[self.offsets[2 * i] : self.offsets[2 * i + 1]] = 1
+        return mask
+
+    def copy(self) -> Params:
+        return Params(self.layer_sizes, self.data.copy())
+
+    def zeros_like(self) -> np.ndarray:
+        return np.zeros_like(self.data)
+
+
+def init_params(
+    layer_sizes: tuple[int, ...],
+    activations: tuple[str, ...],
+    rng: np.random.Generator,
+    dtype: np.dtype,
+    init: str = "auto",
+) -> Params:
+    """Draw initial weights; biases start at zero.
+
+    ``auto`` picks per layer from its activation: He normal (std ``sqrt(2/n_in)``) for
+    relu/leaky_relu, LeCun normal (std ``sqrt(1/n_in)``) for selu, which keeps SELU
+    self-normalising, and Glorot uniform (bound ``sqrt(6/(n_in+n_out))``) otherwise,
+    as in Glorot & Bengio (2010) and sklearn's ``_init_coef``. Draws are made in
+    float64 and cast, so float32 and float64 networks start from the same numbers.
+    """
+    if init not in INIT_SCHEMES:
+        raise InvalidParameterError(
+            f"the 'init' parameter must be one of {sorted(INIT_SCHEMES)}; got {init!r}"
+        )
+    params = Params(layer_sizes, np.zeros(int(layer_offsets(layer_sizes)[-1]), dtype=dtype))
+    for i, act in enumerate(activations):
+        n_in, n_out = layer_sizes[i], layer_sizes[i + 1]
+        scheme = get_activation(act).init if init == "auto" else init
+        if scheme == "he":
+            w = rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out))
+        elif scheme == "lecun":
+            w = rng.normal(0.0, np.sqrt(1.0 / n_in), size=(n_in, n_out))
+        else:
+            bound = np.sqrt(6.0 / (n_in + n_out))
+            w = rng.uniform(-bound, bound, size=(n_in, n_out))
+        params.W(i)[...] = w
+    return params

@@ -1,0 +1,107 @@
+"""Argument checks at the API boundary, with sklearn-shaped messages.
+
+Kernels never validate (Numba does not bounds-check): everything a kernel relies on
+is established here, before any backend runs.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastnn.errors import InvalidParameterError
+
+
+def check_positive_int(name: str, value: object, *, allow_none: bool = False) -> int | None:
+    """An int >= 1 (bools refused); ``None`` passes when ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        extra = " or None" if allow_none else ""
+        raise InvalidParameterError(f"the '{name}' parameter must be a positive int{extra}; got {value!r}")
+    return int(value)
+
+
+def check_dtype(dtype: object) -> np.dtype:
+    """float32 or float64, from a name or a dtype."""
+    try:
+        dt = np.dtype(dtype)  # type: ignore[call-overload]
+    except TypeError:
+        dt = None
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise InvalidParameterError(
+            f"the 'dtype' parameter must be a str among ['float32', 'float64']; got {dtype!r}"
+        )
+    return dt
+
+
+def check_X(X: object, n_features: int, dtype: np.dtype, name: str = "X") -> np.ndarray:
+    """A finite, non-empty (n_samples, n_features) array, returned C-contiguous in ``dtype``."""
+    try:
+        arr = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"the '{name}' parameter must be a 2-D numeric array; {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InvalidParameterError(
+            f"the '{name}' parameter must be a 2-D numeric array; got dtype {arr.dtype}"
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise InvalidParameterError(f"the '{name}' parameter must be real; got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        hint = " (flatten images to (n, 784), e.g. X.reshape(len(X), -1))" if arr.ndim == 3 else ""
+        raise InvalidParameterError(
+            f"the '{name}' parameter must be a 2-D array (n_samples, {n_features}); "
+            f"got shape {arr.shape}{hint}"
+        )
+    if arr.shape[0] == 0:
+        raise InvalidParameterError(f"the '{name}' parameter is empty; got shape {arr.shape}")
+    if arr.shape[1] != n_features:
+        raise InvalidParameterError(
+            f"the '{name}' parameter must have {n_features} features (the network's first layer "
+            f"size); got shape {arr.shape}"
+        )
+    if np.issubdtype(arr.dtype, np.integer) and arr.size and arr.max() > 1:
+        raise InvalidParameterError(
+            f"the '{name}' parameter holds integers up to {arr.max()}; scale pixels to [0, 1] "
+            f"first (X / 255, or fastnn.data.scale_pixels)"
+        )
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        bad = int(np.count_nonzero(~np.isfinite(out)))
+        raise InvalidParameterError(
+            f"the '{name}' parameter must be finite; got {bad} NaN or infinite values"
+            + (f" after casting to {dtype}" if np.isfinite(arr).all() else "")
+        )
+    return out
+
+
+def check_y(y: object, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
+    """Integer class labels in ``[0, n_classes)``, one per sample, returned as int64."""
+    arr = np.asarray(y)
+    if arr.ndim == 2 and arr.shape[0] == n_samples and arr.shape[1] == n_classes:
+        raise InvalidParameterError(
+            f"the '{name}' parameter must hold integer class labels, shape ({n_samples},); "
+            f"got a one-hot array of shape {arr.shape} (use y.argmax(axis=1))"
+        )
+    if arr.ndim != 1:
+        raise InvalidParameterError(
+            f"the '{name}' parameter must be 1-D with one label per sample; got shape {arr.shape}"
+        )
+    if arr.shape[0] != n_samples:
+        raise InvalidParameterError(
+            f"the '{name}' parameter must have one label per sample ({n_samples}); got {arr.shape[0]}"
+        )
+    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise InvalidParameterError(
+                f"the '{name}' parameter must hold integer class labels; got dtype {arr.dtype}"
+            )
+    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
+        raise InvalidParameterError(
+            f"the '{name}' parameter must hold labels in [0, {n_classes - 1}] (the output layer "
+            f"has {n_classes} units); got values from {arr.min()} to {arr.max()}"
+        )
+    return np.ascontiguousarray(arr, dtype=np.int64)
