@@ -123,11 +123,11 @@ class NumpyBackend:
         grad = params.zeros_like()
         total = 0.0
         n = order.shape[0]
-        full_batch = batch_size >= n
+        # One batch holding every sample of X: the order cannot change the gradient,
+        # so skip the gather (a full copy of X) and use the data as it is.
+        direct = batch_size >= n and n == X.shape[0]
         for start in range(0, n, batch_size):
-            if full_batch:
-                # One batch holds every sample: the order cannot change the gradient,
-                # so skip the gather (a full copy of X) and use the data as it is.
+            if direct:
                 xb, yb = X, y
             else:
                 idx = order[start : start + batch_size]

@@ -1,0 +1,41 @@
+"""The one set of JIT options every kernel uses (stumpy ``config``, numbagg ``_FASTMATH``).
+
+- ``cache=True`` unless ``FASTNN_NUMBA_CACHE=0``: the first run compiles and writes
+  the machine code next to the kernels; later processes load it. Where the package
+  directory is read-only, Numba itself falls back to a per-user cache directory
+  (``$NUMBA_CACHE_DIR`` if set, else ``~/.cache/numba``-style paths), so installs into
+  a system site-packages still cache.
+- ``fastmath=False``: fast-math lets LLVM reorder sums and assume no NaN/inf, which
+  breaks the NaN checks that stop a diverging run and the parity with NumPy.
+- ``error_model="numpy"``: division by zero gives inf/nan as in NumPy instead of a
+  Python exception check in every loop.
+- ``boundscheck`` is left to ``NUMBA_BOUNDSCHECK`` (CI runs a pass with it set to 1).
+- No ``parallel=True`` here: per-sample SGD is sequential by nature, and the batched
+  kernels get their second core from BLAS threads instead (see ``kernels/batch.py``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+import numba
+
+CACHE: bool = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
+
+JIT_OPTIONS: dict[str, Any] = {
+    "cache": CACHE,
+    "fastmath": False,
+    "nogil": True,
+    "error_model": "numpy",
+}
+
+
+def jit(func: Callable[..., Any]) -> Any:
+    """Compile ``func`` lazily (first call, per dtype) with the project's options."""
+    return numba.njit(**JIT_OPTIONS)(func)
+
+
+def inline(func: Callable[..., Any]) -> Any:
+    """A small helper that Numba inlines into its callers (scalar activation code)."""
+    return numba.njit(inline="always", **JIT_OPTIONS)(func)

@@ -1,0 +1,217 @@
+"""Mini-batch and full-batch training and batched inference.
+
+Mirrors ``NumpyBackend.loss_and_gradient``, ``apply_update``, ``train_epoch`` (batch
+size > 1) and ``predict_proba``. Matrix products go to BLAS through ``np.dot`` with an
+``out`` buffer (Numba calls SciPy's BLAS, whose threads give the second core); every
+elementwise step is fused into one pass after its product: bias + activation after
+``A @ W``, the activation derivative after ``delta @ W.T``, and the optimiser step
+for a layer right after its gradient ``A.T @ delta`` is formed, while it is in cache.
+Transposes are views (``A.T`` is F-ordered; BLAS reads it as is), never copies.
+
+Scratch (all caller-provided): ``abuf`` holds every layer's output for up to
+``batch_size`` rows, layer ``l`` at ``batch_size*act_off[l]``; ``tmp`` holds the widest
+layer for one batch; ``grad`` has the ``Params`` layout; ``xbuf``/``ybuf`` receive the
+gathered batch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn.kernels._jit import inline, jit
+from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, derivative
+from fastnn.kernels.dense import bias_activate_rows, softmax_loss_row
+from fastnn.kernels.sgd import ADAM, adam_step, opt_update
+
+
+@inline
+def layer_view(abuf, act_off, layer, rows, batch_size):
+    """Rows x units view of layer ``layer``'s output inside the flat scratch buffer."""
+    n = act_off[layer + 1] - act_off[layer]
+    start = batch_size * act_off[layer]
+    return abuf[start : start + rows * n].reshape((rows, n))
+
+
+@inline
+def weight_view(data, offsets, sizes, layer):
+    return data[offsets[2 * layer] : offsets[2 * layer + 1]].reshape((sizes[layer], sizes[layer + 1]))
+
+
+@inline
+def forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size):
+    """Layers 0..L-2 of the forward pass into abuf; returns nothing (outputs stay in abuf)."""
+    rows = Xb.shape[0]
+    for layer in range(codes.shape[0] - 1):
+        out = layer_view(abuf, act_off, layer, rows, batch_size)
+        W = weight_view(data, offsets, sizes, layer)
+        b = data[offsets[2 * layer + 1] : offsets[2 * layer + 2]]
+        if layer == 0:
+            np.dot(Xb, W, out)
+        else:
+            np.dot(layer_view(abuf, act_off, layer - 1, rows, batch_size), W, out)
+        bias_activate_rows(out, b, codes[layer], consts)
+
+
+@inline
+def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size):
+    """Output layer: logits, loss (float64 sum) and delta = (softmax - onehot) / rows in place."""
+    rows = Xb.shape[0]
+    last = codes.shape[0] - 1
+    out = layer_view(abuf, act_off, last, rows, batch_size)
+    W = weight_view(data, offsets, sizes, last)
+    if last == 0:
+        np.dot(Xb, W, out)
+    else:
+        np.dot(layer_view(abuf, act_off, last - 1, rows, batch_size), W, out)
+    b_off = offsets[2 * last + 1]
+    scale = data.dtype.type(rows)
+    total = 0.0
+    for r in range(rows):
+        row = out[r]
+        for j in range(row.shape[0]):
+            row[j] += data[b_off + j]
+        total += softmax_loss_row(row, yb[r], row)
+        row[yb[r]] -= consts[ONE]
+        for j in range(row.shape[0]):
+            row[j] /= scale
+    return total
+
+
+@inline
+def backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, batch_size,
+                   grad, layer):
+    """Gradient of layer ``layer`` into ``grad``; the delta below replaces that layer's output.
+
+    delta_prev = (delta @ W.T) * g'(a_prev) is formed before W changes, so a caller may
+    update the layer right after this returns.
+    """
+    rows = Xb.shape[0]
+    delta = layer_view(abuf, act_off, layer, rows, batch_size)
+    gW = weight_view(grad, offsets, sizes, layer)
+    gb = grad[offsets[2 * layer + 1] : offsets[2 * layer + 2]]
+    if layer == 0:
+        np.dot(Xb.T, delta, gW)
+    else:
+        a_prev = layer_view(abuf, act_off, layer - 1, rows, batch_size)
+        np.dot(a_prev.T, delta, gW)
+    for j in range(gb.shape[0]):
+        gb[j] = consts[ZERO]
+    for r in range(rows):
+        for j in range(gb.shape[0]):
+            gb[j] += delta[r, j]
+    if layer > 0:
+        n_in = sizes[layer]
+        back = tmp[: rows * n_in].reshape((rows, n_in))
+        np.dot(delta, weight_view(data, offsets, sizes, layer).T, back)
+        # The activation output becomes the delta: a_prev is not needed after this.
+        code = codes[layer - 1]
+        for r in range(rows):
+            for i in range(n_in):
+                a_prev[r, i] = back[r, i] * derivative(a_prev[r, i], code, consts)
+
+
+@inline
+def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step, one):
+    """Optimiser step on data[lo:hi] with gradient grad + decay * data."""
+    for p in range(lo, hi):
+        g = grad[p] + decay * data[p]
+        opt_update(data, m, s, p, g, opt, lr, mu, b1, b2, eps, step, one)
+
+
+@inline
+def update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, zero):
+    update_range(data, grad, m, s, offsets[2 * layer], offsets[2 * layer + 1], wd, opt, lr, mu,
+                 b1, b2, eps, step, one)
+    update_range(data, grad, m, s, offsets[2 * layer + 1], offsets[2 * layer + 2], zero, opt, lr,
+                 mu, b1, b2, eps, step, one)
+
+
+@jit
+def loss_and_gradient(data, offsets, sizes, codes, consts, Xb, yb, grad, abuf, tmp, act_off):
+    """Summed loss of the batch; gradient of the mean loss into ``grad`` (Params layout)."""
+    rows = Xb.shape[0]
+    forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, rows)
+    total = output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, rows)
+    for layer in range(codes.shape[0] - 1, -1, -1):
+        backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, rows, grad, layer)
+    return total
+
+
+@jit
+def apply_update(data, grad, offsets, consts, hp, opt, m, s, t):
+    """One optimiser step over every layer (weight decay on weights, not biases)."""
+    T = data.dtype.type
+    lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
+    one = consts[ONE]
+    step = consts[ZERO]
+    if opt == ADAM:
+        t[0] += 1
+        step = adam_step(hp, t[0], one)
+    for layer in range((offsets.shape[0] - 1) // 2):
+        update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one,
+                     consts[ZERO])
+
+
+@inline
+def batch_step(data, offsets, sizes, codes, consts, Xb, yb, hp, opt, m, s, t, grad, abuf, tmp,
+               act_off, batch_size, lr, mu, b1, b2, eps, wd):
+    """Forward, backward and update for one batch; each layer is updated right after its gradient."""
+    one = consts[ONE]
+    step = consts[ZERO]
+    if opt == ADAM:
+        t[0] += 1
+        step = adam_step(hp, t[0], one)
+    forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size)
+    total = output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size)
+    for layer in range(codes.shape[0] - 1, -1, -1):
+        backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, batch_size,
+                       grad, layer)
+        update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one,
+                     consts[ZERO])
+    return total
+
+
+@jit
+def train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, batch_size, hp, opt, m,
+                      s, t, grad, xbuf, ybuf, abuf, tmp, act_off):
+    """One mini-batch epoch over X[order]; updates data/m/s/t in place, returns summed loss.
+
+    When one batch covers all of X (full batch), X is used as it is, without a gather.
+    """
+    T = data.dtype.type
+    lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
+    n = order.shape[0]
+    total = 0.0
+    if batch_size >= n and n == X.shape[0]:
+        return batch_step(data, offsets, sizes, codes, consts, X, y, hp, opt, m, s, t, grad,
+                          abuf, tmp, act_off, batch_size, lr, mu, b1, b2, eps, wd)
+    for start in range(0, n, batch_size):
+        rows = min(batch_size, n - start)
+        for r in range(rows):
+            idx = order[start + r]
+            xbuf[r] = X[idx]
+            ybuf[r] = y[idx]
+        total += batch_step(data, offsets, sizes, codes, consts, xbuf[:rows], ybuf[:rows], hp,
+                            opt, m, s, t, grad, abuf, tmp, act_off, batch_size, lr, mu, b1, b2,
+                            eps, wd)
+    return total
+
+
+@jit
+def predict_proba(data, offsets, sizes, codes, consts, X, out, abuf, act_off, chunk):
+    """Softmax outputs for X in chunks of ``chunk`` rows into ``out``; returns out."""
+    n = X.shape[0]
+    last = codes.shape[0] - 1
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        Xb = X[start:stop]
+        rows = stop - start
+        forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, chunk)
+        res = out[start:stop]
+        W = weight_view(data, offsets, sizes, last)
+        if last == 0:
+            np.dot(Xb, W, res)
+        else:
+            np.dot(layer_view(abuf, act_off, last - 1, rows, chunk), W, res)
+        bias_activate_rows(res, data[offsets[2 * last + 1] : offsets[2 * last + 2]], SOFTMAX, consts)
+    return out
