@@ -44,6 +44,8 @@ class EpochRecord:
 
 
 def _check_layers(layer_sizes: Sequence[int], activations: Sequence[str] | str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    if isinstance(layer_sizes, np.ndarray) and layer_sizes.ndim == 1:
+        layer_sizes = layer_sizes.tolist()
     if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
         raise InvalidParameterError(
             f"the 'layer_sizes' parameter must be a list of ints like [784, 128, 10]; got {layer_sizes!r}"
@@ -192,16 +194,27 @@ class MLP:
                 good = self.params.data.copy()
                 good_state = self.optimizer_state.copy()
                 start = time.perf_counter()
-                loss = self.backend.train_epoch(self.params, self.activations, X, y, order, bs, cfg,
-                                                self.optimizer_state)
+                try:
+                    # Overflow is expected when a run diverges; it is detected just below,
+                    # so NumPy's warnings (errors under -W error) must not pre-empt that.
+                    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                        loss = self.backend.train_epoch(self.params, self.activations, X, y, order,
+                                                        bs, cfg, self.optimizer_state)
+                except BaseException:
+                    # Interrupted or failed mid-epoch: never leave half-updated weights.
+                    self.params.data[...] = good
+                    self.optimizer_state = good_state
+                    raise
                 seconds = time.perf_counter() - start
                 if not math.isfinite(loss) or not np.isfinite(self.params.data).all():
                     self.params.data[...] = good
                     self.optimizer_state = good_state
+                    what = f"the loss became {loss}" if not math.isfinite(loss) else \
+                        "the weights overflowed to NaN or infinity"
                     raise TrainingDivergedError(
-                        f"training diverged in epoch {self.epochs_trained + 1}: the loss became "
-                        f"{loss}; the weights from before that epoch were kept. Try a lower "
-                        f"learning rate than lr={cfg.lr}."
+                        f"training diverged in epoch {self.epochs_trained + 1}: {what}; the "
+                        f"weights from before that epoch were kept. Try a lower learning rate "
+                        f"than lr={cfg.lr}."
                     )
                 self.epochs_trained += 1
                 train_acc = self._accuracy(X, y) if train_accuracy else None
@@ -235,11 +248,13 @@ class MLP:
         return {"loss": loss, "accuracy": acc}
 
     def _accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
-        proba = self.backend.predict_proba(self.params, self.activations, X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            proba = self.backend.predict_proba(self.params, self.activations, X)
         return float(np.mean(proba.argmax(axis=1) == y))
 
     def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-        proba = self.backend.predict_proba(self.params, self.activations, X)
+        with np.errstate(over="ignore", invalid="ignore"):
+            proba = self.backend.predict_proba(self.params, self.activations, X)
         # Clip only for the reported loss: a probability that underflowed to 0 would give inf.
         p_true = np.maximum(proba[np.arange(len(y)), y].astype(np.float64), np.finfo(self.dtype).tiny)
         return float(-np.mean(np.log(p_true))), float(np.mean(proba.argmax(axis=1) == y))

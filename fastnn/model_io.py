@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastnn.atomic import atomic_write
+from fastnn.backends import DEFAULT_BACKEND
 from fastnn.errors import DataError, FastnnError
 
 if TYPE_CHECKING:
@@ -72,10 +73,20 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
     if not path.is_file():
         raise DataError(f"{path}: no such model file")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        # Open the file ourselves so it is closed whatever np.load makes of it.
+        with open(path, "rb") as fh:
+            if not zipfile.is_zipfile(fh):
+                raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): not a zip archive")
+            fh.seek(0)
+            with np.load(fh, allow_pickle=False) as npz:
+                arrays = {k: npz[k] for k in npz.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        if isinstance(exc, DataError):
+            raise
         raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): {exc}") from None
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise DataError(f"{path}: entry {key!r} is not a NumPy array")
     if META_KEY not in arrays:
         raise DataError(f"{path}: not a fastnn model file (no '{META_KEY}' entry)")
     try:
@@ -85,7 +96,7 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         raise DataError(f"{path}: not a fastnn model file (format is not {FORMAT_NAME!r})")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise DataError(f"{path}: invalid format_version {version!r}")
     if version > FORMAT_VERSION:
         raise DataError(
@@ -95,11 +106,26 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
     return meta, arrays
 
 
-def load_model(path: str | Path, backend: str | Backend = "numpy", threads: int | None = None) -> MLP:
+def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None) -> MLP:
     """Rebuild a model from ``path``; DataError for anything malformed."""
     from fastnn.model import MLP
 
     meta, arrays = read_model_file(path)
+    sizes = meta.get("layer_sizes")
+    if not isinstance(sizes, list) or len(sizes) < 2 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+        raise DataError(f"{path}: invalid layer_sizes {sizes!r} in the metadata")
+    # Check the stored arrays against the metadata before allocating anything from it,
+    # so a file that lies about its sizes cannot make us allocate a huge network.
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for name, shape in ((f"W{i}", (n_in, n_out)), (f"b{i}", (n_out,))):
+            if name not in arrays:
+                raise DataError(f"{path}: missing array {name!r}")
+            if arrays[name].shape != shape:
+                raise DataError(
+                    f"{path}: array {name!r} has shape {arrays[name].shape}; the metadata "
+                    f"needs {shape}"
+                )
     try:
         model = MLP(meta["layer_sizes"], meta["activations"], backend=backend, dtype=meta["dtype"],
                     seed=meta.get("seed", 0), init=meta.get("init", "auto"), threads=threads)

@@ -25,11 +25,14 @@ def check_positive_int(name: str, value: object, *, allow_none: bool = False) ->
 
 def check_dtype(dtype: object) -> np.dtype:
     """float32 or float64, from a name or a dtype."""
+    dt: np.dtype | None
     try:
-        dt = np.dtype(dtype)  # type: ignore[call-overload]
+        # np.dtype(None) is float64; refuse it rather than guess.
+        dt = None if dtype is None else np.dtype(dtype)  # type: ignore[call-overload]
     except TypeError:
         dt = None
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+    # `None in (float32, float64)` is True in NumPy, so test for None first.
+    if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise InvalidParameterError(
             f"the 'dtype' parameter must be a str among ['float32', 'float64']; got {dtype!r}"
         )
@@ -66,7 +69,9 @@ def check_X(X: object, n_features: int, dtype: np.dtype, name: str = "X") -> np.
             f"the '{name}' parameter holds integers up to {arr.max()}; scale pixels to [0, 1] "
             f"first (X / 255, or fastnn.data.scale_pixels)"
         )
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        # Values beyond float32's range become inf here and are reported just below.
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         bad = int(np.count_nonzero(~np.isfinite(out)))
         raise InvalidParameterError(

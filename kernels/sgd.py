@@ -9,7 +9,7 @@ ever formed and nothing is allocated per sample.
 
 Arrays: ``data``/``m``/``s`` are flat buffers with the ``Params`` layout (``offsets``:
 W0, b0, W1, b1, ..., end), updated in place; ``t`` (int64[1]) counts Adam steps;
-``acts``/``deltas`` are scratch of length ``sum(sizes[1:])`` with layer ``l``'s units at
+``acts``/``deltas`` are scratch of length ``sum(sizes[1:])`` with layer ``l``'s outputs at
 ``act_off[l]:act_off[l+1]``; ``hp`` is float64 ``[lr, momentum, beta1, beta2, eps,
 weight_decay]``, cast once to the data's dtype.
 """
@@ -19,8 +19,15 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn.kernels._jit import inline, jit
-from fastnn.kernels.activations import ONE, ZERO, activate, derivative
-from fastnn.kernels.dense import accumulate_sample, softmax_loss_row
+from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, activate, derivative
+from fastnn.kernels.dense import (
+    accumulate_dense,
+    accumulate_sparse,
+    bias_view,
+    nonzero_indices,
+    softmax_loss_row,
+    weight_view,
+)
 
 SGD = 0
 MOMENTUM = 1
@@ -30,7 +37,10 @@ ADAM = 3
 
 @inline
 def opt_update(data, m, s, p, g, opt, lr, mu, b1, b2, eps, step, one):
-    """One optimiser step on element p of the flat buffers (see fastnn/optim.py)."""
+    """One optimiser step on element p of data/m/s (see fastnn/optim.py).
+
+    Callers pass row slices and p from range(), so indexing needs no wraparound.
+    """
     if opt == SGD:
         data[p] -= lr * g
     elif opt == MOMENTUM:
@@ -56,70 +66,125 @@ def adam_step(hp, t, dtype_one):
 
 
 @inline
-def backprop_update_layer(a_prev, data, m, s, w_off, b_off, delta, delta_prev, prev_code,
-                          consts, opt, lr, mu, b1, b2, eps, wd, step, skip_zeros):
-    """Back-propagate ``delta`` through the old W into ``delta_prev`` and update W and b.
+def hidden_backprop_update(a_prev, W, b, mW, sW, mb, sb, delta, delta_prev, prev_code, consts,
+                           opt, lr, mu, b1, b2, eps, wd, step):
+    """Back-propagate ``delta`` through the old W into ``delta_prev``, then update W and b.
 
-    ``delta_prev`` is written only when it has length > 0 (not for the first layer).
     Row i of W is read once: ``delta_prev[i] = (W[i] . delta) * g'(a_prev[i])`` and
-    ``W[i] -= lr * a_prev[i] * delta`` (plus weight decay / momentum / Adam). With
-    ``skip_zeros`` (plain SGD without weight decay only) rows whose input is 0, whose
-    update is exactly 0, are left alone.
+    ``W[i] -= lr * a_prev[i] * delta`` (plus weight decay / momentum / Adam).
     """
-    n_in = a_prev.shape[0]
-    n_out = delta.shape[0]
-    has_prev = delta_prev.shape[0] > 0
+    n_in, n_out = W.shape
     zero = consts[ZERO]
     one = consts[ONE]
+    plain = opt == SGD and wd == zero
     for i in range(n_in):
         ai = a_prev[i]
-        row = w_off + i * n_out
-        if has_prev:
-            acc = zero
+        acc = zero
+        if plain:
             for j in range(n_out):
-                acc += data[row + j] * delta[j]
-            delta_prev[i] = acc * derivative(ai, prev_code, consts)
-        if opt == SGD and wd == zero:
-            if skip_zeros and ai == zero:
-                continue
-            for j in range(n_out):
-                data[row + j] -= lr * (ai * delta[j])
+                wij = W[i, j]
+                acc += wij * delta[j]
+                W[i, j] = wij - lr * (ai * delta[j])
         else:
             for j in range(n_out):
-                g = ai * delta[j] + wd * data[row + j]
-                opt_update(data, m, s, row + j, g, opt, lr, mu, b1, b2, eps, step, one)
-    for j in range(n_out):
-        opt_update(data, m, s, b_off + j, delta[j], opt, lr, mu, b1, b2, eps, step, one)
+                acc += W[i, j] * delta[j]
+            update_row(W, mW, sW, i, ai, delta, opt, lr, mu, b1, b2, eps, wd, step, one)
+        delta_prev[i] = acc * derivative(ai, prev_code, consts)
+    update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one)
+
+
+@inline
+def update_row(W, mW, sW, i, ai, delta, opt, lr, mu, b1, b2, eps, wd, step, one):
+    """W[i] -= step for gradient ai * delta + wd * W[i] (any optimiser)."""
+    n_out = delta.shape[0]
+    if opt == SGD:
+        for j in range(n_out):
+            W[i, j] -= lr * (ai * delta[j] + wd * W[i, j])
+    elif opt == MOMENTUM:
+        for j in range(n_out):
+            v = mu * mW[i, j] - lr * (ai * delta[j] + wd * W[i, j])
+            mW[i, j] = v
+            W[i, j] += v
+    elif opt == NESTEROV:
+        for j in range(n_out):
+            g = ai * delta[j] + wd * W[i, j]
+            v = mu * mW[i, j] - lr * g
+            mW[i, j] = v
+            W[i, j] += mu * v - lr * g
+    else:
+        for j in range(n_out):
+            g = ai * delta[j] + wd * W[i, j]
+            mm = b1 * mW[i, j] + (one - b1) * g
+            ss = b2 * sW[i, j] + (one - b2) * (g * g)
+            mW[i, j] = mm
+            sW[i, j] = ss
+            W[i, j] -= step * mm / (np.sqrt(ss) + eps)
+
+
+@inline
+def update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one):
+    for j in range(b.shape[0]):
+        opt_update(b, mb, sb, j, delta[j], opt, lr, mu, b1, b2, eps, step, one)
+
+
+@inline
+def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, lr, mu, b1, b2,
+                       eps, wd, step):
+    """Update the first layer; no delta is propagated below it.
+
+    Plain SGD without weight decay touches only rows with a non-zero input (the
+    others' update is exactly 0); every other rule updates every row (velocity
+    and moments decay even where the gradient is 0).
+    """
+    one = consts[ONE]
+    if opt == SGD and wd == consts[ZERO]:
+        for q in range(count):
+            i = nz[q]
+            ai = x[i]
+            for j in range(delta.shape[0]):
+                W[i, j] -= lr * (ai * delta[j])
+    else:
+        for i in range(x.shape[0]):
+            update_row(W, mW, sW, i, x[i], delta, opt, lr, mu, b1, b2, eps, wd, step, one)
+    update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one)
 
 
 @jit
-def train_epoch_sample(data, offsets, codes, consts, X, y, order, hp, opt, m, s, t,
-                       acts, deltas, act_off, skip_zeros):
-    """One per-sample SGD epoch over X[order]; updates data/m/s/t in place, returns summed loss."""
+def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt, m, s, t,
+                       acts, deltas, act_off, nz, skip_zeros):
+    """One per-sample SGD epoch over X[order]; updates data/m/s/t in place, returns summed loss.
+
+    ``nz`` is int64 scratch of length n_features for the non-zero input list.
+    """
     n_layers = codes.shape[0]
     T = data.dtype.type
     lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
     one = consts[ONE]
     step = consts[ZERO]
-    empty = deltas[:0]
     last = n_layers - 1
+    n_in = X.shape[1]
     total = 0.0
     for k in range(order.shape[0]):
         idx = order[k]
         x = X[idx]
-        # Forward: layer 0 reads the sample (skipping zeros), the rest read acts.
-        for layer in range(n_layers):
+        # Which inputs are non-zero: without skipping, the list is simply every index.
+        if skip_zeros:
+            count = nonzero_indices(x, nz)
+        else:
+            count = n_in
+            for i in range(n_in):
+                nz[i] = i
+        W = weight_view(data, offsets, sizes, 0)
+        out = acts[act_off[0] : act_off[1]]
+        accumulate_sparse(x, nz, count, W, bias_view(data, offsets, 0), out)
+        for layer in range(1, n_layers):
+            a_prev = out
+            if codes[layer - 1] != SOFTMAX:
+                for j in range(a_prev.shape[0]):
+                    a_prev[j] = activate(a_prev[j], codes[layer - 1], consts)
             out = acts[act_off[layer] : act_off[layer + 1]]
-            if layer == 0:
-                accumulate_sample(x, data, offsets[0], offsets[1], out, skip_zeros)
-            else:
-                a_prev = acts[act_off[layer - 1] : act_off[layer]]
-                accumulate_sample(a_prev, data, offsets[2 * layer], offsets[2 * layer + 1], out, False)
-            if layer < last:
-                code = codes[layer]
-                for j in range(out.shape[0]):
-                    out[j] = activate(out[j], code, consts)
-        out = acts[act_off[last] : act_off[last + 1]]
+            W = weight_view(data, offsets, sizes, layer)
+            accumulate_dense(a_prev, W, bias_view(data, offsets, layer), out)
         label = y[idx]
         total += softmax_loss_row(out, label, out)
         delta = deltas[act_off[last] : act_off[last + 1]]
@@ -130,17 +195,18 @@ def train_epoch_sample(data, offsets, codes, consts, X, y, order, hp, opt, m, s,
             t[0] += 1
             step = adam_step(hp, t[0], one)
         # Backward fused with the update, top layer first.
-        for layer in range(last, -1, -1):
-            delta = deltas[act_off[layer] : act_off[layer + 1]]
-            w_off = offsets[2 * layer]
-            b_off = offsets[2 * layer + 1]
-            if layer == 0:
-                backprop_update_layer(x, data, m, s, w_off, b_off, delta, empty, 0, consts, opt,
-                                      lr, mu, b1, b2, eps, wd, step, skip_zeros)
-            else:
-                a_prev = acts[act_off[layer - 1] : act_off[layer]]
-                delta_prev = deltas[act_off[layer - 1] : act_off[layer]]
-                backprop_update_layer(a_prev, data, m, s, w_off, b_off, delta, delta_prev,
-                                      codes[layer - 1], consts, opt, lr, mu, b1, b2, eps, wd,
-                                      step, False)
+        for layer in range(last, 0, -1):
+            delta_prev = deltas[act_off[layer - 1] : act_off[layer]]
+            hidden_backprop_update(
+                acts[act_off[layer - 1] : act_off[layer]],
+                weight_view(data, offsets, sizes, layer), bias_view(data, offsets, layer),
+                weight_view(m, offsets, sizes, layer), weight_view(s, offsets, sizes, layer),
+                bias_view(m, offsets, layer), bias_view(s, offsets, layer),
+                delta, delta_prev, codes[layer - 1], consts, opt, lr, mu, b1, b2, eps, wd, step)
+            delta = delta_prev
+        first_layer_update(
+            x, nz, count, weight_view(data, offsets, sizes, 0), bias_view(data, offsets, 0),
+            weight_view(m, offsets, sizes, 0), weight_view(s, offsets, sizes, 0),
+            bias_view(m, offsets, 0), bias_view(s, offsets, 0), delta, consts, opt, lr, mu, b1,
+            b2, eps, wd, step)
     return total

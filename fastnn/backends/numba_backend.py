@@ -199,9 +199,11 @@ class NumbaBackend:
                 skip_zeros = zero_fraction(X) >= SPARSE_THRESHOLD
             acts = np.zeros(int(act_off[-1]), dtype=dtype)
             deltas = np.zeros_like(acts)
-            total = k_sgd.train_epoch_sample(params.data, params.offsets, codes, consts, X, y, order,
-                                             hp, cfg.code, state.m, state.s, state.t, acts, deltas,
-                                             act_off, bool(skip_zeros))
+            nz = np.empty(X.shape[1], dtype=np.int64)
+            sizes = np.asarray(params.layer_sizes, dtype=np.int64)
+            total = k_sgd.train_epoch_sample(params.data, params.offsets, sizes, codes, consts, X, y,
+                                             order, hp, cfg.code, state.m, state.s, state.t, acts,
+                                             deltas, act_off, nz, bool(skip_zeros))
         else:
             bs = min(int(batch_size), order.shape[0])
             sizes = np.asarray(params.layer_sizes, dtype=np.int64)

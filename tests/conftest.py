@@ -1,0 +1,65 @@
+"""Shared fixtures: a seeded RNG, a tiny learnable dataset and the backend under test.
+
+Every random number in the test suite comes from a seeded generator, so a failure
+reproduces exactly. Run the suite with ``-W error`` (numbagg CI): any NumPy
+RuntimeWarning is then a test failure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fastnn.backends import backend_names, get_backend
+from fastnn.errors import InvalidParameterError
+
+#: Seed of the ``rng`` fixture; change it to shake out seed-dependent tests.
+SEED = 12345
+
+#: Shape of ``tiny_data``: 60 samples of 12 features in 3 classes.
+N_SAMPLES, N_FEATURES, N_CLASSES = 60, 12, 3
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh, seeded generator for each test."""
+    return np.random.default_rng(SEED)
+
+
+def make_tiny_data(seed: int = 20240601) -> tuple[np.ndarray, np.ndarray]:
+    """Sparse, MNIST-like features and labels that a small MLP can learn.
+
+    ``X`` is (60, 12) float64 in [0, 1] with about 70% exact zeros (like pixel
+    data); row 0 is all zero (umap/pynndescent keep such a row to catch division
+    by a zero norm) and every other row has at least one non-zero feature. The
+    label is the index of the 4-feature block with the largest sum (ties, such as
+    the all-zero row, go to class 0), so it is a function of ``X``.
+    """
+    gen = np.random.default_rng(seed)
+    X = gen.random((N_SAMPLES, N_FEATURES))
+    X[gen.random(X.shape) < 0.7] = 0.0
+    empty = np.flatnonzero(~X.any(axis=1))
+    X[empty, gen.integers(0, N_FEATURES, size=empty.size)] = gen.uniform(0.5, 1.0, size=empty.size)
+    X[0] = 0.0
+    y = X.reshape(N_SAMPLES, N_CLASSES, N_FEATURES // N_CLASSES).sum(axis=2).argmax(axis=1)
+    return X, y.astype(np.int64)
+
+
+@pytest.fixture
+def tiny_data() -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)``: see :func:`make_tiny_data`. A fresh copy per test, safe to modify."""
+    return make_tiny_data()
+
+
+@pytest.fixture(params=backend_names())
+def backend(request: pytest.FixtureRequest):
+    """Each registered backend instance; skipped when its module cannot be imported.
+
+    ``get_backend`` turns an ImportError (e.g. Numba missing, or the numba backend
+    not written yet) into InvalidParameterError. Any other exception is a real bug
+    in the backend module and is left to fail the test.
+    """
+    try:
+        return get_backend(request.param)
+    except InvalidParameterError as exc:
+        pytest.skip(f"backend {request.param!r} unavailable: {exc}")

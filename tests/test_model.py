@@ -1,0 +1,448 @@
+"""The public MLP: argument checks, training, determinism, warm start, dtypes, divergence."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from fastnn import MLP
+from fastnn.backends import numpy_backend
+from fastnn.errors import InvalidParameterError, TrainingDivergedError
+from fastnn.optim import OPTIMIZERS
+
+LAYERS = [12, 16, 3]
+#: Learning rates at which every optimiser learns tiny_data in a few epochs.
+LR = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adam": 0.01}
+
+
+# --------------------------------------------------------------- construction
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"layer_sizes": [12]}, "needs an input and an output size"),
+        ({"layer_sizes": []}, "needs an input and an output size"),
+        ({"layer_sizes": [12, 0, 3]}, "'layer_sizes' parameter must be a positive int; got 0"),
+        ({"layer_sizes": [12, -4, 3]}, "'layer_sizes' parameter must be a positive int; got -4"),
+        ({"layer_sizes": [12, 4.0, 3]}, "'layer_sizes' parameter must be a positive int; got 4.0"),
+        ({"layer_sizes": [12, True, 3]}, "'layer_sizes' parameter must be a positive int; got True"),
+        ({"layer_sizes": [12, "4", 3]}, "'layer_sizes' parameter must be a positive int"),
+        ({"layer_sizes": "12,3"}, "'layer_sizes' parameter must be a list of ints"),
+        ({"layer_sizes": 12}, "'layer_sizes' parameter must be a list of ints"),
+        ({"layer_sizes": [12, 4, 1]}, "at least 2 classes"),
+        ({"activations": ["relu", "relu", "softmax"]}, r"needs one name per weight layer \(2 for"),
+        ({"activations": ["softmax"]}, r"needs one name per weight layer \(2 for .* got 1"),
+        ({"activations": []}, "needs one name per weight layer"),
+        ({"activations": ["softmax", "softmax"]}, "activation 0 is 'softmax', which is only valid as the output layer"),
+        ({"activations": "softmax"}, "only valid as the output layer"),
+        ({"activations": ["relu", "relu"]}, "output activation must be 'softmax'.*got 'relu'"),
+        ({"activations": ["relu", "sigmoid"]}, "output activation must be 'softmax'"),
+        ({"activations": "swish"}, r"'activation' parameter must be one of \[.*'relu'.*\]; got 'swish'"),
+        ({"activations": ["relu", "softmx"]}, "got 'softmx'"),
+        ({"dtype": "float16"}, r"'dtype' parameter must be a str among \['float32', 'float64'\]; got 'float16'"),
+        ({"dtype": "int32"}, "'dtype' parameter"),
+        ({"dtype": np.int64}, "'dtype' parameter"),
+        ({"dtype": "complex128"}, "'dtype' parameter"),
+        ({"seed": -1}, "'seed' parameter must be a non-negative int; got -1"),
+        ({"seed": 1.5}, "'seed' parameter must be a non-negative int; got 1.5"),
+        ({"seed": "0"}, "'seed' parameter must be a non-negative int; got '0'"),
+        ({"seed": True}, "'seed' parameter must be a non-negative int; got True"),
+        ({"seed": None}, "'seed' parameter"),
+        ({"init": "xavier"}, r"'init' parameter must be a str among \['auto', 'glorot', 'he', 'lecun'\]; got 'xavier'"),
+        ({"init": None}, "'init' parameter"),
+        ({"threads": 0}, "'threads' parameter must be a positive int or None; got 0"),
+        ({"backend": "torch"}, r"'backend' parameter must be a str among \[.*'numpy'.*\]; got 'torch'"),
+        ({"backend": 3}, "'backend' parameter"),
+    ],
+)
+def test_construction_errors(kwargs, match):
+    args = {"layer_sizes": LAYERS, **kwargs}
+    with pytest.raises(InvalidParameterError, match=match):
+        MLP(args.pop("layer_sizes"), **args)
+
+
+@pytest.mark.parametrize("dtype", ["flaot32", "not-a-dtype"])
+def test_construction_error_misspelt_dtype(dtype):
+    with pytest.raises(InvalidParameterError, match=f"'dtype' parameter must be a str among .*; got '{dtype}'"):
+        MLP(LAYERS, dtype=dtype)
+
+
+def test_construction_accepts_aliases_and_one_hidden_name():
+    m = MLP([12, 8, 8, 3], "ReLU", dtype="float64", seed=np.int64(3))
+    assert m.activations == ("relu", "relu", "softmax")
+    assert m.dtype == np.float64 and m.params.dtype == np.float64
+    m = MLP((12, 8, 3), ["logistic", "softmax"])
+    assert m.activations == ("sigmoid", "softmax")
+    assert m.params.dtype == np.float32  # the default
+    assert all(b.sum() == 0 for b in m.params.biases())
+
+
+# ----------------------------------------------------------------------- fit
+def _set(a, index, value):
+    a = a.copy()
+    a[index] = value
+    return a
+
+
+#: (id, make_kwargs(X, y) -> fit overrides, match). X is tiny_data's (60, 12) float64.
+BAD_FIT = [
+    ("X-1d", lambda X, y: {"X": X[0]}, "'X' parameter must be a 2-D array"),
+    ("X-3d", lambda X, y: {"X": X.reshape(60, 3, 4)},
+     r"must be a 2-D array .* got shape \(60, 3, 4\) \(flatten images"),
+    ("X-11-features", lambda X, y: {"X": X[:, :11]}, r"'X' parameter must have 12 features .* got shape \(60, 11\)"),
+    ("X-24-features", lambda X, y: {"X": np.hstack([X, X])}, "must have 12 features"),
+    ("X-nan", lambda X, y: {"X": _set(X, (3, 4), np.nan)}, "'X' parameter must be finite; got 1 NaN or infinite values"),
+    ("X-inf", lambda X, y: {"X": _set(X, (5, 0), -np.inf)}, "'X' parameter must be finite; got 1 NaN"),
+    ("X-empty", lambda X, y: {"X": np.empty((0, 12)), "y": np.empty(0, np.int64)},
+     r"'X' parameter is empty; got shape \(0, 12\)"),
+    ("X-empty-list", lambda X, y: {"X": []}, "'X' parameter must be a 2-D array"),
+    ("X-uint8-pixels", lambda X, y: {"X": (X * 255).astype(np.uint8)},
+     r"holds integers up to 25\d; scale pixels to \[0, 1\]"),
+    ("X-int-pixels", lambda X, y: {"X": (X * 255).astype(np.int64)}, "scale pixels to"),
+    ("X-str", lambda X, y: {"X": X.astype(str)}, "'X' parameter must be a 2-D numeric array; got dtype <U"),
+    ("X-complex", lambda X, y: {"X": X.astype(complex)}, "'X' parameter must be real"),
+    ("X-object", lambda X, y: {"X": X.astype(object)}, "'X' parameter must be a 2-D numeric array; got dtype object"),
+    ("X-ragged", lambda X, y: {"X": [[0.0, 1.0], [0.0]]}, "'X' parameter must be a 2-D numeric array"),
+    ("y-too-big", lambda X, y: {"y": np.where(y == 2, 3, y)},
+     r"'y' parameter must hold labels in \[0, 2\] .* from 0 to 3"),
+    ("y-negative", lambda X, y: {"y": y - 1}, r"labels in \[0, 2\] .* from -1 to 1"),
+    ("y-float", lambda X, y: {"y": y + 0.5}, "'y' parameter must hold integer class labels; got dtype float64"),
+    ("y-nan", lambda X, y: {"y": np.where(y == 0, np.nan, y)}, "integer class labels; got dtype float64"),
+    ("y-bool", lambda X, y: {"y": y.astype(bool)}, "integer class labels; got dtype bool"),
+    ("y-str", lambda X, y: {"y": y.astype(str)}, "integer class labels"),
+    ("y-one-hot", lambda X, y: {"y": np.eye(3)[y]},
+     r"got a one-hot array of shape \(60, 3\) \(use y.argmax\(axis=1\)\)"),
+    ("y-column", lambda X, y: {"y": y.reshape(60, 1)}, r"'y' parameter must be 1-D .* got shape \(60, 1\)"),
+    ("y-short", lambda X, y: {"y": y[:-1]}, r"'y' parameter must have one label per sample \(60\); got 59"),
+    ("y-long", lambda X, y: {"y": np.r_[y, y]}, "one label per sample"),
+    ("batch-too-big", lambda X, y: {"batch_size": 61},
+     r"'batch_size' parameter must be at most the number of samples \(60\); got 61 \(use batch_size=None"),
+    ("batch-0", lambda X, y: {"batch_size": 0}, "'batch_size' parameter must be a positive int or None; got 0"),
+    ("batch-float", lambda X, y: {"batch_size": 2.0}, "'batch_size' parameter must be a positive int"),
+    ("batch-bool", lambda X, y: {"batch_size": True}, "'batch_size' parameter must be a positive int"),
+    ("epochs-0", lambda X, y: {"epochs": 0}, "'epochs' parameter must be a positive int; got 0"),
+    ("epochs-negative", lambda X, y: {"epochs": -2}, "'epochs' parameter must be a positive int"),
+    ("epochs-none", lambda X, y: {"epochs": None}, "'epochs' parameter must be a positive int; got None"),
+    ("lr-negative", lambda X, y: {"lr": -0.1}, "'lr' parameter must be a float positive; got -0.1"),
+    ("lr-0", lambda X, y: {"lr": 0.0}, "'lr' parameter"),
+    ("lr-nan", lambda X, y: {"lr": float("nan")}, "'lr' parameter"),
+    ("lr-inf", lambda X, y: {"lr": float("inf")}, "'lr' parameter"),
+    ("lr-str", lambda X, y: {"lr": "fast"}, "'lr' parameter"),
+    ("optimizer-unknown", lambda X, y: {"optimizer": "rmsprop"},
+     r"'optimizer' parameter must be one of \['adam', 'momentum', 'nesterov', 'sgd'\]; got 'rmsprop'"),
+    ("optimizer-case", lambda X, y: {"optimizer": "SGD"}, "'optimizer' parameter"),
+    ("momentum-1", lambda X, y: {"momentum": 1.0, "optimizer": "momentum"},
+     r"'momentum' parameter must be a float in \[0, 1\)"),
+    ("beta2-negative", lambda X, y: {"beta2": -0.1, "optimizer": "adam"}, "'beta2' parameter"),
+    ("eps-0", lambda X, y: {"eps": 0.0, "optimizer": "adam"}, "'eps' parameter"),
+    ("weight-decay-negative", lambda X, y: {"weight_decay": -1e-4}, "'weight_decay' parameter"),
+    ("validation-not-pair", lambda X, y: {"validation": X}, "'validation' parameter must be a pair"),
+    ("validation-X", lambda X, y: {"validation": (X[:, :5], y)}, "'validation X' parameter must have 12 features"),
+    ("validation-y", lambda X, y: {"validation": (X, y[:10])}, "'validation y' parameter must have one label per"),
+]
+
+
+def _check_fit_refused(X, y, kwargs, match):
+    args = {"X": X, "y": y, **kwargs}
+    model = MLP(LAYERS, seed=0)
+    before = model.params.data.copy()
+    with pytest.raises(InvalidParameterError, match=match):
+        model.fit(args.pop("X"), args.pop("y"), **args)
+    # A refused call changes nothing.
+    assert_array_equal(model.params.data, before)
+    assert model.epochs_trained == 0 and model.history == [] and model.optimizer_state is None
+
+
+@pytest.mark.parametrize(("make_kwargs", "match"), [c[1:] for c in BAD_FIT], ids=[c[0] for c in BAD_FIT])
+def test_fit_errors(make_kwargs, match, tiny_data):
+    X, y = tiny_data
+    _check_fit_refused(X, y, make_kwargs(X, y), match)
+
+
+def test_fit_error_x_overflows_float32(tiny_data):
+    X, y = tiny_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # as under `pytest -W error`, whatever the command line
+        _check_fit_refused(X, y, {"X": np.full((60, 12), 1e39)}, "must be finite; got 720 .* after casting to float32")
+
+
+def test_fit_accepts_integral_float_labels_lists_and_bools(tiny_data):
+    X, y = tiny_data
+    a = MLP(LAYERS, seed=0).fit(X, y, epochs=1, batch_size=8)
+    b = MLP(LAYERS, seed=0).fit(X.tolist(), y.astype(np.float64), epochs=1, batch_size=8)
+    assert_array_equal(a.params.data, b.params.data)
+    MLP(LAYERS, seed=0).fit(X > 0.5, y, epochs=1)  # bool pixels are 0/1
+    MLP(LAYERS, seed=0).fit((X > 0.5).astype(np.uint8), y, epochs=1)  # so are 0/1 uint8 pixels
+
+
+# ------------------------------------------------------------------ training
+@pytest.mark.parametrize("batch_size", [1, 8, None], ids=["bs1", "bs8", "full"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_training_learns(optimizer, batch_size, tiny_data, backend):
+    X, y = tiny_data
+    model = MLP(LAYERS, "relu", backend=backend, seed=0)
+    start = model.evaluate(X, y)
+    epochs = 15 if batch_size == 1 else 40
+    model.fit(X, y, epochs=epochs, lr=LR[optimizer], batch_size=batch_size, optimizer=optimizer)
+    end = model.evaluate(X, y)
+    assert end["loss"] < 0.6 * start["loss"], f"loss {start['loss']:.3f} -> {end['loss']:.3f}"
+    assert end["accuracy"] >= 0.85, f"accuracy {end['accuracy']:.2f}"
+    assert np.isfinite(model.params.data).all()
+    assert len(model.history) == epochs
+    assert model.history[-1].loss < model.history[0].loss
+
+
+@pytest.mark.parametrize("act", ["identity", "leaky_relu", "sigmoid", "tanh", "selu"])
+def test_training_learns_other_activations(act, tiny_data):
+    X, y = tiny_data
+    model = MLP(LAYERS, act, seed=1)
+    start = model.evaluate(X, y)["loss"]
+    model.fit(X, y, epochs=40, lr=0.02, batch_size=8, optimizer="adam")
+    assert model.evaluate(X, y)["loss"] < 0.7 * start
+
+
+def test_weight_decay_shrinks_weights(tiny_data):
+    X, y = tiny_data
+    plain = MLP(LAYERS, seed=0).fit(X, y, epochs=10, lr=0.2, batch_size=8)
+    decayed = MLP(LAYERS, seed=0).fit(X, y, epochs=10, lr=0.2, batch_size=8, weight_decay=0.05)
+
+    def norm(m: MLP) -> float:
+        return sum(float(np.sum(W.astype(np.float64) ** 2)) for W in m.params.weights())
+
+    assert norm(decayed) < norm(plain)
+
+
+# -------------------------------------------------------------- determinism
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_same_seed_gives_identical_weights(optimizer, tiny_data, backend):
+    X, y = tiny_data
+    a = MLP(LAYERS, backend=backend, seed=7).fit(X, y, epochs=3, batch_size=8, optimizer=optimizer, lr=0.05)
+    b = MLP(LAYERS, backend=backend, seed=7).fit(X, y, epochs=3, batch_size=8, optimizer=optimizer, lr=0.05)
+    assert_array_equal(a.params.data, b.params.data)
+    assert [r.loss for r in a.history] == [r.loss for r in b.history]
+
+
+def test_different_seed_gives_different_weights(tiny_data):
+    X, y = tiny_data
+    assert not np.array_equal(MLP(LAYERS, seed=1).params.data, MLP(LAYERS, seed=2).params.data)
+    a = MLP(LAYERS, seed=1).fit(X, y, epochs=2, batch_size=8)
+    b = MLP(LAYERS, seed=2).fit(X, y, epochs=2, batch_size=8)
+    assert not np.array_equal(a.params.data, b.params.data)
+
+
+def test_seed_drives_the_shuffle(tiny_data):
+    # Same initial weights (copied), different shuffle streams -> different results.
+    X, y = tiny_data
+    a, b = MLP(LAYERS, seed=1), MLP(LAYERS, seed=2)
+    b.params.data[...] = a.params.data
+    a.fit(X, y, epochs=1, batch_size=8)
+    b.fit(X, y, epochs=1, batch_size=8)
+    assert not np.array_equal(a.params.data, b.params.data)
+    # Without shuffling the order is fixed, so only the initial weights matter.
+    c, d = MLP(LAYERS, seed=1), MLP(LAYERS, seed=2)
+    d.params.data[...] = c.params.data
+    c.fit(X, y, epochs=2, batch_size=8, shuffle=False)
+    d.fit(X, y, epochs=2, batch_size=8, shuffle=False)
+    assert_array_equal(c.params.data, d.params.data)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "batch_size"),
+    [("sgd", 1), ("sgd", 8), ("momentum", 8), ("nesterov", 1), ("adam", 8), ("adam", None)],
+)
+def test_warm_start_equals_one_long_fit(optimizer, batch_size, tiny_data, backend):
+    """fit(epochs=3) == fit(epochs=1) three times: same shuffle stream, optimiser state kept."""
+    X, y = tiny_data
+    kw = {"lr": LR[optimizer], "batch_size": batch_size, "optimizer": optimizer}
+    once = MLP(LAYERS, backend=backend, seed=3).fit(X, y, epochs=3, **kw)
+    thrice = MLP(LAYERS, backend=backend, seed=3)
+    for _ in range(3):
+        thrice.fit(X, y, epochs=1, **kw)
+    assert_array_equal(once.params.data, thrice.params.data)
+    assert_array_equal(once.optimizer_state.m, thrice.optimizer_state.m)
+    assert_array_equal(once.optimizer_state.s, thrice.optimizer_state.s)
+    assert_array_equal(once.optimizer_state.t, thrice.optimizer_state.t)
+    assert once.epochs_trained == thrice.epochs_trained == 3
+    assert [r.epoch for r in thrice.history] == [1, 2, 3]
+    assert [r.loss for r in once.history] == [r.loss for r in thrice.history]
+
+
+def test_changing_optimizer_restarts_its_state(tiny_data):
+    X, y = tiny_data
+    model = MLP(LAYERS, seed=0).fit(X, y, epochs=1, batch_size=8, optimizer="adam", lr=0.01)
+    assert model.optimizer_state.name == "adam" and model.optimizer_state.t[0] == 8
+    model.fit(X, y, epochs=1, batch_size=8, optimizer="momentum", lr=0.01)
+    assert model.optimizer_state.name == "momentum" and model.optimizer_state.t[0] == 0
+
+
+# -------------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("input_dtype", [np.float32, np.float64])
+def test_dtype_is_kept(dtype, input_dtype, tiny_data, backend):
+    X, y = tiny_data
+    X = X.astype(input_dtype)
+    model = MLP(LAYERS, backend=backend, dtype=np.dtype(dtype).name, seed=0)
+    model.fit(X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01)
+    assert model.params.data.dtype == dtype
+    assert all(W.dtype == dtype for W in model.params.weights())
+    assert model.optimizer_state.m.dtype == dtype
+    proba = model.predict_proba(X)
+    assert proba.dtype == dtype
+    assert proba.shape == (60, 3)
+
+
+def test_float32_and_float64_start_from_the_same_weights():
+    a = MLP(LAYERS, dtype="float32", seed=5)
+    b = MLP(LAYERS, dtype="float64", seed=5)
+    assert_array_equal(a.params.data, b.params.data.astype(np.float32))
+
+
+# ---------------------------------------------------------------- divergence
+def _diverge(model: MLP, X, y):
+    """A good epoch, then a step size at which identity-network weights overflow.
+
+    The epoch that diverges must be rolled back: the weights and optimiser state are
+    those after the last completed epoch (snapshotted by the callback), all finite.
+    """
+    model.fit(X, y, epochs=1, lr=0.05, batch_size=8, optimizer="momentum")
+    snapshots = [(model.params.data.copy(), model.optimizer_state.copy())]
+
+    def snapshot(record):
+        snapshots.append((model.params.data.copy(), model.optimizer_state.copy()))
+
+    with pytest.raises(TrainingDivergedError, match=r"diverged in epoch \d+: .* lr=10000000000.0") as info:
+        model.fit(X, y, epochs=10, lr=1e10, batch_size=8, optimizer="momentum", callback=snapshot)
+    good, good_state = snapshots[-1]
+    assert np.isfinite(model.params.data).all()
+    assert_array_equal(model.params.data, good)
+    assert_array_equal(model.optimizer_state.m, good_state.m)
+    assert model.epochs_trained == len(snapshots) == len(model.history)
+    assert f"diverged in epoch {model.epochs_trained + 1}:" in str(info.value)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_restores_weights(dtype, tiny_data):
+    """With NumPy's default warning behaviour, divergence is caught and rolled back."""
+    X, y = tiny_data
+    _diverge(MLP(LAYERS, "identity", dtype=dtype, seed=0), X, y)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_restores_weights_when_warnings_are_errors(dtype, tiny_data):
+    X, y = tiny_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # what `pytest -W error` and strict users do
+        _diverge(MLP(LAYERS, "identity", dtype=dtype, seed=0), X, y)
+
+
+# ------------------------------------------------------------ history, eval
+def test_history_records(tiny_data):
+    X, y = tiny_data
+    model = MLP(LAYERS, seed=0)
+    model.fit(X, y, epochs=2, batch_size=8, validation=(X[:20], y[:20]))
+    model.fit(X, y, epochs=1, batch_size=8, train_accuracy=False)
+    assert [r.epoch for r in model.history] == [1, 2, 3]
+    fields = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second"}
+    for r in model.history:
+        assert set(r.as_dict()) == fields
+        assert isinstance(r.loss, float) and np.isfinite(r.loss) and r.loss > 0
+        assert r.seconds >= 0 and r.samples_per_second > 0
+    for r in model.history[:2]:
+        assert 0.0 <= r.train_accuracy <= 1.0
+        assert 0.0 <= r.val_accuracy <= 1.0
+        assert r.val_loss > 0
+    assert model.history[2].train_accuracy is None
+    assert model.history[2].val_loss is None and model.history[2].val_accuracy is None
+    # The validation numbers are what evaluate() reports after that epoch.
+    twin = MLP(LAYERS, seed=0).fit(X, y, epochs=2, batch_size=8)
+    expected = twin.evaluate(X[:20], y[:20])
+    assert model.history[1].val_loss == pytest.approx(expected["loss"], rel=1e-12)
+    assert model.history[1].val_accuracy == pytest.approx(expected["accuracy"])
+    assert model.history[1].train_accuracy == pytest.approx(twin.evaluate(X, y)["accuracy"])
+
+
+def test_history_loss_is_measured_before_each_update(tiny_data):
+    # Full batch: one update per epoch, so epoch 1's loss is the initial loss.
+    X, y = tiny_data
+    model = MLP(LAYERS, dtype="float64", seed=0)
+    initial = model.evaluate(X, y)["loss"]
+    model.fit(X, y, epochs=1, batch_size=None, lr=0.1)
+    assert model.history[0].loss == pytest.approx(initial, rel=1e-12)
+
+
+def test_callback_can_stop_training(tiny_data):
+    X, y = tiny_data
+    seen = []
+
+    def callback(record):
+        seen.append(record.epoch)
+        return record.epoch == 2
+
+    model = MLP(LAYERS, seed=0).fit(X, y, epochs=5, batch_size=8, callback=callback)
+    assert seen == [1, 2]
+    assert model.epochs_trained == 2 and len(model.history) == 2
+
+
+def test_evaluate(tiny_data):
+    X, y = tiny_data
+    model = MLP(LAYERS, dtype="float64", seed=0).fit(X, y, epochs=3, batch_size=8)
+    result = model.evaluate(X, y)
+    assert set(result) == {"loss", "accuracy"}
+    proba = model.predict_proba(X)
+    assert result["loss"] == pytest.approx(-np.mean(np.log(proba[np.arange(60), y])), rel=1e-12)
+    assert result["accuracy"] == pytest.approx(np.mean(model.predict(X) == y))
+    assert isinstance(result["loss"], float) and isinstance(result["accuracy"], float)
+    with pytest.raises(InvalidParameterError, match="one label per sample"):
+        model.evaluate(X, y[:5])
+
+
+def test_predict_is_argmax_of_predict_proba(tiny_data, backend):
+    X, y = tiny_data
+    model = MLP(LAYERS, backend=backend, seed=0).fit(X, y, epochs=2, batch_size=8)
+    proba = model.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all((proba >= 0) & (proba <= 1))
+    pred = model.predict(X)
+    assert np.issubdtype(pred.dtype, np.integer) and pred.shape == (60,)
+    assert_array_equal(pred, proba.argmax(axis=1))
+    # The all-zero row (row 0) goes through the biases only and still gets a distribution.
+    assert np.isfinite(proba[0]).all()
+    with pytest.raises(InvalidParameterError, match="must have 12 features"):
+        model.predict(X[:, :3])
+
+
+def test_predict_proba_in_chunks_matches_one_pass(tiny_data, monkeypatch):
+    X, y = tiny_data
+    model = MLP(LAYERS, seed=0).fit(X, y, epochs=1, batch_size=8)
+    whole = model.predict_proba(X)
+    monkeypatch.setattr(numpy_backend, "PREDICT_CHUNK", 7)  # 60 = 8 chunks of 7 + 4
+    assert_allclose(model.predict_proba(X), whole, rtol=1e-6)
+
+
+def test_threads_limit_does_not_change_results(tiny_data):
+    X, y = tiny_data
+    a = MLP(LAYERS, seed=0, threads=1).fit(X, y, epochs=1, batch_size=8)
+    b = MLP(LAYERS, seed=0).fit(X, y, epochs=1, batch_size=8)
+    assert_allclose(a.params.data, b.params.data, rtol=1e-5, atol=1e-6)
+
+
+def test_copy_trains_independently(tiny_data):
+    X, y = tiny_data
+    model = MLP(LAYERS, seed=0).fit(X, y, epochs=1, batch_size=8)
+    twin = model.copy()
+    twin.fit(X, y, epochs=1, batch_size=8)
+    model.fit(X, y, epochs=1, batch_size=8)
+    assert_array_equal(model.params.data, twin.params.data)  # the shuffle RNG is copied too
+    assert twin.params.data is not model.params.data
+
+
+def test_import_does_not_import_numba():
+    code = "import fastnn, sys; assert 'numba' not in sys.modules, 'import fastnn imported numba'"
+    result = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
