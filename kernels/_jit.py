@@ -42,5 +42,15 @@ def jit(func: Callable[..., Any]) -> Any:
 
 
 def inline(func: Callable[..., Any]) -> Any:
-    """A small helper that Numba inlines into its callers (scalar activation code)."""
+    """A small hot helper that Numba inlines into its callers (scalar and per-row code).
+
+    Inlining lets the per-sample loop see through every call (measured 2x faster on
+    784-10-10) but each inlined copy is compiled again, so it is kept for code that
+    runs per element or per row.
+    """
     return numba.njit(inline="always", **JIT_OPTIONS)(func)
+
+
+def helper(func: Callable[..., Any]) -> Any:
+    """A per-batch helper compiled once and called (LLVM may still inline it)."""
+    return numba.njit(**JIT_OPTIONS)(func)

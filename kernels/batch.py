@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.kernels._jit import inline, jit
+from fastnn.kernels._jit import helper, jit
 from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, derivative
 from fastnn.kernels.dense import bias_activate_rows, softmax_loss_row, weight_view
 from fastnn.kernels.sgd import ADAM, MOMENTUM, NESTEROV, SGD, adam_step
 
 
-@inline
+@helper
 def layer_view(abuf, act_off, layer, rows, batch_size):
     """Rows x units view of layer ``layer``'s output inside the flat scratch buffer."""
     n = act_off[layer + 1] - act_off[layer]
@@ -32,7 +32,7 @@ def layer_view(abuf, act_off, layer, rows, batch_size):
     return abuf[start : start + rows * n].reshape((rows, n))
 
 
-@inline
+@helper
 def forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size):
     """Layers 0..L-2 of the forward pass into abuf; returns nothing (outputs stay in abuf)."""
     rows = Xb.shape[0]
@@ -47,7 +47,7 @@ def forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch
         bias_activate_rows(out, b, codes[layer], consts)
 
 
-@inline
+@helper
 def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size):
     """Output layer: logits, loss (float64 sum) and delta = (softmax - onehot) / rows in place."""
     rows = Xb.shape[0]
@@ -72,7 +72,7 @@ def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, bat
     return total
 
 
-@inline
+@helper
 def backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, batch_size,
                    grad, layer):
     """Gradient of layer ``layer`` into ``grad``; the delta below replaces that layer's output.
@@ -105,7 +105,7 @@ def backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, 
                 a_prev[r, i] = back[r, i] * derivative(a_prev[r, i], code, consts)
 
 
-@inline
+@helper
 def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step, one):
     """Optimiser step on data[lo:hi] with gradient grad + decay * data.
 
@@ -137,7 +137,7 @@ def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step
             p[k] -= step * mk / (np.sqrt(sk) + eps)
 
 
-@inline
+@helper
 def update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, zero):
     update_range(data, grad, m, s, offsets[2 * layer], offsets[2 * layer + 1], wd, opt, lr, mu,
                  b1, b2, eps, step, one)
@@ -171,7 +171,7 @@ def apply_update(data, grad, offsets, consts, hp, opt, m, s, t):
                      consts[ZERO])
 
 
-@inline
+@helper
 def batch_step(data, offsets, sizes, codes, consts, Xb, yb, hp, opt, m, s, t, grad, abuf, tmp,
                act_off, batch_size, lr, mu, b1, b2, eps, wd):
     """Forward, backward and update for one batch; each layer is updated right after its gradient."""
@@ -202,7 +202,8 @@ def train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, batch_si
     n = order.shape[0]
     total = 0.0
     if batch_size >= n and n == X.shape[0]:
-        return batch_step(data, offsets, sizes, codes, consts, X, y, hp, opt, m, s, t, grad,
+        # X[0:n] has the same Numba type as xbuf[:rows] below: one compiled batch_step.
+        return batch_step(data, offsets, sizes, codes, consts, X[0:n], y[0:n], hp, opt, m, s, t, grad,
                           abuf, tmp, act_off, batch_size, lr, mu, b1, b2, eps, wd)
     for start in range(0, n, batch_size):
         rows = min(batch_size, n - start)

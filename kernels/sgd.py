@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.kernels._jit import inline, jit
+from fastnn.kernels._jit import helper, inline, jit
 from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, activate, derivative
 from fastnn.kernels.dense import (
     accumulate_dense,
@@ -93,9 +93,13 @@ def hidden_backprop_update(a_prev, W, b, mW, sW, mb, sb, delta, delta_prev, prev
     update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one)
 
 
-@inline
+@helper
 def update_row(W, mW, sW, i, ai, delta, opt, lr, mu, b1, b2, eps, wd, step, one):
-    """W[i] -= step for gradient ai * delta + wd * W[i] (any optimiser)."""
+    """W[i] -= step for gradient ai * delta + wd * W[i] (any optimiser).
+
+    Called, not inlined: one compiled copy serves both call sites and every rule,
+    which keeps the cold compile short; plain SGD, the hot case, never comes here.
+    """
     n_out = delta.shape[0]
     if opt == SGD:
         for j in range(n_out):

@@ -37,6 +37,9 @@ class Backend(Protocol):
 
     name: str
 
+    def warmup(self, dtype: str | np.dtype = "float32") -> float:
+        """Prepare for ``dtype`` (compile, load caches); returns the seconds it took."""
+
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
                       activation: str) -> np.ndarray:
         """Fused ``g(a_prev @ W + b)`` for a batch (n, n_in) -> (n, n_out)."""

@@ -19,6 +19,7 @@ from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
 from fastnn.kernels import sgd as k_sgd
+from fastnn.kernels.warmup import warmup as _warmup
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import Params
 
@@ -91,6 +92,11 @@ class NumbaBackend:
                     f"got values from {y.min()} to {y.max()}"
                 )
         return X, y
+
+    def warmup(self, dtype: str | np.dtype = "float32") -> float:
+        """Compile (or load from Numba's cache) the training and inference kernels for
+        ``dtype``; returns the seconds taken, which the CLI reports as compile time."""
+        return _warmup(dtype)
 
     # --------------------------------------------------------------- protocol
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,

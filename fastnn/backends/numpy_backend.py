@@ -26,6 +26,10 @@ class NumpyBackend:
 
     name = "numpy"
 
+    def warmup(self, dtype: str | np.dtype = "float32") -> float:
+        """Nothing to compile: NumPy is ready at import. Returns 0.0."""
+        return 0.0
+
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
                       activation: str) -> np.ndarray:
         """Fused dense layer: ``a = g(a_prev @ W + b)``."""
