@@ -65,6 +65,15 @@ class Params:
         """View of layer ``layer``'s biases, shape (n_out,)."""
         return self.data[self.offsets[2 * layer + 1] : self.offsets[2 * layer + 2]]
 
+    def views_of(self, buffer: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(W list, b list) views of another buffer with this layout (a gradient, a velocity)."""
+        Ws, bs = [], []
+        for i in range(self.n_layers):
+            o = self.offsets
+            Ws.append(buffer[o[2 * i] : o[2 * i + 1]].reshape(self.layer_sizes[i], self.layer_sizes[i + 1]))
+            bs.append(buffer[o[2 * i + 1] : o[2 * i + 2]])
+        return Ws, bs
+
     def weights(self) -> list[np.ndarray]:
         return [self.W(i) for i in range(self.n_layers)]
 

@@ -209,7 +209,10 @@ def train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, batch_si
         rows = min(batch_size, n - start)
         for r in range(rows):
             idx = order[start + r]
-            xbuf[r] = X[idx]
+            # An explicit loop, not xbuf[r] = X[idx]: array assignment pulls in
+            # Numba's broadcasting machinery, seconds of compile for a plain copy.
+            for c in range(X.shape[1]):
+                xbuf[r, c] = X[idx, c]
             ybuf[r] = y[idx]
         total += batch_step(data, offsets, sizes, codes, consts, xbuf[:rows], ybuf[:rows], hp,
                             opt, m, s, t, grad, abuf, tmp, act_off, batch_size, lr, mu, b1, b2,

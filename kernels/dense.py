@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.kernels._jit import inline, jit
+from fastnn.kernels._jit import helper, inline, jit
 from fastnn.kernels.activations import SOFTMAX, activate
 
 
@@ -128,7 +128,7 @@ def dense_forward_sample(x, W, b, code, consts, nz, out):
     return out
 
 
-@inline
+@helper
 def bias_activate_rows(Z, b, code, consts):
     """Z = g(Z + b) row by row, in place: the bias and activation fused after the GEMM."""
     n, n_out = Z.shape

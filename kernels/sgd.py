@@ -65,7 +65,7 @@ def adam_step(hp, t, dtype_one):
     return dtype_one * (hp[0] * np.sqrt(1.0 - hp[3] ** t) / (1.0 - hp[2] ** t))
 
 
-@inline
+@helper
 def hidden_backprop_update(a_prev, W, b, mW, sW, mb, sb, delta, delta_prev, prev_code, consts,
                            opt, lr, mu, b1, b2, eps, wd, step):
     """Back-propagate ``delta`` through the old W into ``delta_prev``, then update W and b.
@@ -131,7 +131,7 @@ def update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one):
         opt_update(b, mb, sb, j, delta[j], opt, lr, mu, b1, b2, eps, step, one)
 
 
-@inline
+@helper
 def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, lr, mu, b1, b2,
                        eps, wd, step):
     """Update the first layer; no delta is propagated below it.

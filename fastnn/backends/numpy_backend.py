@@ -76,26 +76,28 @@ class NumpyBackend:
         delta = e / sum_e
         delta[rows, y] -= 1
         delta /= delta.dtype.type(X.shape[0])
-        grads = Params(params.layer_sizes, grad)
+        gW, gb = params.views_of(grad)
         for i in range(n_layers - 1, -1, -1):
-            np.matmul(outs[i].T, delta, out=grads.W(i))
-            np.sum(delta, axis=0, out=grads.b(i))
+            np.matmul(outs[i].T, delta, out=gW[i])
+            np.sum(delta, axis=0, out=gb[i])
             if i > 0:
                 delta = (delta @ params.W(i).T) * self.activation_derivative(outs[i], activations[i - 1])
         return loss
 
     def apply_update(self, params: Params, grad: np.ndarray, cfg: OptimizerConfig,
                      state: OptimizerState) -> None:
-        """One optimiser step on ``params.data`` in place; ``grad`` gets weight decay added."""
+        """One optimiser step on ``params.data`` in place; ``grad`` is used as scratch
+        (weight decay is added to it, and plain SGD scales it in place)."""
         t = params.dtype.type
         if cfg.weight_decay:
-            grads = Params(params.layer_sizes, grad)
+            gW, _ = params.views_of(grad)
             for i in range(params.n_layers):
-                grads.W(i)[...] += t(cfg.weight_decay) * params.W(i)
+                gW[i] += t(cfg.weight_decay) * params.W(i)
         p = params.data
         lr = t(cfg.lr)
         if cfg.name == "sgd":
-            p -= lr * grad
+            grad *= lr
+            p -= grad
         elif cfg.name in ("momentum", "nesterov"):
             mu = t(cfg.momentum)
             state.m *= mu
