@@ -23,7 +23,6 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -157,7 +156,7 @@ def split_validation(x: np.ndarray, y: np.ndarray, n_val: int
 
 def one_hot(y: npt.ArrayLike, n_classes: int = N_CLASSES, dtype: npt.DTypeLike = np.float32) -> np.ndarray:
     """Integer labels, shape (n,), to a one-hot matrix of shape (n, n_classes) in ``dtype``."""
-    k = cast(int, check_positive_int("n_classes", n_classes))
+    k = check_positive_int("n_classes", n_classes)
     dt = check_dtype(dtype)
     labels = np.asarray(y)
     if labels.ndim != 1 or labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):

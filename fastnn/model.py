@@ -24,7 +24,13 @@ from fastnn.errors import InvalidParameterError, TrainingDivergedError
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import INIT_SCHEMES, Params, init_params
 from fastnn.threads import limit_threads
-from fastnn.validation import check_dtype, check_positive_int, check_X, check_y
+from fastnn.validation import (
+    check_dtype,
+    check_optional_positive_int,
+    check_positive_int,
+    check_X,
+    check_y,
+)
 
 
 @dataclass
@@ -123,7 +129,7 @@ class MLP:
         if init not in INIT_SCHEMES:
             raise InvalidParameterError(f"the 'init' parameter must be a str among {sorted(INIT_SCHEMES)}; got {init!r}")
         self.init = init
-        self.threads = check_positive_int("threads", threads, allow_none=True)
+        self.threads = check_optional_positive_int("threads", threads)
         self.backend = get_backend(backend)
         init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
         self.params = init_params(self.layer_sizes, self.activations, np.random.default_rng(init_seq),
@@ -165,7 +171,7 @@ class MLP:
         y = check_y(y, X.shape[0], self.n_classes)
         n = X.shape[0]
         epochs_ = check_positive_int("epochs", epochs)
-        bs = check_positive_int("batch_size", batch_size, allow_none=True)
+        bs = check_optional_positive_int("batch_size", batch_size)
         if bs is None:
             bs = n
         elif bs > n:

@@ -63,7 +63,7 @@ def save_model(model: MLP, path: str | Path, extra: dict[str, np.ndarray] | None
     arrays.update(extra or {})
     arrays[META_KEY] = np.array(json.dumps(meta))
     with atomic_write(path) as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
     return path
 
 

@@ -13,13 +13,19 @@ import numpy as np
 from fastnn.errors import InvalidParameterError
 
 
-def check_positive_int(name: str, value: object, *, allow_none: bool = False) -> int | None:
-    """An int >= 1 (bools refused); ``None`` passes when ``allow_none``."""
-    if value is None and allow_none:
+def check_positive_int(name: str, value: object) -> int:
+    """An int >= 1 (bools refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise InvalidParameterError(f"the '{name}' parameter must be a positive int; got {value!r}")
+    return int(value)
+
+
+def check_optional_positive_int(name: str, value: object) -> int | None:
+    """An int >= 1, or None."""
+    if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
-        extra = " or None" if allow_none else ""
-        raise InvalidParameterError(f"the '{name}' parameter must be a positive int{extra}; got {value!r}")
+        raise InvalidParameterError(f"the '{name}' parameter must be a positive int or None; got {value!r}")
     return int(value)
 
 

@@ -72,7 +72,9 @@ class NumbaBackend:
         return self._consts[dtype]
 
     def _check_inputs(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                      y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                      y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """X as a contiguous array of the parameters' dtype, y as int64 labels in range
+        (an empty array when no labels are given)."""
         if len(activations) != params.n_layers:
             raise InvalidParameterError(
                 f"the 'activations' parameter needs {params.n_layers} names; got {len(activations)}"
@@ -91,7 +93,7 @@ class NumbaBackend:
                     f"the 'y' parameter must hold labels in [0, {params.layer_sizes[-1] - 1}]; "
                     f"got values from {y.min()} to {y.max()}"
                 )
-        return X, y
+        return X, (y if y is not None else np.empty(0, dtype=np.int64))
 
     def warmup(self, dtype: str | np.dtype = "float32") -> float:
         """Compile (or load from Numba's cache) the training and inference kernels for
@@ -187,7 +189,6 @@ class NumbaBackend:
         paths give the same result.
         """
         X, y = self._check_inputs(params, activations, X, y)
-        assert y is not None
         self._check_state(params, state)
         order = np.ascontiguousarray(order, dtype=np.int64)
         n = X.shape[0]
