@@ -194,11 +194,15 @@ class MLP:
 
         with limit_threads(self.threads):
             for _ in range(epochs_):
+                # Everything an epoch changes is saved first, so a failed or interrupted
+                # epoch leaves the model exactly as it was after the previous one (and a
+                # resumed run draws the same shuffle again).
+                good = self.params.data.copy()
+                good_state = self.optimizer_state.copy()
+                good_rng = self.shuffle_rng.bit_generator.state
                 full_batch = bs >= n
                 order = (np.arange(n, dtype=np.int64) if full_batch or not shuffle
                          else self.shuffle_rng.permutation(n).astype(np.int64))
-                good = self.params.data.copy()
-                good_state = self.optimizer_state.copy()
                 start = time.perf_counter()
                 try:
                     # Overflow is expected when a run diverges; it is detected just below,
@@ -208,13 +212,11 @@ class MLP:
                                                         bs, cfg, self.optimizer_state)
                 except BaseException:
                     # Interrupted or failed mid-epoch: never leave half-updated weights.
-                    self.params.data[...] = good
-                    self.optimizer_state = good_state
+                    self._restore(good, good_state, good_rng)
                     raise
                 seconds = time.perf_counter() - start
                 if not math.isfinite(loss) or not np.isfinite(self.params.data).all():
-                    self.params.data[...] = good
-                    self.optimizer_state = good_state
+                    self._restore(good, good_state, good_rng)
                     what = f"the loss became {loss}" if not math.isfinite(loss) else \
                         "the weights overflowed to NaN or infinity"
                     raise TrainingDivergedError(
@@ -233,6 +235,11 @@ class MLP:
                 if callback is not None and callback(record):
                     break
         return self
+
+    def _restore(self, data: np.ndarray, state: OptimizerState, rng_state: dict[str, Any]) -> None:
+        self.params.data[...] = data
+        self.optimizer_state = state
+        self.shuffle_rng.bit_generator.state = rng_state
 
     # ---------------------------------------------------------------- inference
     def predict_proba(self, X: Any) -> np.ndarray:
