@@ -9,9 +9,10 @@ hyper-parameters, so they end with the same numbers.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
 from fastnn.errors import InvalidParameterError, TrainingDivergedError
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import INIT_SCHEMES, Params, init_params
+from fastnn.schedule import LR_SCHEDULES, EarlyStopping, lr_at
 from fastnn.threads import limit_threads
 from fastnn.validation import (
     check_dtype,
@@ -44,6 +46,7 @@ class EpochRecord:
     val_accuracy: float | None
     seconds: float
     samples_per_second: float
+    lr: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -138,6 +141,7 @@ class MLP:
         self.optimizer_state: OptimizerState | None = None
         self.epochs_trained = 0
         self.history: list[EpochRecord] = []
+        self.best_epoch: int | None = None
 
     def __repr__(self) -> str:
         return (f"MLP({list(self.layer_sizes)}, activations={list(self.activations)}, "
@@ -152,6 +156,9 @@ class MLP:
             optimizer: str = "sgd", momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
             eps: float = 1e-8, weight_decay: float = 0.0, shuffle: bool = True,
             validation: tuple[Any, Any] | None = None, train_accuracy: bool = True,
+            lr_schedule: str = "constant", lr_step: int = 10, lr_gamma: float = 0.1,
+            total_epochs: int | None = None, early_stopping: int | None = None,
+            monitor: str | None = None, tol: float = 0.0,
             callback: Callable[[EpochRecord], bool | None] | None = None) -> MLP:
         """Train for ``epochs`` passes over ``(X, y)``, continuing from the current state.
 
@@ -163,6 +170,13 @@ class MLP:
         ``optimizer`` starts that optimiser's state afresh. ``callback`` is called
         after every epoch with its record and stops training by returning True.
         Returns ``self``; per-epoch records accumulate in ``self.history``.
+
+        ``lr_schedule`` is ``constant``, ``step`` (times ``lr_gamma`` every ``lr_step``
+        epochs) or ``cosine`` (to 0 over ``total_epochs``, by default the epochs trained
+        so far plus ``epochs``); see ``fastnn.schedule``. ``early_stopping=P`` stops
+        after P epochs without improvement of ``monitor`` by more than ``tol``
+        (``val_accuracy`` by default when there is a validation set, else the training
+        ``loss``) and restores the best weights; ``self.best_epoch`` tells which.
 
         Raises TrainingDivergedError if the loss becomes NaN or infinite; the weights
         from before that epoch are restored first.
@@ -189,6 +203,24 @@ class MLP:
                 ) from None
             Xv = check_X(Xv, self.layer_sizes[0], self.dtype, name="validation X")
             yv = check_y(yv, Xv.shape[0], self.n_classes, name="validation y")
+        if lr_schedule not in LR_SCHEDULES:
+            raise InvalidParameterError(
+                f"the 'lr_schedule' parameter must be a str among {sorted(LR_SCHEDULES)}; got {lr_schedule!r}"
+            )
+        lr_step = check_positive_int("lr_step", lr_step)
+        if not (isinstance(lr_gamma, (int, float)) and 0 < lr_gamma <= 1):
+            raise InvalidParameterError(f"the 'lr_gamma' parameter must be a float in (0, 1]; got {lr_gamma!r}")
+        first_epoch = self.epochs_trained
+        run_epochs = check_positive_int("total_epochs", total_epochs) if total_epochs else first_epoch + epochs_
+        stopper = None
+        if early_stopping is not None:
+            monitor = monitor or ("val_accuracy" if validation is not None else "loss")
+            if monitor.startswith("val_") and validation is None:
+                raise InvalidParameterError(
+                    f"the 'monitor' parameter is {monitor!r} but no validation set was given"
+                )
+            stopper = EarlyStopping(early_stopping, monitor, tol)
+        self.best_epoch = None
         if self.optimizer_state is None or self.optimizer_state.name != cfg.name:
             self.optimizer_state = OptimizerState.zeros(cfg.name, self.params.data.shape[0], self.dtype)
 
@@ -203,13 +235,15 @@ class MLP:
                 full_batch = bs >= n
                 order = (np.arange(n, dtype=np.int64) if full_batch or not shuffle
                          else self.shuffle_rng.permutation(n).astype(np.int64))
+                epoch_lr = lr_at(self.epochs_trained, run_epochs, cfg.lr, lr_schedule, lr_step, lr_gamma)
+                epoch_cfg = dataclasses.replace(cfg, lr=epoch_lr) if epoch_lr != cfg.lr else cfg
                 start = time.perf_counter()
                 try:
                     # Overflow is expected when a run diverges; it is detected just below,
                     # so NumPy's warnings (errors under -W error) must not pre-empt that.
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         loss = self.backend.train_epoch(self.params, self.activations, X, y, order,
-                                                        bs, cfg, self.optimizer_state)
+                                                        bs, epoch_cfg, self.optimizer_state)
                 except BaseException:
                     # Interrupted or failed mid-epoch: never leave half-updated weights.
                     self._restore(good, good_state, good_rng)
@@ -230,13 +264,23 @@ class MLP:
                 if validation is not None:
                     val_loss, val_acc = self._loss_and_accuracy(Xv, yv)
                 record = EpochRecord(self.epochs_trained, loss, train_acc, val_loss, val_acc,
-                                     seconds, n / seconds if seconds > 0 else math.inf)
+                                     seconds, n / seconds if seconds > 0 else math.inf, epoch_lr)
                 self.history.append(record)
-                if callback is not None and callback(record):
+                stop = callback is not None and bool(callback(record))
+                if stopper is not None:
+                    value = {"val_accuracy": val_acc, "val_loss": val_loss, "loss": loss}[stopper.monitor]
+                    assert value is not None
+                    if stopper.update(value, self.epochs_trained, self.params.data):
+                        stop = True
+                if stop:
                     break
+        if stopper is not None and stopper.best_params is not None:
+            # Keep the best epoch's weights, as Keras' restore_best_weights does.
+            self.params.data[...] = stopper.best_params
+            self.best_epoch = stopper.best_epoch
         return self
 
-    def _restore(self, data: np.ndarray, state: OptimizerState, rng_state: dict[str, Any]) -> None:
+    def _restore(self, data: np.ndarray, state: OptimizerState, rng_state: Mapping[str, Any]) -> None:
         self.params.data[...] = data
         self.optimizer_state = state
         self.shuffle_rng.bit_generator.state = rng_state
