@@ -348,7 +348,7 @@ def test_history_records(tiny_data):
     model.fit(X, y, epochs=2, batch_size=8, validation=(X[:20], y[:20]))
     model.fit(X, y, epochs=1, batch_size=8, train_accuracy=False)
     assert [r.epoch for r in model.history] == [1, 2, 3]
-    fields = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second"}
+    fields = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds", "samples_per_second", "lr"}
     for r in model.history:
         assert set(r.as_dict()) == fields
         assert isinstance(r.loss, float) and np.isfinite(r.loss) and r.loss > 0
