@@ -8,9 +8,16 @@ Sources, all returned as :class:`MnistData` (uint8 pixels, int64 labels):
 - a Kaggle-style CSV, gzipped or plain (:func:`load_csv`; parsing in ``fastnn/tabular.py``);
 - a Keras-style ``.npz`` (:func:`load_npz`; parsing in ``fastnn/tabular.py``).
 
-:func:`load_dataset` picks one from a path, ``"embedded"`` or None (then the
-``FASTNN_DATA`` directory if it holds the four IDX files, else the embedded digits).
+:func:`load_dataset` picks one from a path, ``"embedded"``, ``"mnist"`` (the full
+70,000 digits, downloaded once into a verified cache by :mod:`fastnn.download`) or
+None (then the ``FASTNN_DATA`` directory if it holds the four IDX files, else full
+MNIST if an earlier download left it verified in the cache, else the embedded
+digits). Only ``"mnist"`` ever touches the network. ``FASTNN_DATA`` is one directory
+for both: downloads go there and the default load reads from there.
 Every problem with a data file raises DataError naming the file and the problem.
+
+``python -m fastnn.data download [--dir DIR]`` downloads full MNIST from a shell and
+prints where it is (see :func:`fastnn.download.main`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import importlib.resources
 import io
 import numbers
 import os
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -27,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from fastnn.download import cached_mnist_dir, download_mnist
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.idx import read_idx
 from fastnn.tabular import N_PIXELS, check_labels, read_csv_arrays, read_npz_arrays
@@ -299,12 +308,17 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
     ----------
     source : str, os.PathLike or None
         - None: the directory in the ``FASTNN_DATA`` environment variable if it
-          holds the four IDX files, else the embedded digits;
+          holds the four IDX files (read as they are); else the full MNIST if it is
+          already in the download cache and verifies (:func:`cached_mnist_dir`);
+          else the embedded digits. Never touches the network;
         - ``"embedded"``: the embedded 5,000 digits (:func:`load_embedded`);
+        - ``"mnist"``: the full 70,000 digits, downloaded into the cache first if
+          they are not there yet, SHA-256 verified (:func:`download_mnist`);
         - a directory: the four MNIST IDX files (:func:`load_idx_dir`);
         - a ``.csv`` or ``.csv.gz`` file: Kaggle layout (:func:`load_csv`);
         - a ``.npz`` file: Keras layout (:func:`load_npz`).
-        Any other string is taken as a path; ``~`` is expanded.
+        Any other string is taken as a path; ``~`` is expanded. A directory named
+        ``mnist`` or ``embedded`` is given as ``./mnist``.
 
     Returns
     -------
@@ -313,15 +327,20 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
     Raises
     ------
     DataError
-        The path does not exist, is not a recognised kind, or the file is malformed.
+        The path does not exist, is not a recognised kind, or the file is malformed;
+        for ``"mnist"``, the download failed on every mirror (the message says how
+        to get the files by hand).
     """
     if source is None:
         env = os.environ.get(ENV_DATA_DIR, "")
         if env and Path(env).expanduser().is_dir() and not _find_idx_files(Path(env).expanduser())[1]:
             return load_idx_dir(Path(env).expanduser())
-        return load_embedded()
+        cached = cached_mnist_dir()
+        return load_idx_dir(cached) if cached is not None else load_embedded()
     if isinstance(source, str) and source.strip().lower() == "embedded":
         return load_embedded()
+    if isinstance(source, str) and source.strip().lower() == "mnist":
+        return load_idx_dir(download_mnist())
     if not os.fspath(source):
         raise DataError("empty data source; give a directory of MNIST IDX files, a .csv, a .npz or 'embedded'")
     path = Path(source).expanduser()
@@ -336,5 +355,11 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
         return load_npz(path)
     raise DataError(
         f"{path}: unrecognised data source; expected a directory of MNIST IDX files, "
-        "a .csv or .csv.gz file (Kaggle layout), a .npz file (Keras layout) or 'embedded'"
+        "a .csv or .csv.gz file (Kaggle layout), a .npz file (Keras layout), 'mnist' or 'embedded'"
     )
+
+
+if __name__ == "__main__":
+    from fastnn.download import main
+
+    sys.exit(main(sys.argv[1:]))

@@ -21,12 +21,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 from typing import Any, Callable
 
 import numba
 
 CACHE: bool = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
+
+_KERNEL_DIR = Path(__file__).resolve().parent
+_STAMP_NAME = "fastnn-kernels.sha256"
+
+
+def _drop_stale_cache() -> None:
+    """Delete cached machine code compiled from other versions of the kernel sources.
+
+    Numba keys a cache entry on the mtime and size of the file that holds the entry
+    point only, but our kernels inline helpers from sibling files: editing
+    ``activations.py`` would leave ``dense.py``'s cached code stale. So the cache
+    folder carries a hash of every kernel source, and a mismatch clears it.
+    """
+    cache_dir = _KERNEL_DIR / "__pycache__"
+    digest = hashlib.sha256()
+    for source in sorted(_KERNEL_DIR.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    stamp = cache_dir / _STAMP_NAME
+    try:
+        if stamp.read_text() == digest.hexdigest():
+            return
+    except OSError:
+        pass
+    try:
+        cache_dir.mkdir(exist_ok=True)
+        for entry in list(cache_dir.glob("*.nbi")) + list(cache_dir.glob("*.nbc")):
+            entry.unlink(missing_ok=True)
+        stamp.write_text(digest.hexdigest())
+    except OSError:
+        # Read-only install: Numba caches in a per-user folder instead, and an
+        # install always rewrites the sources (new mtimes), which Numba does notice.
+        pass
+
+
+if CACHE and "NUMBA_CACHE_DIR" not in os.environ:
+    _drop_stale_cache()
 
 JIT_OPTIONS: dict[str, Any] = {
     "cache": CACHE,

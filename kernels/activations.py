@@ -48,7 +48,8 @@ def activate(z, code, consts):
     selu: lambda z if z > 0 else lambda alpha (exp(z) - 1).
     """
     if code == RELU:
-        return z if z > consts[ZERO] else consts[ZERO]
+        # Written so NaN goes through as NaN (np.maximum's behaviour), not to 0.
+        return consts[ZERO] if z <= consts[ZERO] else z
     elif code == SIGMOID:
         if z >= consts[ZERO]:
             return consts[ONE] / (consts[ONE] + np.exp(-z))

@@ -165,7 +165,7 @@ def apply_update(data, grad, offsets, consts, hp, opt, m, s, t):
     step = consts[ZERO]
     if opt == ADAM:
         t[0] += 1
-        step = adam_step(hp, t[0], one)
+        step = adam_step(hp, t[0], consts)
     for layer in range((offsets.shape[0] - 1) // 2):
         update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one,
                      consts[ZERO])
@@ -179,7 +179,7 @@ def batch_step(data, offsets, sizes, codes, consts, Xb, yb, hp, opt, m, s, t, gr
     step = consts[ZERO]
     if opt == ADAM:
         t[0] += 1
-        step = adam_step(hp, t[0], one)
+        step = adam_step(hp, t[0], consts)
     forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size)
     total = output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size)
     for layer in range(codes.shape[0] - 1, -1, -1):

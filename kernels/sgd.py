@@ -60,9 +60,10 @@ def opt_update(data, m, s, p, g, opt, lr, mu, b1, b2, eps, step, one):
 
 
 @inline
-def adam_step(hp, t, dtype_one):
-    """Adam's bias-corrected step size for step t, in float64 then cast (optim.adam_step_size)."""
-    return dtype_one * (hp[0] * np.sqrt(1.0 - hp[3] ** t) / (1.0 - hp[2] ** t))
+def adam_step(hp, t, consts):
+    """Adam's bias-corrected step size for step t, computed in float64 (as
+    optim.adam_step_size does) and cast to the data's dtype."""
+    return consts.dtype.type(hp[0] * np.sqrt(1.0 - hp[3] ** t) / (1.0 - hp[2] ** t))
 
 
 @helper
@@ -197,7 +198,7 @@ def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt
         delta[label] -= one
         if opt == ADAM:
             t[0] += 1
-            step = adam_step(hp, t[0], one)
+            step = adam_step(hp, t[0], consts)
         # Backward fused with the update, top layer first.
         for layer in range(last, 0, -1):
             delta_prev = deltas[act_off[layer - 1] : act_off[layer]]

@@ -63,3 +63,16 @@ def backend(request: pytest.FixtureRequest):
         return get_backend(request.param)
     except InvalidParameterError as exc:
         pytest.skip(f"backend {request.param!r} unavailable: {exc}")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_data_dirs(tmp_path_factory, monkeypatch):
+    """Keep a developer's own MNIST cache and settings out of every test.
+
+    ``load_dataset(None)`` uses ``$FASTNN_DATA`` or a verified MNIST in the user cache
+    when there is one; tests must see a fresh machine, and must never reach a real
+    mirror, so downloads point at a closed port on 127.0.0.1.
+    """
+    monkeypatch.delenv("FASTNN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    monkeypatch.setenv("FASTNN_MNIST_MIRRORS", "http://127.0.0.1:9/")

@@ -234,8 +234,8 @@ def test_load_dataset_honours_fastnn_data_only_when_complete(tmp_path, digits, m
 def test_load_dataset_bad_sources(tmp_path):
     with pytest.raises(DataError, match="nope: no such file or directory"):
         load_dataset(tmp_path / "nope")
-    with pytest.raises(DataError, match="mnist: no such file or directory"):
-        load_dataset("mnist")  # unknown strings are paths (relative to the working directory)
+    with pytest.raises(DataError, match="digits: no such file or directory"):
+        load_dataset("digits")  # unknown strings are paths (relative to the working directory)
     other = write(tmp_path / "digits.txt", b"hello")
     with pytest.raises(DataError, match=r"digits.txt: unrecognised data source; expected a directory"):
         load_dataset(other)

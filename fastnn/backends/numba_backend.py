@@ -48,6 +48,13 @@ def zero_fraction(X: np.ndarray, max_rows: int = 2048) -> float:
     return float(np.count_nonzero(head == 0)) / max(head.size, 1)
 
 
+def _check_param_dtype(dtype: np.dtype) -> None:
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise InvalidParameterError(
+            f"the numba backend computes in float32 or float64; got parameters of dtype {dtype}"
+        )
+
+
 def _check_float_array(name: str, arr: np.ndarray, dtype: np.dtype, ndim: int) -> np.ndarray:
     if not isinstance(arr, np.ndarray) or arr.ndim != ndim:
         raise InvalidParameterError(f"the '{name}' parameter must be a {ndim}-D array; got {getattr(arr, 'shape', arr)!r}")
@@ -74,26 +81,39 @@ class NumbaBackend:
     def _check_inputs(self, params: Params, activations: Sequence[str], X: np.ndarray,
                       y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """X as a contiguous array of the parameters' dtype, y as int64 labels in range
-        (an empty array when no labels are given)."""
+        (an empty array when no labels are given). Everything a kernel indexes with is
+        checked here: Numba does not bounds-check."""
+        _check_param_dtype(params.dtype)
         if len(activations) != params.n_layers:
             raise InvalidParameterError(
                 f"the 'activations' parameter needs {params.n_layers} names; got {len(activations)}"
+            )
+        specs = [get_activation(a) for a in activations]
+        if any(spec.output_only for spec in specs[:-1]) or specs[-1].name != "softmax":
+            raise InvalidParameterError(
+                f"the 'activations' parameter must be hidden activations followed by the output 'softmax'; "
+                f"got {list(activations)}"
             )
         X = _check_float_array("X", X, params.dtype, 2)
         if X.shape[1] != params.layer_sizes[0]:
             raise InvalidParameterError(
                 f"the 'X' parameter must have {params.layer_sizes[0]} columns; got shape {X.shape}"
             )
-        if y is not None:
-            y = np.ascontiguousarray(y, dtype=np.int64)
-            if y.shape != (X.shape[0],):
-                raise InvalidParameterError(f"the 'y' parameter must have shape ({X.shape[0]},); got {y.shape}")
-            if y.size and (y.min() < 0 or y.max() >= params.layer_sizes[-1]):
-                raise InvalidParameterError(
-                    f"the 'y' parameter must hold labels in [0, {params.layer_sizes[-1] - 1}]; "
-                    f"got values from {y.min()} to {y.max()}"
-                )
-        return X, (y if y is not None else np.empty(0, dtype=np.int64))
+        if y is None:
+            return X, np.empty(0, dtype=np.int64)
+        y_arr = np.asarray(y)
+        if y_arr.dtype == bool or not np.issubdtype(y_arr.dtype, np.integer):
+            raise InvalidParameterError(f"the 'y' parameter must hold integer labels; got dtype {y_arr.dtype}")
+        if y_arr.shape != (X.shape[0],):
+            raise InvalidParameterError(f"the 'y' parameter must have shape ({X.shape[0]},); got {y_arr.shape}")
+        n_classes = params.layer_sizes[-1]
+        # Compare before casting, so a huge unsigned label cannot wrap into range.
+        if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= n_classes):
+            raise InvalidParameterError(
+                f"the 'y' parameter must hold labels in [0, {n_classes - 1}]; "
+                f"got values from {y_arr.min()} to {y_arr.max()}"
+            )
+        return X, np.ascontiguousarray(y_arr, dtype=np.int64)
 
     def warmup(self, dtype: str | np.dtype = "float32") -> float:
         """Compile (or load from Numba's cache) the training and inference kernels for
@@ -104,7 +124,8 @@ class NumbaBackend:
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
                       activation: str) -> np.ndarray:
         """Fused ``g(a_prev @ W + b)`` for a batch."""
-        dtype = W.dtype
+        dtype = np.asarray(W).dtype
+        _check_param_dtype(dtype)
         a_prev = _check_float_array("a_prev", a_prev, dtype, 2)
         W = _check_float_array("W", W, dtype, 2)
         b = _check_float_array("b", b, dtype, 1)
@@ -122,6 +143,7 @@ class NumbaBackend:
         if spec.output_only:
             return spec.grad(a)  # raises the reference's explanatory error
         a = np.ascontiguousarray(a)
+        _check_param_dtype(a.dtype)
         return k_act.activation_derivative(a, spec.code, self._c(a.dtype), np.empty_like(a))
 
     def forward(self, params: Params, activations: Sequence[str], X: np.ndarray) -> list[np.ndarray]:
@@ -135,7 +157,7 @@ class NumbaBackend:
     def predict_proba(self, params: Params, activations: Sequence[str], X: np.ndarray) -> np.ndarray:
         """Softmax outputs in chunks, all layers fused in one compiled call."""
         X, _ = self._check_inputs(params, activations, X)
-        chunk = min(PREDICT_CHUNK, X.shape[0])
+        chunk = max(1, min(PREDICT_CHUNK, X.shape[0]))
         act_off = _act_offsets(params.layer_sizes)
         out = np.empty((X.shape[0], params.layer_sizes[-1]), dtype=params.dtype)
         abuf = np.empty(chunk * int(act_off[-1]), dtype=params.dtype)
@@ -163,6 +185,7 @@ class NumbaBackend:
     def apply_update(self, params: Params, grad: np.ndarray, cfg: OptimizerConfig,
                      state: OptimizerState) -> None:
         """One optimiser step in place (fused over the flat buffer)."""
+        _check_param_dtype(params.dtype)
         grad = _check_float_array("grad", grad, params.dtype, 1)
         self._check_state(params, state)
         k_batch.apply_update(params.data, grad, params.offsets, self._c(params.dtype), _hyper(cfg),
@@ -190,10 +213,16 @@ class NumbaBackend:
         """
         X, y = self._check_inputs(params, activations, X, y)
         self._check_state(params, state)
-        order = np.ascontiguousarray(order, dtype=np.int64)
         n = X.shape[0]
-        if order.ndim != 1 or (order.size and (order.min() < 0 or order.max() >= n)):
-            raise InvalidParameterError(f"the 'order' parameter must index the {n} samples")
+        order_arr = np.asarray(order)
+        if (order_arr.ndim != 1 or order_arr.dtype == bool or not np.issubdtype(order_arr.dtype, np.integer)
+                or (order_arr.size and (order_arr.min() < 0 or order_arr.max() >= n))):
+            raise InvalidParameterError(
+                f"the 'order' parameter must be a 1-D integer array indexing the {n} samples"
+            )
+        order = np.ascontiguousarray(order_arr, dtype=np.int64)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise InvalidParameterError(f"the 'batch_size' parameter must be a positive int; got {batch_size!r}")
         if order.size == 0:
             return float("nan")
         dtype = params.dtype

@@ -1,0 +1,144 @@
+"""Pieces every ``python -m fastnn.<command>`` shares: argument types, errors, versions.
+
+Each command reports a bad flag the way argparse does (usage line, exit 2) and a
+problem the library finds (bad file, bad value) as one ``fastnn: error: ...`` line,
+exit 2, never a traceback: users of a command line read messages, not stacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import math
+import platform
+import re
+import sys
+from typing import Any
+
+from fastnn.activations import ACTIVATIONS, ALIASES, HIDDEN_ACTIVATIONS, get_activation
+from fastnn.errors import InvalidParameterError
+
+#: Exit statuses: 1 = ran but did not succeed (target missed, diverged), 2 = usage.
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+#: Library parameter name -> the flag that sets it, so library messages name the flag.
+PARAM_FLAGS = {
+    "layer_sizes": "--layers", "activations": "--activations", "activation": "--activations",
+    "init": "--init", "epochs": "--epochs", "lr": "--lr", "batch_size": "--batch-size",
+    "optimizer": "--optimizer", "momentum": "--momentum", "weight_decay": "--weight-decay",
+    "dtype": "--dtype", "seed": "--seed", "threads": "--threads", "backend": "--backend",
+}
+
+
+def error(message: str) -> int:
+    """Print ``fastnn: error: message`` on stderr; return the usage exit status."""
+    print(f"fastnn: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def name_flags(message: str) -> str:
+    """Add the flag after each ``the 'x' parameter`` a library message mentions."""
+    def repl(m: re.Match[str]) -> str:
+        flag = PARAM_FLAGS.get(m.group(1))
+        return f"{m.group(0)} ({flag})" if flag else m.group(0)
+
+    return re.sub(r"the '(\w+)' parameter", repl, message)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive int; got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse type: an int >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0; got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """argparse type: a finite float (ranges are the library's to check)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a float in [0, 1], e.g. an accuracy."""
+    value = finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1] (0.97 means 97%); got {text!r}")
+    return value
+
+
+def batch_size(text: str) -> int | None:
+    """argparse type: a positive int, or ``full`` (None: full-batch gradient descent)."""
+    if text.strip().lower() == "full":
+        return None
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive int (1 = per-sample SGD) or 'full'; got {text!r}") from None
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type: comma-separated positive ints, e.g. ``784,128,10``."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive ints such as 784,128,64,10; got {text!r}")
+    return [int(p) for p in parts]
+
+
+def activation_list(text: str) -> list[str]:
+    """argparse type: comma-separated registry names (aliases allowed), canonicalised."""
+    names = [p.strip() for p in text.split(",")]
+    try:
+        return [get_activation(n).name for n in names]
+    except InvalidParameterError:
+        bad = next(n for n in names if n.lower() not in ACTIVATIONS and n.lower() not in ALIASES)
+        raise argparse.ArgumentTypeError(
+            f"unknown activation {bad!r}; valid names: {', '.join(HIDDEN_ACTIVATIONS)} "
+            f"(hidden layers), softmax (output layer); aliases: "
+            f"{', '.join(f'{k}={v}' for k, v in ALIASES.items())}") from None
+
+
+def versions() -> dict[str, Any]:
+    """Versions that decide the numbers a run produces (numba's without importing it)."""
+    import numpy as np
+
+    from fastnn import __version__
+
+    try:
+        numba_version: str | None = importlib.metadata.version("numba")
+    except importlib.metadata.PackageNotFoundError:
+        numba_version = None
+    return {"fastnn": __version__, "numpy": np.__version__, "numba": numba_version,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def json_safe(value: Any) -> Any:
+    """Replace inf/NaN (invalid JSON) by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

@@ -1,0 +1,682 @@
+"""Download the full MNIST (70,000 digits) into a local cache, verified by SHA-256 (stdlib only).
+
+:func:`download_mnist` fetches the four standard IDX gz files into
+:func:`default_cache_dir` (``$FASTNN_DATA`` if set, else the platform's user cache
+dir + ``fastnn/mnist``) and returns that directory, ready for
+:func:`fastnn.data.load_idx_dir`. ``fastnn.data.load_dataset("mnist")`` (``--data
+mnist``) calls it; nothing else in fastnn touches the network. From a shell:
+``python -m fastnn.data download [--dir DIR]``.
+
+Checksums (:data:`MNIST_FILES`)
+    The SHA-256 of each gz file is the official distribution's published value
+    (yann.lecun.com/exdb/mnist, served unchanged by the PyTorch and Google CVDF
+    mirrors), cross-checked against several independent public loaders that pin
+    the same four values. The SHA-256 of each decompressed payload is pinned too,
+    because mirrors sometimes re-compress: a download whose gz hash differs is
+    still accepted when its payload (decompressed with a bound: never more than
+    the expected payload size + 1 byte) has the pinned hash and size. The payload
+    hashes and sizes also come from public loaders that pin them (several agree on
+    each); those of the two label files and the test images were re-verified
+    locally against the original bytes (``../shared/mnist``, whose gz wrappers were
+    re-compressed: they exercise the payload path). The gz sizes are the official
+    ones listed by the original site (9,912,422, 28,881, 1,648,877 and 4,542
+    bytes); they only size the progress bar, since a re-compressed file may differ.
+
+    Local copies such as ``../shared/mnist`` (whose training images were rebuilt,
+    so they do not match these checksums) are loaded with ``--data DIR``, which
+    reads the IDX files as they are, without hashing; they never go through this
+    verified cache.
+
+The cache
+    ``$FASTNN_DATA`` is one directory for both directions: downloads go there and
+    ``fastnn.data.load_dataset()`` with no source reads the four IDX files from it.
+    Without it, the cache is ``$XDG_CACHE_HOME`` (or ``~/.cache``) on Linux,
+    ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows, + ``fastnn/mnist``.
+
+    Only verified files are ever given their final name. Each download streams into
+    a ``NAME.<random>.part`` file in the cache directory while hashing, and is
+    ``os.replace``-d into place only once its checksum matched; any failure or
+    Ctrl-C deletes it. A killed process leaves only a ``.part`` file, which no
+    loader reads; parts untouched for an hour are deleted by the next download of
+    that file. The random part name (rather than a fixed ``NAME.part``) lets two
+    processes download into the same cache at once (a sweep of runs started
+    together on a fresh machine) without one renaming the other's half-written file
+    into place.
+
+    Files already in the cache are re-hashed every time they are used (no
+    "verified" marker file). Hashing the four gz files (11.6 MB) takes ~10-20 ms,
+    noise next to decompressing them for loading (~0.3 s), and unlike a marker
+    recording size and mtime it cannot be fooled by an edit or corruption that keeps
+    both, or by a coarse mtime clock, and there is no second file to go stale. A
+    file a mirror had re-compressed needs its payload re-hashed (~0.3 s more); it
+    is rare. A cached file that fails verification is downloaded again. If an
+    uncompressed sibling (``train-images-idx3-ubyte`` next to the ``.gz``) is
+    present it must match the payload hash too, because
+    :func:`fastnn.data.load_idx_dir` reads the raw file in preference to the gz.
+
+Mirrors (:data:`MIRRORS`)
+    Tried in order for each file, falling through to the next on any network error
+    (DNS, refused, reset, timeout, HTTP 403/404/5xx, a response shorter than its
+    Content-Length) or checksum mismatch. A mirror that delivered a file is tried
+    first for the remaining files, so a dead first mirror costs one timeout, not
+    four. ``FASTNN_MNIST_MIRRORS`` (comma-separated base URLs) replaces the list:
+    an escape hatch for users behind an internal mirror or proxy cache, and how
+    the command-line tests point the downloader at 127.0.0.1. ``http_proxy`` /
+    ``https_proxy`` / ``no_proxy`` are honoured (urllib's defaults).
+
+Timeouts
+    ``(connect, read)`` seconds, default (10, 30): connect bounds the TCP/TLS
+    connection, read bounds each wait for data (the response headers included).
+    Name resolution is not bounded by either (the stdlib resolver has no timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import glob
+import gzip
+import hashlib
+import http.client
+import math
+import numbers
+import os
+import stat
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from fastnn.errors import DataError, InvalidParameterError
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ENV_DATA_DIR",
+    "ENV_MIRRORS",
+    "MIRRORS",
+    "MNIST_FILES",
+    "MnistFile",
+    "cached_mnist_dir",
+    "default_cache_dir",
+    "download_mnist",
+    "main",
+]
+
+
+@dataclass(frozen=True)
+class MnistFile:
+    """One file to download and the checksums that make it trusted.
+
+    Attributes
+    ----------
+    name : str
+        File name, on the mirrors and in the cache (a plain name, no directory).
+    sha256 : str
+        SHA-256 (lower-case hex) of the file as published.
+    raw_sha256 : str
+        SHA-256 of its decompressed payload (accepted when a mirror re-compressed it).
+    raw_size : int
+        Size in bytes of the decompressed payload; decompression never goes past it + 1.
+    size : int or None
+        Size of the published file, for the progress bar only (None: unknown).
+    """
+
+    name: str
+    sha256: str
+    raw_sha256: str
+    raw_size: int
+    size: int | None = None
+
+
+#: The four official MNIST files (see the module docstring for where the values come from).
+MNIST_FILES: tuple[MnistFile, ...] = (
+    MnistFile("train-images-idx3-ubyte.gz",
+              "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+              "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+              16 + 60_000 * 28 * 28, 9_912_422),
+    MnistFile("train-labels-idx1-ubyte.gz",
+              "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+              "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+              8 + 60_000, 28_881),
+    MnistFile("t10k-images-idx3-ubyte.gz",
+              "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+              "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+              16 + 10_000 * 28 * 28, 1_648_877),
+    MnistFile("t10k-labels-idx1-ubyte.gz",
+              "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+              "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+              8 + 10_000, 4_542),
+)
+
+#: Base URLs, tried in order: PyTorch's S3 mirror, Google's CVDF mirror, then the
+#: original site (which answers 403 these days, kept last in case it comes back).
+MIRRORS: tuple[str, ...] = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+
+ENV_DATA_DIR = "FASTNN_DATA"
+ENV_MIRRORS = "FASTNN_MNIST_MIRRORS"
+#: (connect, read) timeouts in seconds.
+DEFAULT_TIMEOUT = (10.0, 30.0)
+#: A .part file not written to for this long belongs to a dead process (a live one
+#: writes at least once per read timeout) and is deleted by the next download.
+STALE_PART_SECONDS = 3600
+_CHUNK = 1 << 16
+_USER_AGENT = "fastnn-mnist-downloader (Python urllib)"
+
+
+# ---------------------------------------------------------------------------- cache location
+
+def default_cache_dir() -> Path:
+    """Where MNIST is cached: ``$FASTNN_DATA`` if set, else the user cache dir + ``fastnn/mnist``.
+
+    The user cache dir is ``$XDG_CACHE_HOME`` (when absolute) or ``~/.cache`` on Linux
+    and other Unixes, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows.
+    Nothing is created.
+    """
+    env = os.environ.get(ENV_DATA_DIR, "")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA", "")
+        base = Path(local) if local else Path.home() / "AppData" / "Local"
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+    return base / "fastnn" / "mnist"
+
+
+def cached_mnist_dir() -> Path | None:
+    """:func:`default_cache_dir` if it holds the full, verified MNIST, else None.
+
+    Never touches the network and never raises; it re-hashes the cached files
+    (~10-20 ms for the official gz files).
+    """
+    directory = default_cache_dir()
+    try:
+        if not directory.is_dir():
+            return None
+        ok = all(_file_matches(directory / spec.name, spec) for spec in MNIST_FILES)
+        return directory if ok and not _stray_raw_files(directory, MNIST_FILES) else None
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------------------- verification
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _max_download(spec: MnistFile) -> int:
+    """The largest gzip that can hold ``spec``'s payload (stored blocks cost 5 bytes per 64 KiB)."""
+    return spec.raw_size + spec.raw_size // 1000 + (1 << 16)
+
+
+def _payload_matches(path: Path, spec: MnistFile) -> bool:
+    """Whether ``path`` gunzips to exactly ``spec``'s payload; at most raw_size + 1 bytes inflated."""
+    h = hashlib.sha256()
+    n = 0
+    try:
+        with gzip.open(path, "rb") as fh:
+            while n <= spec.raw_size:
+                chunk = fh.read(min(_CHUNK, spec.raw_size + 1 - n))
+                if not chunk:
+                    break
+                h.update(chunk)
+                n += len(chunk)
+    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
+        return False
+    return n == spec.raw_size and h.hexdigest() == spec.raw_sha256
+
+
+def _file_matches(path: Path, spec: MnistFile) -> bool:
+    """Whether ``path`` is a regular file with ``spec``'s gz hash, or a re-compression of its payload."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size > _max_download(spec):
+            return False
+        return _sha256_file(path) == spec.sha256 or _payload_matches(path, spec)
+    except OSError:
+        return False
+
+
+def _stray_raw_files(directory: Path, files: Sequence[MnistFile]) -> list[Path]:
+    """Uncompressed siblings of the gz files that do not hold the verified payload.
+
+    ``load_idx_dir`` prefers ``NAME`` over ``NAME.gz``, so such a file would be loaded
+    instead of the verified download.
+    """
+    stray = []
+    for spec in files:
+        if not spec.name.endswith(".gz"):
+            continue
+        raw = directory / spec.name[:-3]
+        if not os.path.lexists(raw):
+            continue
+        try:
+            ok = raw.stat().st_size == spec.raw_size and _sha256_file(raw) == spec.raw_sha256
+        except OSError:
+            ok = False
+        if not ok:
+            stray.append(raw)
+    return stray
+
+
+# ---------------------------------------------------------------------------- HTTP with two timeouts
+
+class _ReadTimeoutMixin:
+    """After connecting (under the connect timeout), wait at most ``read_timeout`` for each read."""
+
+    sock: Any
+
+    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read_timeout = read_timeout
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        self.sock.settimeout(self._read_timeout)
+
+
+class _HTTPConnection(_ReadTimeoutMixin, http.client.HTTPConnection):
+    pass
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, read_timeout: float) -> None:
+        super().__init__()
+        self._read_timeout = read_timeout
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_HTTPConnection, req, read_timeout=self._read_timeout)  # type: ignore[arg-type]
+
+
+def _build_opener(read_timeout: float) -> urllib.request.OpenerDirector:
+    handlers: list[urllib.request.BaseHandler] = [_HTTPHandler(read_timeout)]
+    if hasattr(http.client, "HTTPSConnection"):  # Python built with ssl
+        class _HTTPSConnection(_ReadTimeoutMixin, http.client.HTTPSConnection):
+            pass
+
+        class _HTTPSHandler(urllib.request.HTTPSHandler):
+            def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+                return self.do_open(_HTTPSConnection, req,  # type: ignore[arg-type]
+                                    context=getattr(self, "_context", None), read_timeout=read_timeout)
+
+        handlers.append(_HTTPSHandler())
+    # build_opener drops the default HTTP(S) handlers these subclass; proxies, redirects kept.
+    return urllib.request.build_opener(*handlers)
+
+
+class _MirrorError(Exception):
+    """This mirror did not deliver a verified file; the message says why."""
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return _describe(exc.reason) if isinstance(exc.reason, BaseException) else str(exc.reason)
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"truncated response ({len(exc.partial):,} bytes, {exc.expected} more expected)"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+# ---------------------------------------------------------------------------- progress
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+class _Progress:
+    """A bar on a terminal, one line per file otherwise, or nothing; always on stderr."""
+
+    def __init__(self, progress: bool | None) -> None:
+        self.stream: IO[str] | None = None if progress is False else sys.stderr
+        is_tty = False
+        if self.stream is not None:
+            try:
+                is_tty = self.stream.isatty()
+            except (AttributeError, ValueError, OSError):
+                is_tty = False
+        self.bar = bool(progress) or (progress is None and is_tty)
+        self._open = False
+        self._last = 0.0
+        self._width = 0
+
+    def _write(self, text: str) -> None:
+        if self.stream is not None:
+            self.stream.write(text)
+            self.stream.flush()
+
+    def update(self, name: str, done: int, total: int | None, force: bool = False) -> None:
+        if not self.bar or self.stream is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        if total:
+            frac = min(done / total, 1.0)
+            filled = int(30 * frac)
+            bar = "#" * filled + "." * (30 - filled)
+            line = f"{name:<27} [{bar}] {frac:4.0%}  {_size(done)} of {_size(total)}"
+        else:
+            line = f"{name:<27} {_size(done)}"
+        self._width = max(self._width, len(line))
+        self._write(f"\r{line:<{self._width}}")  # pad over a longer previous line
+        self._open = True
+
+    def end_line(self) -> None:
+        if self._open:
+            self._write("\n")
+            self._open = False
+            self._width = 0
+
+    def log(self, text: str) -> None:
+        self.end_line()
+        self._write(f"fastnn: {text}\n")
+
+    def finished(self, name: str, n: int, url: str, how: str) -> None:
+        if self.bar:
+            self.update(name, n, n, force=True)
+            self.end_line()
+        else:
+            self.log(f"downloaded {name} ({_size(n)}) from {url}, {how}")
+
+
+# ---------------------------------------------------------------------------- download
+
+def _check_timeout(timeout: Any) -> tuple[float, float]:
+    pair = timeout if isinstance(timeout, (tuple, list)) else (timeout, timeout)
+    ok = len(pair) == 2 and all(
+        isinstance(t, numbers.Real) and not isinstance(t, bool) and math.isfinite(t) and float(t) > 0
+        for t in pair
+    )
+    if not ok:
+        raise InvalidParameterError(
+            "the 'timeout' parameter must be a positive number of seconds or a (connect, read) pair "
+            f"of them; got {timeout!r}"
+        )
+    return float(pair[0]), float(pair[1])
+
+
+def _check_mirrors(mirrors: Sequence[str] | str | None) -> list[str]:
+    where = "the 'mirrors' parameter"
+    if mirrors is None:
+        env = os.environ.get(ENV_MIRRORS, "")
+        if not env.strip():
+            return list(MIRRORS)
+        mirrors, where = env.split(","), f"the {ENV_MIRRORS} environment variable"
+    elif isinstance(mirrors, str):
+        mirrors = [mirrors]
+    urls = []
+    for url in mirrors:
+        url = url.strip() if isinstance(url, str) else url
+        if url == "":
+            continue
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidParameterError(
+                f"{where} must hold http:// or https:// base URLs (comma-separated in the environment "
+                f"variable); got {url!r}"
+            )
+        urls.append(url if url.endswith("/") else url + "/")
+    if not urls:
+        raise InvalidParameterError(f"{where} must hold at least one http:// or https:// base URL; got none")
+    return urls
+
+
+def _check_files(files: Sequence[MnistFile] | None) -> tuple[MnistFile, ...]:
+    if files is None:
+        return MNIST_FILES
+    specs = tuple(files)
+    for spec in specs:
+        plain = isinstance(spec, MnistFile) and spec.name not in ("", ".", "..") \
+            and "/" not in spec.name and "\\" not in spec.name
+        if not plain:
+            raise InvalidParameterError(
+                f"the 'files' parameter must hold MnistFile entries with plain file names; got {spec!r}"
+            )
+    if not specs:
+        raise InvalidParameterError("the 'files' parameter must list at least one file; got none")
+    return specs
+
+
+def _remove_stale_parts(directory: Path, name: str) -> None:
+    """Delete ``name``'s .part files that no live download is writing (see STALE_PART_SECONDS)."""
+    now = time.time()
+    for pattern in (f"{glob.escape(name)}.part", f"{glob.escape(name)}.*.part"):
+        for part in directory.glob(pattern):
+            try:
+                if now - part.stat().st_mtime > STALE_PART_SECONDS:
+                    part.unlink()
+            except OSError:
+                pass
+
+
+def _fetch(opener: urllib.request.OpenerDirector, url: str, spec: MnistFile, directory: Path,
+           connect_timeout: float, progress: _Progress) -> tuple[int, str]:
+    """Download ``url`` and install it as ``directory/spec.name`` if verified.
+
+    Returns (bytes downloaded, how it was verified). Raises _MirrorError for anything
+    the mirror got wrong, OSError for a local problem (disk full, permissions).
+    """
+    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    try:
+        response = opener.open(request, timeout=connect_timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        raise _MirrorError(_describe(exc)) from None
+    except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets
+        raise _MirrorError(_describe(exc)) from None
+    with response:
+        try:
+            length: int | None = int(response.headers.get("Content-Length", ""))
+        except ValueError:
+            length = None
+        limit = _max_download(spec)
+        if length is not None and length > limit:
+            raise _MirrorError(f"Content-Length {length:,} bytes is more than any gzip of "
+                               f"{spec.name}'s {spec.raw_size:,}-byte payload can be")
+        total = length if length is not None else spec.size
+        fd, tmp = tempfile.mkstemp(prefix=f"{spec.name}.", suffix=".part", dir=directory)
+        try:
+            h = hashlib.sha256()
+            n = 0
+            with os.fdopen(fd, "wb") as out:
+                while True:
+                    try:
+                        chunk = response.read(_CHUNK)
+                    except (OSError, http.client.HTTPException) as exc:
+                        raise _MirrorError(f"{_describe(exc)} after {n:,} bytes") from None
+                    if not chunk:
+                        break
+                    n += len(chunk)
+                    if n > limit:
+                        raise _MirrorError(f"response larger than any gzip of {spec.name}'s payload "
+                                           f"({limit:,} bytes read)")
+                    h.update(chunk)
+                    out.write(chunk)
+                    progress.update(spec.name, n, total)
+                out.flush()
+                os.fsync(out.fileno())
+            progress.update(spec.name, n, total, force=True)
+            # http.client silently returns a short body when the server closes early.
+            if length is not None and n != length:
+                raise _MirrorError(f"truncated response: {n:,} of {length:,} bytes (Content-Length)")
+            got = h.hexdigest()
+            if got == spec.sha256:
+                how = "SHA-256 verified"
+            elif _payload_matches(Path(tmp), spec):
+                how = "re-compressed by the mirror, payload SHA-256 verified"
+            else:
+                raise _MirrorError(f"checksum mismatch: SHA-256 {got}, expected {spec.sha256}, and the "
+                                   "decompressed payload does not match either")
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it owner-only
+            os.replace(tmp, directory / spec.name)
+        except BaseException:
+            progress.end_line()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+    return n, how
+
+
+def _manual_hint(directory: Path, files: Sequence[MnistFile], mirrors: Sequence[str]) -> str:
+    names = ", ".join(spec.name for spec in files)
+    return (f"To get MNIST by hand, download {names} from one of the mirrors above (or any copy you "
+            f"trust) into a directory DIR and pass --data DIR (read as is, not verified), or put them "
+            f"in {directory} to have them checked against the official SHA-256. Behind a proxy or "
+            f"internal mirror, set https_proxy, or {ENV_MIRRORS}=URL[,URL...].")
+
+
+def download_mnist(cache_dir: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None,
+                   files: Sequence[MnistFile] | None = None,
+                   timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+                   progress: bool | None = None) -> Path:
+    """Make sure the full MNIST is in ``cache_dir``, verified; download what is missing.
+
+    Parameters
+    ----------
+    cache_dir : str, os.PathLike or None
+        Where the files go; created if needed. None: :func:`default_cache_dir`.
+    mirrors : sequence of str or None
+        Base URLs (``http://`` or ``https://``), tried in order; ``base + name`` is
+        fetched. None: ``$FASTNN_MNIST_MIRRORS`` (comma-separated) if set, else
+        :data:`MIRRORS`.
+    files : sequence of MnistFile or None
+        What to fetch and the checksums to verify it with. None: :data:`MNIST_FILES`.
+        Tests inject small files here.
+    timeout : float or (float, float), default (10, 30)
+        ``(connect, read)`` seconds; one number sets both. Read bounds each wait for
+        data, not the whole download.
+    progress : bool or None
+        None: a progress bar on stderr if it is a terminal, else one log line per
+        downloaded file; True: always the bar; False: silent. Mirror failures are
+        logged unless False.
+
+    Returns
+    -------
+    pathlib.Path
+        The cache directory, holding every file of ``files`` verified (files that
+        were already there and verified are not downloaded again).
+
+    Raises
+    ------
+    DataError
+        No mirror delivered a verified copy of a file (the message names the file,
+        each URL tried and why it failed, and how to get the files by hand); the
+        cache directory cannot be created or written; or an uncompressed copy next
+        to a gz file does not match (it would be loaded instead of the gz).
+    InvalidParameterError
+        A bad ``mirrors``, ``files`` or ``timeout`` (or ``$FASTNN_MNIST_MIRRORS``).
+    """
+    specs = _check_files(files)
+    urls = _check_mirrors(mirrors)
+    connect_timeout, read_timeout = _check_timeout(timeout)
+    directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataError(f"{directory}: cannot create the MNIST cache directory ({exc.strerror or exc}); "
+                        f"choose another with --dir DIR or {ENV_DATA_DIR}=DIR") from None
+    stray = _stray_raw_files(directory, specs)
+    if stray:
+        raise DataError(
+            f"{stray[0]}: does not hold the official MNIST payload, and fastnn would load it instead of the "
+            f"verified {stray[0].name}.gz next to it; delete or move it (or use another cache directory)"
+        )
+    todo = [spec for spec in specs if not _file_matches(directory / spec.name, spec)]
+    if not todo:
+        return directory
+    report = _Progress(progress)
+    opener = _build_opener(read_timeout)
+    order = list(urls)
+    for spec in todo:
+        _remove_stale_parts(directory, spec.name)
+        failures: list[str] = []
+        for base in list(order):
+            url = base + spec.name
+            try:
+                n, how = _fetch(opener, url, spec, directory, connect_timeout, report)
+            except _MirrorError as exc:
+                failures.append(f"  {url}: {exc}")
+                report.log(f"{url}: {exc}" + ("; trying the next mirror" if base != order[-1] else ""))
+                continue
+            except OSError as exc:
+                raise DataError(f"{directory}: cannot write {spec.name} ({exc.strerror or exc}); "
+                                f"choose another directory with --dir DIR or {ENV_DATA_DIR}=DIR") from None
+            report.finished(spec.name, n, url, how)
+            order.remove(base)
+            order.insert(0, base)  # it works: try it first for the remaining files
+            break
+        else:
+            raise DataError(
+                f"could not download {spec.name} from any mirror:\n" + "\n".join(failures) + "\n"
+                + _manual_hint(directory, specs, urls)
+            )
+    return directory
+
+
+# ---------------------------------------------------------------------------- command line
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m fastnn.data download [--dir DIR]``; returns the exit status.
+
+    Prints the directory holding the verified files on stdout (progress on stderr).
+    Exit 0 on success, 1 when the download failed (one ``fastnn: error:`` message, no
+    traceback), 2 for bad arguments, 130 when interrupted.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m fastnn.data",
+        description="fastnn data tools.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    download = commands.add_parser(
+        "download", help="download the full MNIST into the cache and verify it",
+        description="Download the four MNIST IDX gz files (70,000 digits), verify their SHA-256 and "
+                    "print the directory that holds them. Files already there and verified are kept.",
+        epilog=f"Mirrors are tried in order; {ENV_MIRRORS}=URL[,URL...] replaces them (e.g. an internal "
+               "mirror). Exit status: 0 done, 1 download failed, 2 bad arguments.",
+    )
+    download.add_argument("--dir", metavar="DIR", type=Path, default=None,
+                          help=f"where to put the files (default: ${ENV_DATA_DIR} if set, else "
+                               f"{default_cache_dir()})")
+    download.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    args = parser.parse_args(argv)
+    try:
+        where = download_mnist(args.dir, progress=False if args.quiet else None)
+    except DataError as exc:
+        print(f"fastnn: error: {exc}", file=sys.stderr)
+        return 1
+    except InvalidParameterError as exc:
+        print(f"fastnn: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no partial file was kept", file=sys.stderr)
+        return 130
+    print(where)
+    if not args.quiet:
+        use = "--data mnist" if where == default_cache_dir() else f"--data {where}"
+        print(f"fastnn: MNIST verified; train on it with {use}", file=sys.stderr)
+    return 0

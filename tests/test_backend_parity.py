@@ -1,0 +1,332 @@
+"""Numba vs NumPy through the public API: from the same seed, the same numbers (issue 3).
+
+For every hidden activation x training mode (per-sample, mini-batch with a short last
+batch, full batch) x optimiser x weight decay x dtype, two models that differ only in
+``backend`` are compared stage by stage, and a failure names the first stage that
+diverged and the combination:
+
+1. ``init``: the initial weights (exactly equal: drawn by the model, not the backend);
+2. ``forward``: every layer's output and ``predict_proba`` before training;
+3. ``few steps``: one epoch over the first 10 samples in order (10, 2 or 1 steps); on a
+   mismatch the run is replayed one batch at a time to name the first diverging step;
+4. ``epoch e``: two shuffled epochs over all 60 samples: the epoch's loss, the weights
+   and the optimiser state after it, then the predictions.
+
+Tolerance: max |numba - numpy| / max |numpy| <= 1e-10 (float64) or 1e-4 (float32), per
+buffer (weights, m, s); probabilities, in [0, 1], are compared absolutely. Learning rates
+are chosen so that training is stable: a diverging run amplifies rounding differences
+(float32, per-sample momentum at lr=0.05 drifts by 4% in two epochs with no bug).
+
+The data (``tiny_data``) is about 70% zeros with an all-zero row, so the numba
+backend's per-sample path takes its zero-skipping first layer; the dense path is
+checked against it separately.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+
+from fastnn import MLP
+from fastnn.activations import HIDDEN_ACTIVATIONS
+from fastnn.backends.numba_backend import NumbaBackend
+from fastnn.backends.numpy_backend import NumpyBackend
+from fastnn.errors import InvalidParameterError
+from fastnn.optim import OPTIMIZERS, OptimizerConfig, OptimizerState
+from fastnn.params import Params, init_params
+
+LAYERS = (12, 7, 5, 3)
+#: Max |numba - numpy| / max |numpy| after several steps (issue 3).
+TOL = {np.dtype(np.float32): 1e-4, np.dtype(np.float64): 1e-10}
+#: Stable learning rates for tiny_data (see the module docstring).
+LR = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "adam": 0.005}
+#: Mode name -> batch_size: per-sample, 8 (60 = 7 x 8 + 4; 10 = 8 + 2), full batch.
+MODES = {"per-sample": 1, "mini-batch-8": 8, "full-batch": None}
+N_FEW = 10
+BACKENDS = ("numpy", "numba")
+
+
+@dataclass(frozen=True)
+class Combo:
+    """One point of the parity grid; ``str`` is what failure messages show."""
+
+    act: str
+    batch_size: int | None
+    optimizer: str
+    weight_decay: float
+    dtype: str
+
+    def __str__(self) -> str:
+        return (f"[{self.act}, batch_size={self.batch_size}, {self.optimizer}, "
+                f"weight_decay={self.weight_decay}, {self.dtype}]")
+
+    @property
+    def tol(self) -> float:
+        return TOL[np.dtype(self.dtype)]
+
+    def models(self) -> dict[str, MLP]:
+        return {b: MLP(LAYERS, self.act, backend=b, dtype=self.dtype, seed=11) for b in BACKENDS}
+
+    def fit(self, model: MLP, X, y, *, epochs: int = 1, shuffle: bool = True, batch_size="combo",
+            callback=None) -> None:
+        model.fit(X, y, epochs=epochs, lr=LR[self.optimizer], optimizer=self.optimizer,
+                  batch_size=self.batch_size if batch_size == "combo" else batch_size,
+                  weight_decay=self.weight_decay, shuffle=shuffle, train_accuracy=False,
+                  callback=callback)
+
+
+def _rel_err(actual, desired) -> float:
+    """max |actual - desired| / max |desired| in float64 (the absolute max if desired is 0)."""
+    actual, desired = np.asarray(actual, np.float64), np.asarray(desired, np.float64)
+    diff = float(np.max(np.abs(actual - desired), initial=0.0))
+    scale = float(np.max(np.abs(desired), initial=0.0))
+    return diff / scale if scale > 0 else diff
+
+
+def _fail(combo: Combo, stage: str, detail: str) -> None:
+    pytest.fail(f"{combo}: numba and numpy diverge at stage '{stage}': {detail}", pytrace=False)
+
+
+def _check_weights(combo: Combo, stage: str, got: np.ndarray, want: np.ndarray, extra: str = "") -> None:
+    err = _rel_err(got, want)
+    if err > combo.tol:
+        ref, nb = Params(LAYERS, want), Params(LAYERS, got)
+        per_layer = ", ".join(f"W{i} {_rel_err(nb.W(i), ref.W(i)):.1e} b{i} {_rel_err(nb.b(i), ref.b(i)):.1e}"
+                              for i in range(ref.n_layers))
+        _fail(combo, f"weights {stage}", f"rel err {err:.2e} > {combo.tol:.0e} ({per_layer}){extra}")
+
+
+def _check_state(combo: Combo, stage: str, got: OptimizerState, want: OptimizerState) -> None:
+    for name in ("m", "s"):
+        err = _rel_err(getattr(got, name), getattr(want, name))
+        if err > combo.tol:
+            _fail(combo, f"optimizer state {stage}", f"'{name}' rel err {err:.2e} > {combo.tol:.0e}")
+    if not np.array_equal(got.t, want.t):
+        _fail(combo, f"optimizer state {stage}", f"step count t {got.t} != {want.t}")
+
+
+def _check_proba(combo: Combo, stage: str, models: dict[str, MLP], X: np.ndarray) -> None:
+    got, want = models["numba"].predict_proba(X), models["numpy"].predict_proba(X)
+    if got.dtype != want.dtype:
+        _fail(combo, stage, f"predict_proba dtype {got.dtype} != {want.dtype}")
+    err = float(np.max(np.abs(got.astype(np.float64) - want)))
+    if err > combo.tol:
+        _fail(combo, stage, f"predict_proba max abs diff {err:.2e} > {combo.tol:.0e}")
+
+
+def _divergence(nb: MLP, ref: MLP) -> dict[str, float]:
+    """Relative errors of the weights and the optimiser buffers of two models."""
+    return {"weights": _rel_err(nb.params.data, ref.params.data),
+            "m": _rel_err(nb.optimizer_state.m, ref.optimizer_state.m),
+            "s": _rel_err(nb.optimizer_state.s, ref.optimizer_state.s)}
+
+
+def _replay_few_steps(combo: Combo, X: np.ndarray, y: np.ndarray) -> str:
+    """Redo the few-steps stage one batch at a time (warm-start fits) and name the first
+    step after which the weights or the optimiser state differ."""
+    models = combo.models()
+    bs = combo.batch_size or len(y)
+    for k, start in enumerate(range(0, len(y), bs), start=1):
+        rows = slice(start, min(start + bs, len(y)))
+        for m in models.values():
+            combo.fit(m, X[rows], y[rows], shuffle=False, batch_size=None)
+        bad = {k_: f"{v:.2e}" for k_, v in _divergence(models["numba"], models["numpy"]).items()
+               if v > combo.tol}
+        if bad:
+            return (f"; replayed one batch at a time, it first diverges after step {k} "
+                    f"(samples {rows.start}..{rows.stop - 1}): {bad}")
+    return "; replayed one batch at a time it agrees, so the epoch kernel differs from stepping"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS)
+def test_numba_matches_numpy(act, mode, optimizer, weight_decay, dtype, tiny_data):
+    combo = Combo(act, MODES[mode], optimizer, weight_decay, dtype)
+    X, y = tiny_data
+
+    # 1-2. Same initial weights, same forward pass.
+    models = combo.models()
+    nb, ref = models["numba"], models["numpy"]
+    assert_array_equal(nb.params.data, ref.params.data, err_msg=f"{combo}: stage 'init'")
+    Xc = X.astype(dtype)
+    outs_nb = nb.backend.forward(nb.params, nb.activations, Xc)
+    outs_np = ref.backend.forward(ref.params, ref.activations, Xc)
+    for i, (got, want) in enumerate(zip(outs_nb, outs_np, strict=True)):
+        if got.dtype != want.dtype:
+            _fail(combo, "forward", f"layer {i} output dtype {got.dtype} != {want.dtype}")
+        if _rel_err(got, want) > combo.tol:
+            _fail(combo, "forward", f"layer {i} output rel err {_rel_err(got, want):.2e} > {combo.tol:.0e}")
+    _check_proba(combo, "forward (predict_proba before training)", models, X)
+
+    # 3. A few steps: one epoch over the first N_FEW samples, in order.
+    for m in models.values():
+        combo.fit(m, X[:N_FEW], y[:N_FEW], shuffle=False)
+    n_steps = math.ceil(N_FEW / (combo.batch_size or N_FEW))
+    stage = f"after {n_steps} step(s) on {N_FEW} samples"
+    loss_nb, loss_np = nb.history[-1].loss, ref.history[-1].loss
+    if abs(loss_nb - loss_np) > combo.tol * abs(loss_np):
+        _fail(combo, f"mean loss {stage}", f"{loss_nb!r} vs {loss_np!r}")
+    if max(_divergence(nb, ref).values()) > combo.tol:
+        replay = _replay_few_steps(combo, X[:N_FEW], y[:N_FEW])
+        _check_weights(combo, stage, nb.params.data, ref.params.data, replay)
+        errs = {k: f"{v:.2e}" for k, v in _divergence(nb, ref).items()}
+        _fail(combo, f"optimizer state {stage}", f"rel errs {errs} > {combo.tol:.0e}{replay}")
+    _check_state(combo, stage, nb.optimizer_state, ref.optimizer_state)
+
+    # 4. Two shuffled epochs over all samples, from fresh models.
+    models = combo.models()
+    snapshots: dict[str, list] = {b: [] for b in BACKENDS}
+    for name, m in models.items():
+        def snap(record, m=m, name=name):
+            snapshots[name].append((m.params.data.copy(), m.optimizer_state.copy()))
+        combo.fit(m, X, y, epochs=2, callback=snap)
+    for e in range(2):
+        stage = f"epoch {e + 1} of 2 on {len(y)} samples"
+        loss_nb, loss_np = (models[b].history[e].loss for b in ("numba", "numpy"))
+        if abs(loss_nb - loss_np) > combo.tol * abs(loss_np):
+            _fail(combo, f"loss of {stage}", f"{loss_nb!r} vs {loss_np!r}")
+        (w_nb, st_nb), (w_np, st_np) = snapshots["numba"][e], snapshots["numpy"][e]
+        _check_weights(combo, f"after {stage}", w_nb, w_np)
+        _check_state(combo, f"after {stage}", st_nb, st_np)
+    _check_proba(combo, "predictions after training", models, X)
+
+
+# ------------------------------------------------------------------ warm starts
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("mode", MODES)
+def test_warm_start_matches_numpy(mode, dtype, tiny_data):
+    """fit twice with Adam (state and step count carry over), then switch optimiser
+    (fresh state); and hand a numpy-trained model to numba mid-training."""
+    X, y = tiny_data
+    combo = Combo("tanh", MODES[mode], "adam", 1e-3, dtype)
+    models = combo.models()
+    for m in models.values():
+        combo.fit(m, X, y)
+        combo.fit(m, X, y)
+    _check_weights(combo, "after fit twice (warm start)", models["numba"].params.data,
+                   models["numpy"].params.data)
+    _check_state(combo, "after fit twice (warm start)", models["numba"].optimizer_state,
+                 models["numpy"].optimizer_state)
+    momentum = Combo("tanh", MODES[mode], "momentum", 0.0, dtype)
+    for m in models.values():
+        momentum.fit(m, X, y)
+    _check_weights(momentum, "after switching to momentum", models["numba"].params.data,
+                   models["numpy"].params.data)
+    _check_proba(momentum, "predictions after warm starts", models, X)
+
+    handed = models["numpy"].with_backend("numba")
+    for m in (handed, models["numpy"]):
+        momentum.fit(m, X, y)
+    _check_weights(momentum, "after numpy -> with_backend('numba') -> fit", handed.params.data,
+                   models["numpy"].params.data)
+
+
+# ------------------------------------------------------------- zero skipping
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS)
+def test_skip_zeros_is_exact(act, optimizer, weight_decay, dtype, tiny_data):
+    """The zero-skipping first layer and the dense one give identical results."""
+    X, y = tiny_data
+    acts = (act, act, "softmax")
+    cfg = OptimizerConfig(optimizer, LR[optimizer], weight_decay=weight_decay)
+    order = np.random.default_rng(5).permutation(len(y))
+    results = {}
+    for skip in (True, False):
+        params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
+        state = OptimizerState.zeros(optimizer, params.data.size, params.dtype)
+        loss = NumbaBackend().train_epoch(params, acts, X.astype(dtype), y, order, 1, cfg, state,
+                                          skip_zeros=skip)
+        results[skip] = (loss, params.data, state.m, state.s)
+    for what, a, b in zip(("loss", "weights", "m", "s"), results[True], results[False], strict=True):
+        assert_array_equal(a, b, err_msg=f"skip_zeros=True vs False differ in {what} "
+                                         f"[{act}, {optimizer}, weight_decay={weight_decay}, {dtype}]")
+
+
+# ------------------------------------------------------------------ bad input
+def _bad_input_case():
+    """Valid float64 arguments for NumbaBackend.train_epoch, to be spoiled one at a time."""
+    gen = np.random.default_rng(0)
+    X = gen.random((9, LAYERS[0]))
+    y = gen.integers(0, LAYERS[-1], 9)
+    params = init_params(LAYERS, ("relu", "relu", "softmax"), gen, np.dtype(np.float64))
+    return dict(params=params, activations=("relu", "relu", "softmax"), X=X, y=y,
+                order=np.arange(9), batch_size=1, cfg=OptimizerConfig("adam", 0.01),
+                state=OptimizerState.zeros("adam", params.data.size, params.dtype))
+
+
+def _float16_params(kw):
+    data = kw["params"].data.astype(np.float16)
+    return dict(params=Params(LAYERS, data), X=kw["X"].astype(np.float16),
+                state=OptimizerState.zeros("adam", data.size, data.dtype))
+
+
+#: spoil(kwargs) -> overrides, and the message the adapter's check must give.
+BAD_INPUTS = [
+    pytest.param(lambda kw: dict(y=np.where(kw["y"] == 0, LAYERS[-1], kw["y"])), "labels in",
+                 id="label-too-large"),
+    pytest.param(lambda kw: dict(y=kw["y"] - 1), "labels in", id="label-negative"),
+    pytest.param(lambda kw: dict(y=kw["y"][:-1]), "shape", id="labels-wrong-length"),
+    pytest.param(lambda kw: dict(y=kw["y"][:, None]), "shape", id="labels-2d"),
+    pytest.param(lambda kw: dict(X=kw["X"].astype(np.float32)), "dtype float64", id="X-float32"),
+    pytest.param(lambda kw: dict(X=(kw["X"] > 0.5).astype(np.int64)), "dtype float64", id="X-int"),
+    pytest.param(lambda kw: dict(X=kw["X"][:, :-1]), "columns", id="X-wrong-width"),
+    pytest.param(lambda kw: dict(X=kw["X"][0]), "2-D", id="X-1d"),
+    pytest.param(lambda kw: dict(X=kw["X"].tolist()), "2-D", id="X-list"),
+    pytest.param(lambda kw: dict(state=OptimizerState.zeros("adam", kw["params"].data.size,
+                                                            np.dtype(np.float32))),
+                 "state", id="state-float32"),
+    pytest.param(lambda kw: dict(state=OptimizerState.zeros("adam", 5, np.dtype(np.float64))), "state",
+                 id="state-short"),
+    pytest.param(lambda kw: dict(order=kw["order"] + 1), "order", id="order-out-of-range"),
+    pytest.param(lambda kw: dict(order=kw["order"] - 1), "order", id="order-negative"),
+    pytest.param(lambda kw: dict(activations=("relu", "softmax")), "activations",
+                 id="wrong-number-of-activations"),
+    pytest.param(lambda kw: dict(y=kw["y"] + 0.5), "y", id="labels-float-fractional"),
+    pytest.param(lambda kw: dict(order=kw["order"] + 0.5), "order", id="order-float"),
+    pytest.param(_float16_params, "dtype", id="params-float16"),
+    pytest.param(lambda kw: dict(activations=("softmax", "relu", "softmax")), "output",
+                 id="softmax-hidden"),
+    pytest.param(lambda kw: dict(batch_size=0), "batch_size", id="batch-size-zero"),
+    pytest.param(lambda kw: dict(batch_size=2.5), "batch_size", id="batch-size-float"),
+]
+
+
+@pytest.mark.parametrize(("spoil", "match"), BAD_INPUTS)
+def test_numba_train_epoch_rejects_bad_input(spoil, match):
+    kw = _bad_input_case()
+    kw.update(spoil(kw))
+    before = kw["params"].data.copy()
+    with pytest.raises(InvalidParameterError, match=match):
+        NumbaBackend().train_epoch(kw["params"], kw["activations"], kw["X"], kw["y"], kw["order"],
+                                   kw["batch_size"], kw["cfg"], kw["state"])
+    assert_array_equal(kw["params"].data, before, err_msg="a rejected call changed the weights")
+
+
+def test_numba_loss_and_gradient_rejects_labels_out_of_range():
+    kw = _bad_input_case()
+    y = kw["y"].copy()
+    y[3] = LAYERS[-1]
+    with pytest.raises(InvalidParameterError, match="labels in"):
+        NumbaBackend().loss_and_gradient(kw["params"], kw["activations"], kw["X"], y,
+                                         kw["params"].zeros_like())
+
+
+def test_reference_also_trains_on_the_bad_input_base_case():
+    """The base case of the bad-input tests is valid: both backends train on it alike."""
+    results = []
+    for backend in (NumpyBackend(), NumbaBackend()):
+        kw = _bad_input_case()
+        loss = backend.train_epoch(kw["params"], kw["activations"], kw["X"], kw["y"], kw["order"],
+                                   kw["batch_size"], kw["cfg"], kw["state"])
+        results.append((loss, kw["params"].data))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
+    assert _rel_err(results[1][1], results[0][1]) <= TOL[np.dtype(np.float64)]
