@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn.kernels._jit import inline, jit
+from fastnn.kernels.fastexp import exp_arith, expm1_arith
 
 IDENTITY = 0
 RELU = 1
@@ -44,23 +45,31 @@ def make_consts(dtype: np.dtype) -> np.ndarray:
 def activate(z, code, consts):
     """g(z) for one element; softmax is handled per row by the callers.
 
-    sigmoid: 1 / (1 + exp(-z)), split by sign so exp never overflows.
+    sigmoid: 1 / (1 + exp(-z)) = e / (1 + e) with e = exp(-|z|) <= 1, never overflowing.
+    tanh: sign(z) (1 - e) / (1 + e) with e = exp(-2|z|), as -expm1 / (2 + expm1).
     selu: lambda z if z > 0 else lambda alpha (exp(z) - 1).
+
+    exp and expm1 are the branch-free ``fastexp`` versions, so a loop over this
+    function vectorises; each side of a sign test is computed and one selected.
     """
+    zero = consts[ZERO]
+    one = consts[ONE]
     if code == RELU:
         # Written so NaN goes through as NaN (np.maximum's behaviour), not to 0.
-        return consts[ZERO] if z <= consts[ZERO] else z
+        return zero if z <= zero else z
     elif code == SIGMOID:
-        if z >= consts[ZERO]:
-            return consts[ONE] / (consts[ONE] + np.exp(-z))
-        e = np.exp(z)
-        return e / (consts[ONE] + e)
+        e = exp_arith(-abs(z))
+        s = one / (one + e)
+        return s if z >= zero else e * s
     elif code == TANH:
-        return np.tanh(z)
+        m = expm1_arith(-(abs(z) + abs(z)))
+        t = -m / (one + one + m)
+        return -t if z < zero else t
     elif code == LEAKY_RELU:
-        return z if z > consts[ZERO] else z * consts[SLOPE]
+        return z if z > zero else z * consts[SLOPE]
     elif code == SELU:
-        return consts[LAM] * z if z > consts[ZERO] else consts[LAM_ALPHA] * np.expm1(z)
+        neg = zero if z > zero else z
+        return consts[LAM] * z if z > zero else consts[LAM_ALPHA] * expm1_arith(neg)
     return z
 
 

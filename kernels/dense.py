@@ -17,6 +17,7 @@ import numpy as np
 
 from fastnn.kernels._jit import helper, inline, jit
 from fastnn.kernels.activations import SOFTMAX, activate
+from fastnn.kernels.fastexp import exp_arith
 
 
 @inline
@@ -40,7 +41,7 @@ def softmax_row(z, out):
             m = z[j]
     s = out.dtype.type(0)
     for j in range(z.shape[0]):
-        e = np.exp(z[j] - m)
+        e = exp_arith(z[j] - m)
         out[j] = e
         s += e
     for j in range(z.shape[0]):
@@ -60,7 +61,7 @@ def softmax_loss_row(z, label, out):
     zy = z[label]
     s = out.dtype.type(0)
     for j in range(z.shape[0]):
-        e = np.exp(z[j] - m)
+        e = exp_arith(z[j] - m)
         out[j] = e
         s += e
     for j in range(z.shape[0]):
