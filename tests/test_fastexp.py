@@ -31,7 +31,7 @@ def _inputs(dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("kernel", "reference", "name"), [(_apply_exp, np.exp, "exp"),
                                                           (_apply_expm1, np.expm1, "expm1")])
-def test_matches_numpy_within_two_ulp(kernel, reference, name, dtype):
+def test_matches_numpy_within_a_few_ulp(kernel, reference, name, dtype):
     x = _inputs(dtype)
     got = np.empty_like(x)
     kernel(x, got)
@@ -42,7 +42,9 @@ def test_matches_numpy_within_two_ulp(kernel, reference, name, dtype):
     # kernels return 0 (documented), above it inf (checked below).
     ok = (np.abs(want) > tiny) & (np.abs(want) < big)
     rel = np.abs(got[ok].astype(np.float64) - want[ok]) / np.abs(want[ok])
-    assert rel.max() <= 2 * np.finfo(dtype).eps, f"{name} {np.dtype(dtype).name}: max rel err {rel.max():.3e}"
+    # exp: within 1 ulp (2 eps of slack); expm1 above ln2/2 is exp(x) - 1, a bit more.
+    ulps = 2 if name == "exp" else 3
+    assert rel.max() <= ulps * np.finfo(dtype).eps, f"{name} {np.dtype(dtype).name}: max rel err {rel.max():.3e}"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
