@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn.kernels._jit import helper, jit
-from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, derivative
+from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, times_derivative
 from fastnn.kernels.dense import bias_activate_rows, softmax_loss_row, weight_view
 from fastnn.kernels.sgd import ADAM, MOMENTUM, NESTEROV, SGD, adam_step
 
@@ -99,10 +99,7 @@ def backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, 
         back = tmp[: rows * n_in].reshape((rows, n_in))
         np.dot(delta, weight_view(data, offsets, sizes, layer).T, back)
         # The activation output becomes the delta: a_prev is not needed after this.
-        code = codes[layer - 1]
-        for r in range(rows):
-            for i in range(n_in):
-                a_prev[r, i] = back[r, i] * derivative(a_prev[r, i], code, consts)
+        times_derivative(back, a_prev, codes[layer - 1], consts)
 
 
 @helper
@@ -117,7 +114,7 @@ def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step
     if opt == SGD:
         for k in range(p.shape[0]):
             p[k] -= lr * (g[k] + decay * p[k])
-    elif opt == MOMENTUM or opt == NESTEROV:
+    elif opt in (MOMENTUM, NESTEROV):
         v = m[lo:hi]
         nesterov = opt == NESTEROV
         for k in range(p.shape[0]):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn.kernels._jit import helper, inline, jit
-from fastnn.kernels.activations import SOFTMAX, activate
+from fastnn.kernels.activations import SOFTMAX, bias_activate
 from fastnn.kernels.fastexp import exp_arith
 
 
@@ -85,10 +85,11 @@ def nonzero_indices(x, nz):
 
 
 @inline
-def accumulate_sparse(x, nz, count, W, b, out):
-    """out = x @ W + b over the listed non-zero inputs of x only (exact)."""
+def accumulate_sparse(x, nz, count, W, out):
+    """out = x @ W over the listed non-zero inputs of x only (exact); the bias is
+    added with the activation, in one pass, as after a GEMM (and as NumPy's a @ W + b)."""
     for j in range(out.shape[0]):
-        out[j] = b[j]
+        out[j] = 0
     for q in range(count):
         i = nz[q]
         xi = x[i]
@@ -97,24 +98,14 @@ def accumulate_sparse(x, nz, count, W, b, out):
 
 
 @inline
-def accumulate_dense(x, W, b, out):
-    """out = x @ W + b for one sample."""
+def accumulate_dense(x, W, out):
+    """out = x @ W for one sample (the bias comes with the activation)."""
     for j in range(out.shape[0]):
-        out[j] = b[j]
+        out[j] = 0
     for i in range(x.shape[0]):
         xi = x[i]
         for j in range(out.shape[0]):
             out[j] += xi * W[i, j]
-
-
-@inline
-def activate_row(out, code, consts):
-    """Apply activation ``code`` to one row in place (softmax as a whole row)."""
-    if code == SOFTMAX:
-        softmax_row(out, out)
-    else:
-        for j in range(out.shape[0]):
-            out[j] = activate(out[j], code, consts)
 
 
 @jit
@@ -122,22 +113,24 @@ def dense_forward_sample(x, W, b, code, consts, nz, out):
     """out = g(x @ W + b) for one sample; with a scratch ``nz`` (len(x), int64) the
     zero inputs are skipped, with an empty one every input is used. Returns out."""
     if nz.shape[0] >= x.shape[0]:
-        accumulate_sparse(x, nz, nonzero_indices(x, nz), W, b, out)
+        accumulate_sparse(x, nz, nonzero_indices(x, nz), W, out)
     else:
-        accumulate_dense(x, W, b, out)
-    activate_row(out, code, consts)
+        accumulate_dense(x, W, out)
+    bias_activate_rows(out.reshape((1, out.shape[0])), b, code, consts)
     return out
 
 
 @helper
 def bias_activate_rows(Z, b, code, consts):
-    """Z = g(Z + b) row by row, in place: the bias and activation fused after the GEMM."""
-    n, n_out = Z.shape
-    for r in range(n):
-        row = Z[r]
-        for j in range(n_out):
-            row[j] += b[j]
-        activate_row(row, code, consts)
+    """Z = g(Z + b) in place: the bias and activation fused in one pass after the GEMM."""
+    if code == SOFTMAX:
+        for r in range(Z.shape[0]):
+            row = Z[r]
+            for j in range(Z.shape[1]):
+                row[j] += b[j]
+            softmax_row(row, row)
+    else:
+        bias_activate(Z, b, code, consts)
 
 
 @jit

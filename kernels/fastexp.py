@@ -39,17 +39,13 @@ def expm1_arith(x):
     return np.expm1(x)
 
 
-@overload(exp_arith)
+@overload(exp_arith, inline="always")
 def _exp_arith_overload(x):
     if x == types.float32:
         def impl32(x):
             lo = np.float32(-87.33654)
             hi = np.float32(88.72283)
-            xc = x
-            if xc < lo:
-                xc = lo
-            if xc > hi:
-                xc = hi
+            xc = lo if x < lo else (hi if x > hi else x)
             n = np.floor(xc * np.float32(1.44269504088896341) + np.float32(0.5))
             r = xc - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
             p = np.float32(1.9875691500e-4)
@@ -63,11 +59,7 @@ def _exp_arith_overload(x):
             top = np.int32(1) if n > np.float32(0.0) else np.int32(0)
             scale = np.int32((np.int32(n) - top + np.int32(127)) << np.int32(23)).view(np.float32)
             y = p * scale * np.float32(1 + top)
-            if x < lo:
-                y = np.float32(0.0)
-            if x > hi:
-                y = np.float32(np.inf)
-            return y
+            return np.float32(0.0) if x < lo else (np.float32(np.inf) if x > hi else y)
         return impl32
     if x == types.float64:
         c = _INV_FACT
@@ -75,11 +67,7 @@ def _exp_arith_overload(x):
         def impl64(x):
             lo = -708.3964185322641
             hi = 709.782712893384
-            xc = x
-            if xc < lo:
-                xc = lo
-            if xc > hi:
-                xc = hi
+            xc = lo if x < lo else (hi if x > hi else x)
             n = np.floor(xc * _LOG2E + 0.5)
             r = xc - n * _LN2_HI - n * _LN2_LO
             p = c[13]
@@ -99,29 +87,27 @@ def _exp_arith_overload(x):
             top = np.int64(1) if n > 0.0 else np.int64(0)
             scale = np.int64((np.int64(n) - top + np.int64(1023)) << np.int64(52)).view(np.float64)
             y = p * scale * (1.0 + top)
-            if x < lo:
-                y = 0.0
-            if x > hi:
-                y = np.inf
-            return y
+            return 0.0 if x < lo else (np.inf if x > hi else y)
         return impl64
     return None
 
 
-@overload(expm1_arith)
+@overload(expm1_arith, inline="always")
 def _expm1_arith_overload(x):
-    """expm1 as 2**n * expm1(r) + (2**n - 1) for x <= ln2/2 (SELU and tanh pass x <= 0).
+    """expm1 as 2**n * expm1(r) + (2**n - 1) on [lo, ln2/2], exp(x) - 1 elsewhere.
 
     With n = 0 (|x| <= ln2/2) that is the polynomial for expm1(r) itself, which has
     no constant term, so there is no cancellation near 0; for n < 0 both parts are
     computed exactly or nearly so. Above ln2/2, exp(x) - 1 loses at most a bit.
+    Both sides are computed and one selected (no early return), so loops vectorise.
     """
     if x == types.float32:
         def impl32(x):
-            if x > np.float32(0.34657359) or x < np.float32(-87.0):
-                return exp_arith(x) - np.float32(1.0)
-            n = np.floor(x * np.float32(1.44269504088896341) + np.float32(0.5))
-            r = x - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
+            lo = np.float32(-87.0)
+            top = np.float32(0.34657359)
+            xc = lo if x < lo else (top if x > top else x)
+            n = np.floor(xc * np.float32(1.44269504088896341) + np.float32(0.5))
+            r = xc - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)
             # Taylor to r**8 / 8!: truncation < 2e-8 relative for |r| <= ln2/2.
             q = np.float32(1.0 / 40320.0)
             q = q * r + np.float32(1.0 / 5040.0)
@@ -132,16 +118,19 @@ def _expm1_arith_overload(x):
             q = q * r + np.float32(0.5)
             pm1 = q * r * r + r
             scale = np.int32((np.int32(n) + np.int32(127)) << np.int32(23)).view(np.float32)
-            return scale * pm1 + (scale - np.float32(1.0))
+            small = scale * pm1 + (scale - np.float32(1.0))
+            large = exp_arith(x) - np.float32(1.0)
+            return small if (x >= lo and x <= top) else large
         return impl32
     if x == types.float64:
         c = _INV_FACT
 
         def impl64(x):
-            if x > 0.34657359027997264 or x < -700.0:
-                return exp_arith(x) - 1.0
-            n = np.floor(x * _LOG2E + 0.5)
-            r = x - n * _LN2_HI - n * _LN2_LO
+            lo = -700.0
+            top = 0.34657359027997264
+            xc = lo if x < lo else (top if x > top else x)
+            n = np.floor(xc * _LOG2E + 0.5)
+            r = xc - n * _LN2_HI - n * _LN2_LO
             q = c[13]
             q = q * r + c[12]
             q = q * r + c[11]
@@ -156,6 +145,8 @@ def _expm1_arith_overload(x):
             q = q * r + c[2]
             pm1 = q * r * r + r
             scale = np.int64((np.int64(n) + np.int64(1023)) << np.int64(52)).view(np.float64)
-            return scale * pm1 + (scale - 1.0)
+            small = scale * pm1 + (scale - 1.0)
+            large = exp_arith(x) - 1.0
+            return small if (x >= lo and x <= top) else large
         return impl64
     return None

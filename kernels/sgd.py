@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn.kernels._jit import helper, inline, jit
-from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, activate, derivative
+from fastnn.kernels.activations import ONE, ZERO, bias_activate, derivative
 from fastnn.kernels.dense import (
     accumulate_dense,
     accumulate_sparse,
@@ -181,15 +181,16 @@ def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt
                 nz[i] = i
         W = weight_view(data, offsets, sizes, 0)
         out = acts[act_off[0] : act_off[1]]
-        accumulate_sparse(x, nz, count, W, bias_view(data, offsets, 0), out)
+        accumulate_sparse(x, nz, count, W, out)
         for layer in range(1, n_layers):
             a_prev = out
-            if codes[layer - 1] != SOFTMAX:
-                for j in range(a_prev.shape[0]):
-                    a_prev[j] = activate(a_prev[j], codes[layer - 1], consts)
+            bias_activate(a_prev.reshape((1, a_prev.shape[0])), bias_view(data, offsets, layer - 1),
+                          codes[layer - 1], consts)
             out = acts[act_off[layer] : act_off[layer + 1]]
-            W = weight_view(data, offsets, sizes, layer)
-            accumulate_dense(a_prev, W, bias_view(data, offsets, layer), out)
+            accumulate_dense(a_prev, weight_view(data, offsets, sizes, layer), out)
+        b = bias_view(data, offsets, last)
+        for j in range(out.shape[0]):
+            out[j] += b[j]
         label = y[idx]
         total += softmax_loss_row(out, label, out)
         delta = deltas[act_off[last] : act_off[last + 1]]
