@@ -18,8 +18,18 @@ from fastnn.kernels import dense as k_dense
 from fastnn.kernels import sgd as k_sgd
 
 
-def warmup(dtype: str | np.dtype = "float32") -> float:
-    """Compile every entry kernel for ``dtype``; returns the seconds it took."""
+MODES = ("all", "sample", "batch", "predict")
+
+
+def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
+    """Compile the entry kernels a run needs for ``dtype``; returns the seconds it took.
+
+    ``mode``: ``sample`` (per-sample training + inference), ``batch`` (mini/full-batch
+    training + inference), ``predict`` (inference only) or ``all``. Each entry point
+    compiles once per dtype and is then cached on disk, so a later process only loads it.
+    """
+    if mode not in MODES:
+        raise ValueError(f"the 'mode' parameter must be one of {list(MODES)}; got {mode!r}")
     dt = np.dtype(dtype)
     start = time.perf_counter()
     sizes = np.array([3, 2, 2], dtype=np.int64)
@@ -33,12 +43,14 @@ def warmup(dtype: str | np.dtype = "float32") -> float:
     y = np.zeros(2, dtype=np.int64)
     order = np.arange(2, dtype=np.int64)
     hp = np.array([0.0, 0.9, 0.9, 0.999, 1e-8, 0.0])
-    k_sgd.train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, 0, m, s, t,
-                             np.zeros(4, dt), np.zeros(4, dt), act_off, np.zeros(3, np.int64), True)
+    if mode in ("all", "sample"):
+        k_sgd.train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, 0, m, s, t,
+                                 np.zeros(4, dt), np.zeros(4, dt), act_off, np.zeros(3, np.int64), True)
     grad = np.zeros_like(data)
-    k_batch.train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, 1, hp, 0, m, s, t,
-                              grad, np.empty((1, 3), dt), np.empty(1, np.int64), np.empty(4, dt),
-                              np.empty(3, dt), act_off)
+    if mode in ("all", "batch"):
+        k_batch.train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, 1, hp, 0, m, s, t,
+                                  grad, np.empty((1, 3), dt), np.empty(1, np.int64), np.empty(4, dt),
+                                  np.empty(3, dt), act_off)
     k_batch.predict_proba(data, offsets, sizes, codes, consts, X, np.empty((2, 2), dt),
                           np.empty(8, dt), act_off, 2)
     return time.perf_counter() - start

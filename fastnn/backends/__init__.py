@@ -24,7 +24,7 @@ BACKENDS: dict[str, str] = {
     "numba": "fastnn.backends.numba_backend:NumbaBackend",
 }
 
-DEFAULT_BACKEND = "numpy"
+DEFAULT_BACKEND = "numba"
 
 
 @runtime_checkable
@@ -37,8 +37,9 @@ class Backend(Protocol):
 
     name: str
 
-    def warmup(self, dtype: str | np.dtype = "float32") -> float:
-        """Prepare for ``dtype`` (compile, load caches); returns the seconds it took."""
+    def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
+        """Prepare for ``dtype`` (compile, load caches); returns the seconds it took.
+        ``mode`` (``sample``, ``batch``, ``predict``, ``all``) says which kind of run."""
 
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
                       activation: str) -> np.ndarray:

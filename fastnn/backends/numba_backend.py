@@ -115,10 +115,11 @@ class NumbaBackend:
             )
         return X, np.ascontiguousarray(y_arr, dtype=np.int64)
 
-    def warmup(self, dtype: str | np.dtype = "float32") -> float:
-        """Compile (or load from Numba's cache) the training and inference kernels for
-        ``dtype``; returns the seconds taken, which the CLI reports as compile time."""
-        return _warmup(dtype)
+    def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
+        """Compile (or load from Numba's cache) the kernels for ``dtype``; returns the
+        seconds taken, which the CLI reports as compile time. ``mode`` (``sample``,
+        ``batch``, ``predict`` or ``all``) limits it to what one kind of run needs."""
+        return _warmup(dtype, mode)
 
     # --------------------------------------------------------------- protocol
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,

@@ -26,7 +26,7 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def warmup(self, dtype: str | np.dtype = "float32") -> float:
+    def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
         """Nothing to compile: NumPy is ready at import. Returns 0.0."""
         return 0.0
 
