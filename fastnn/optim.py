@@ -37,11 +37,14 @@ def _check_float(name: str, value: float, *, low: float, high: float | None = No
     if high is not None:
         ok = ok and (v < high if high_open else v <= high)
     if not ok:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        rng = f"in {lo}{low}, {high}{hi}" if high is not None else (
-            "positive" if low == 0 and low_open else f">= {low}")
-        raise InvalidParameterError(f"the '{name}' parameter must be a float {rng}; got {value!r}")
+        if high is None and low == 0 and low_open:
+            what = "a positive float"
+        elif high is None:
+            what = f"a float >= {low}"
+        else:
+            lo, hi = ("(" if low_open else "["), (")" if high_open else "]")
+            what = f"a float in {lo}{low}, {high}{hi}"
+        raise InvalidParameterError(f"the '{name}' parameter must be {what}; got {value!r}")
     return v
 
 

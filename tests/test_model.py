@@ -127,7 +127,7 @@ BAD_FIT = [
     ("epochs-0", lambda X, y: {"epochs": 0}, "'epochs' parameter must be a positive int; got 0"),
     ("epochs-negative", lambda X, y: {"epochs": -2}, "'epochs' parameter must be a positive int"),
     ("epochs-none", lambda X, y: {"epochs": None}, "'epochs' parameter must be a positive int; got None"),
-    ("lr-negative", lambda X, y: {"lr": -0.1}, "'lr' parameter must be a float positive; got -0.1"),
+    ("lr-negative", lambda X, y: {"lr": -0.1}, "'lr' parameter must be a positive float; got -0.1"),
     ("lr-0", lambda X, y: {"lr": 0.0}, "'lr' parameter"),
     ("lr-nan", lambda X, y: {"lr": float("nan")}, "'lr' parameter"),
     ("lr-inf", lambda X, y: {"lr": float("inf")}, "'lr' parameter"),
