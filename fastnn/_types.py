@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Union
-
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.floating]
 IntArray = npt.NDArray[np.integer]
-DTypeLike = Union[str, np.dtype, type]
+DTypeLike = str | np.dtype | type
 
 #: The float dtypes every backend supports, end to end.
 SUPPORTED_DTYPES: tuple[str, ...] = ("float32", "float64")

@@ -23,7 +23,7 @@ from fastnn.activations import get_activation
 from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
 from fastnn.errors import InvalidParameterError, TrainingDivergedError
 from fastnn.optim import OptimizerConfig, OptimizerState
-from fastnn.params import INIT_SCHEMES, Params, init_params
+from fastnn.params import INIT_SCHEMES, init_params
 from fastnn.schedule import LR_SCHEDULES, EarlyStopping, lr_at
 from fastnn.threads import limit_threads
 from fastnn.validation import (

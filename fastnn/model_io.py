@@ -8,6 +8,7 @@ and raises DataError naming the file and the problem.
 
 from __future__ import annotations
 
+import itertools
 import json
 import zipfile
 from pathlib import Path
@@ -117,7 +118,7 @@ def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threa
         raise DataError(f"{path}: invalid layer_sizes {sizes!r} in the metadata")
     # Check the stored arrays against the metadata before allocating anything from it,
     # so a file that lies about its sizes cannot make us allocate a huge network.
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         for name, shape in ((f"W{i}", (n_in, n_out)), (f"b{i}", (n_out,))):
             if name not in arrays:
                 raise DataError(f"{path}: missing array {name!r}")

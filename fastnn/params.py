@@ -10,6 +10,7 @@ buffer of the same layout.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +24,7 @@ INIT_SCHEMES: tuple[str, ...] = ("auto", "he", "glorot", "lecun")
 def layer_offsets(layer_sizes: tuple[int, ...]) -> np.ndarray:
     """Start of each W and b block, and the total size as the last entry (int64)."""
     offs = [0]
-    for n_in, n_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+    for n_in, n_out in itertools.pairwise(layer_sizes):
         offs.append(offs[-1] + n_in * n_out)
         offs.append(offs[-1] + n_out)
     return np.asarray(offs, dtype=np.int64)

@@ -17,7 +17,6 @@ from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
 from fastnn.kernels import sgd as k_sgd
 
-
 MODES = ("all", "sample", "batch", "predict")
 
 

@@ -110,8 +110,8 @@ def test_values_match_closed_form(name, rng):
 def test_selu_constants():
     from fastnn import activations
 
-    assert activations.SELU_ALPHA == pytest.approx(1.6732632423543772848170429916717, rel=1e-15)
-    assert activations.SELU_LAMBDA == pytest.approx(1.0507009873554804934193349852946, rel=1e-15)
+    assert pytest.approx(1.6732632423543772848170429916717, rel=1e-15) == activations.SELU_ALPHA
+    assert pytest.approx(1.0507009873554804934193349852946, rel=1e-15) == activations.SELU_LAMBDA
     selu = ACTIVATIONS["selu"].fn
     # selu(1) = lambda; selu(z) -> -lambda*alpha as z -> -inf.
     assert selu(np.array([1.0]))[0] == pytest.approx(1.0507009873554805, rel=1e-15)

@@ -216,7 +216,7 @@ def _corrupt_zip(kind: str, model: MLP, directory: Path) -> Path:
 @pytest.mark.parametrize("kind", ["zip-header-only", "truncated"])
 def test_corrupt_zip(kind, trained, tmp_path):
     path = _corrupt_zip(kind, trained, tmp_path)
-    with pytest.raises(DataError, match="not a fastnn model file \\(an .npz archive without pickles\\)"):
+    with pytest.raises(DataError, match=r"not a fastnn model file \(an \.npz archive without pickles\)"):
         MLP.load(path)
     gc.collect()  # release any leaked handle while the filter above is active
 
@@ -282,7 +282,7 @@ def test_pickled_object_array_is_refused_without_unpickling(where, trained, tmp_
     else:
         np.savez(path, **arrays, evil=evil, **{META_KEY: np.array(json.dumps(meta))})
 
-    with pytest.raises(DataError, match="not a fastnn model file \\(an .npz archive without pickles\\)"):
+    with pytest.raises(DataError, match=r"not a fastnn model file \(an \.npz archive without pickles\)"):
         MLP.load(path)
     assert not marker.exists(), "the loader unpickled an object from the file"
 
@@ -295,7 +295,7 @@ def test_pickled_object_array_is_refused_without_unpickling(where, trained, tmp_
 # ---------------------------------------------------------------- atomic save
 def test_save_into_missing_directory(trained, tmp_path):
     target = tmp_path / "no" / "such" / "dir" / "m.npz"
-    with pytest.raises(DataError, match="cannot write, directory .* does not exist"):
+    with pytest.raises(DataError, match=r"cannot write, directory .* does not exist"):
         trained.save(target)
     assert not (tmp_path / "no").exists()
 
