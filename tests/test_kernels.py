@@ -26,6 +26,7 @@ import sys
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pytest
 from numba.core import types
@@ -52,6 +53,10 @@ ONE_STEP = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
 SHAPES = [(1, 1, 1), (7, 13, 5), (33, 5, 2), (4, 1, 9), (2, 8, 1)]
 NUMBA = NumbaBackend()
 NUMPY = NumpyBackend()
+
+#: Tests of compiled code as such (signatures, .py_func against the machine code) mean
+#: nothing when NUMBA_DISABLE_JIT=1 (the coverage run), where every kernel is Python.
+requires_jit = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="compiled kernels only (NUMBA_DISABLE_JIT=1)")
 
 
 def _rel_err(actual: np.ndarray, desired: np.ndarray) -> float:
@@ -408,6 +413,7 @@ ENTRY_KERNELS = {
 }
 
 
+@requires_jit
 @pytest.mark.parametrize("name", sorted(ENTRY_KERNELS))
 def test_float32_signatures_have_no_float64_but_hp(name):
     warmup("float32")
@@ -424,6 +430,7 @@ def test_float32_signatures_have_no_float64_but_hp(name):
         assert sig.return_type == allowed_return, f"{name} returns {sig.return_type}"
 
 
+@requires_jit
 # ------------------------------------------------------------------- .py_func bodies
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_py_func_of_single_step_kernels_matches_jit(dtype):
@@ -444,6 +451,7 @@ def test_py_func_of_single_step_kernels_matches_jit(dtype):
                       tol, f"activation_derivative.py_func {act}")
 
 
+@requires_jit
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize("mode", ["sample-skip", "sample-dense", "batch-3", "full-batch"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
@@ -467,6 +475,7 @@ def test_py_func_of_training_kernels_matches_jit(optimizer, mode, dtype):
     assert_array_equal(py_net.state.t, jit_net.state.t)
 
 
+@requires_jit
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_py_func_of_predict_proba_matches_jit(dtype):
     net = _tiny_net(dtype, ("sigmoid", "leaky_relu", "softmax"))
