@@ -27,6 +27,9 @@ PARAM_FLAGS = {
     "init": "--init", "epochs": "--epochs", "lr": "--lr", "batch_size": "--batch-size",
     "optimizer": "--optimizer", "momentum": "--momentum", "weight_decay": "--weight-decay",
     "dtype": "--dtype", "seed": "--seed", "threads": "--threads", "backend": "--backend",
+    "lr_schedule": "--lr-schedule", "lr_step": "--lr-step", "lr_gamma": "--lr-gamma",
+    "early_stopping": "--early-stopping", "monitor": "--monitor", "tol": "--tol",
+    "total_epochs": "--epochs",
 }
 
 
@@ -75,6 +78,22 @@ def finite_float(text: str) -> float:
         value = math.nan
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """argparse type: a finite float >= 0 (a tolerance)."""
+    value = finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0; got {text!r}")
+    return value
+
+
+def decay_factor(text: str) -> float:
+    """argparse type: a float in (0, 1], a factor that shrinks something (1: no change)."""
+    value = finite_float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1] (0.1 divides by 10); got {text!r}")
     return value
 
 

@@ -1,6 +1,9 @@
 """``python -m fastnn.train``: train an MLP on MNIST and report what happened.
 
-This module is only the command-line surface (flags, messages, files). Training is
+This module is only the command-line surface: it resolves the options
+(:mod:`fastnn.train_args`: flags, presets, a resumed checkpoint's options), loads
+the data, and hands the run to :mod:`fastnn.train_loop` (checkpoints, early
+stopping, Ctrl-C), which prints through :mod:`fastnn.train_report`. Training is
 ``MLP.fit``, whose per-epoch callback prints each line as the epoch finishes, so the
 CLI and the API cannot disagree about what an epoch did. Numba's compile time is
 measured by ``backend.warmup`` before training and never counted in an epoch.
@@ -9,129 +12,58 @@ measured by ``backend.warmup`` before training and never counted in an epoch.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import signal
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fastnn import cli_common as cli
-from fastnn.activations import HIDDEN_ACTIVATIONS
-from fastnn.atomic import atomic_write
-from fastnn.backends import DEFAULT_BACKEND, backend_names
+from fastnn.checkpoint import load_checkpoint
 from fastnn.data import (
     EMBEDDED_SOURCE,
     ENV_DATA_DIR,
-    IDX_FILES,
-    N_CLASSES,
     MnistData,
     load_dataset,
     scale_pixels,
     split_validation,
 )
-from fastnn.errors import FastnnError, InvalidParameterError, TrainingDivergedError
-from fastnn.model import MLP, EpochRecord
-from fastnn.optim import OPTIMIZERS, OptimizerConfig
-from fastnn.params import INIT_SCHEMES
-from fastnn.tabular import N_PIXELS
+from fastnn.errors import DataError, FastnnError, InvalidParameterError
+from fastnn.model import MLP
+from fastnn.optim import OptimizerConfig
+from fastnn.presets import PRESETS
 from fastnn.threads import available_threads
+from fastnn.train_args import (
+    UNSET,
+    build_parser,
+    check_combinations,
+    check_layers,
+    command_line,
+    fill_defaults,
+    fit_kwargs,
+    flag,
+    parse_args,
+    resolve_activations,
+)
+from fastnn.train_loop import EarlyStop, Session
+from fastnn.train_report import (
+    Reporter,
+    epoch_line,
+    epochs_text,
+    network_text,
+    versions_text,
+    write_metrics,
+)
+from fastnn.train_resume import check_resumed_data, read_resume, resume, resume_conflicts
+
+__all__ = ["build_model", "build_parser", "check_layers", "epoch_line", "fill_defaults", "fit_kwargs",
+           "main", "parse_args", "resolve_activations", "run", "split_data", "write_metrics"]
 
 FULL_MNIST_HINT = (
-    f"hint: this is a small subset; for full MNIST pass --data DIR (or set {ENV_DATA_DIR}=DIR), "
-    f"DIR holding {', '.join(f'{name}[.gz]' for name in IDX_FILES.values())}"
+    "hint: this is a small subset; pass --data mnist to download full MNIST (about 11 MB), or "
+    f"--data DIR (or set {ENV_DATA_DIR}=DIR) for a directory with the four MNIST IDX files"
 )
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Show ``(default: ...)`` except where the default is None/False (the help says why)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The train flags; other commands (e.g. compare) can reuse them."""
-    p = argparse.ArgumentParser(
-        prog="python -m fastnn.train", formatter_class=_HelpFormatter,
-        description="Train a fully connected network on MNIST with softmax cross-entropy. "
-                    "With no flags: the embedded 5,000-digit subset, numpy backend, a few seconds.",
-        epilog="Exit status: 0 done, 1 diverged or --target-acc missed, 2 bad flags or data, "
-               "130 interrupted.")
-    model = p.add_argument_group("model")
-    model.add_argument("--backend", choices=backend_names(), default=DEFAULT_BACKEND,
-                       help="who computes; results agree to floating-point tolerance")
-    model.add_argument("--layers", metavar="SIZES", type=cli.int_list, default="784,128,64,10",
-                       help=f"layer sizes from the {N_PIXELS} input pixels to the {N_CLASSES} classes")
-    model.add_argument("--activations", metavar="NAMES", type=cli.activation_list, default="relu",
-                       help="one name per weight layer (the last is softmax), or one hidden-layer "
-                            f"name for all hidden layers; hidden: {', '.join(HIDDEN_ACTIVATIONS)}")
-    model.add_argument("--init", choices=INIT_SCHEMES, default="auto",
-                       help="weight initialisation; auto picks He/Glorot/LeCun from each activation")
-    model.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                       help="precision of weights and arithmetic")
-    model.add_argument("--seed", type=cli.nonnegative_int, default=0,
-                       help="seeds the initial weights and every epoch's shuffle")
-    train = p.add_argument_group("training")
-    train.add_argument("--epochs", metavar="N", type=cli.positive_int, default=5,
-                       help="passes over the training set")
-    train.add_argument("--lr", type=cli.finite_float, default=0.01, help="learning rate")
-    train.add_argument("--batch-size", metavar="N|full", type=cli.batch_size, default=1,
-                       help="samples per update: 1 = per-sample SGD, N = mini-batch, "
-                            "'full' = full-batch gradient descent")
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="update rule")
-    train.add_argument("--momentum", type=cli.finite_float, default=0.9,
-                       help="momentum coefficient (momentum and nesterov only)")
-    train.add_argument("--weight-decay", type=cli.finite_float, default=0.0, help="L2 penalty on weights")
-    train.add_argument("--threads", metavar="N", type=cli.positive_int, default=None,
-                       help="maximum BLAS/Numba threads (default: the libraries' own, all CPUs)")
-    data = p.add_argument_group("data")
-    data.add_argument("--data", metavar="PATH", default=None,
-                      help="a directory with the four MNIST IDX files, a Kaggle .csv[.gz], a Keras "
-                           f".npz or 'embedded' (default: ${ENV_DATA_DIR} if set, else the embedded "
-                           "5,000 digits)")
-    data.add_argument("--val-size", metavar="N", type=cli.nonnegative_int, default=1000,
-                      help="hold out the first N training samples as the validation set (0: none)")
-    data.add_argument("--train-size", metavar="N", type=cli.positive_int, default=None,
-                      help="train on only the first N samples left after the split (quick runs)")
-    out = p.add_argument_group("output")
-    out.add_argument("--save", metavar="PATH", type=Path, default=None, help="write the model (.npz)")
-    out.add_argument("--metrics-json", metavar="PATH", type=Path, default=None,
-                     help="write config, versions, per-epoch history and final metrics as JSON")
-    out.add_argument("--target-acc", metavar="FRACTION", type=cli.fraction, default=None,
-                     help="exit 1 if the final test accuracy (e.g. 0.97) is below this (validation "
-                          "accuracy when the data has no test split)")
-    out.add_argument("--quiet", action="store_true", help="print only the final accuracy line")
-    return p
-
-
-def check_layers(layers: list[int]) -> None:
-    """MNIST fixes both ends of the network; say so, with the likely intended list."""
-    got = ",".join(map(str, layers))
-    if layers[0] != N_PIXELS:  # most likely the hidden sizes only, or hidden plus output
-        guess = [N_PIXELS, *layers] + ([] if layers[-1] == N_CLASSES else [N_CLASSES])
-        raise InvalidParameterError(f"--layers must start with the {N_PIXELS} input pixels; got "
-                                    f"{got} (did you mean {','.join(map(str, guess))}?)")
-    if len(layers) < 2 or layers[-1] != N_CLASSES:
-        raise InvalidParameterError(f"--layers must end with the {N_CLASSES} classes, e.g. "
-                                    f"784,128,64,10; got {got}")
-
-
-def resolve_activations(layers: list[int], names: list[str]) -> list[str] | str:
-    """One name per weight layer; one name for all hidden layers; or hidden names only."""
-    n = len(layers) - 1
-    if len(names) == n:
-        return names
-    if len(names) == 1:
-        return names[0]
-    if len(names) == n - 1 and "softmax" not in names:
-        return [*names, "softmax"]
-    raise InvalidParameterError(
-        f"--activations needs one name per weight layer ({n} for --layers "
-        f"{','.join(map(str, layers))}) or one hidden-layer name; got {len(names)}: {','.join(names)}")
 
 
 def build_model(args: argparse.Namespace) -> MLP:
@@ -170,117 +102,144 @@ def split_data(args: argparse.Namespace, data: MnistData) -> dict[str, np.ndarra
             "x_test": sc(data.x_test), "y_test": data.y_test}
 
 
-def _epochs(n: int) -> str:
-    return f"{n} epoch" if n == 1 else f"{n} epochs"
-
-
-def epoch_line(r: EpochRecord, total: int) -> str:
-    """One finished epoch, fixed width so columns line up."""
-    w = len(str(total))
-    train = f"{r.train_accuracy:7.2%}" if r.train_accuracy is not None else "      -"
-    val = f"{r.val_accuracy:7.2%}" if r.val_accuracy is not None else "      -"
-    return (f"epoch {r.epoch:>{w}}/{total}  loss {r.loss:.4f}  train {train}  val {val}  "
-            f"{r.samples_per_second:>9,.0f} samples/s  {r.seconds:6.2f} s")
-
-
-def write_metrics(path: Path, args: argparse.Namespace, model: MLP, data: MnistData,
-                  split: dict[str, np.ndarray], compile_seconds: float, status: str,
-                  test: dict[str, float] | None) -> None:
-    """Everything needed to compare runs later, written atomically (never half a file)."""
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    config.update(layers=list(model.layer_sizes), activations=list(model.activations),
-                  batch_size="full" if args.batch_size is None else args.batch_size)
-    metrics: dict[str, Any] = {
-        "status": status, "config": config, "versions": cli.versions(),
-        "data": {"source": data.source, "embedded": data.source == EMBEDDED_SOURCE,
-                 "n_train": len(split["x"]), "n_val": len(split["x_val"]),
-                 "n_test": len(split["x_test"])},
-        "compile_seconds": compile_seconds,
-        "history": [r.as_dict() for r in model.history],
-        "final": {"epochs_trained": model.epochs_trained,
-                  "test_loss": test["loss"] if test else None,
-                  "test_accuracy": test["accuracy"] if test else None},
-    }
-    with atomic_write(path, "w") as fh:
-        json.dump(cli.json_safe(metrics), fh, indent=2, allow_nan=False)
-        fh.write("\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (see the --help epilog)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parse_args(argv, parser)
     try:
-        return run(args)
+        return run(args, parser)
     except BrokenPipeError:  # e.g. `| head`: stop quietly, as other command-line tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return cli.EXIT_FAILED
 
 
-def run(args: argparse.Namespace) -> int:
+def header(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[str, np.ndarray],
+           report: Reporter) -> None:
+    """The setup lines before training: data, preset, network, configuration."""
+    n_left = len(data.x_train) - args.val_size
+    part = f" (first {len(split['x']):,} of {n_left:,})" if len(split["x"]) < n_left else ""
+    report.say(f"data: {data.source}: {len(split['x']):,} train{part}, {len(split['x_val']):,} "
+               f"validation, {len(split['x_test']):,} test")
+    if data.source == EMBEDDED_SOURCE:
+        report.say(FULL_MNIST_HINT)
+    elif args.data_default:
+        where = f"${ENV_DATA_DIR}" if os.environ.get(ENV_DATA_DIR) else "the download cache"
+        report.say(f"(full MNIST found in {where}, used by default; --data embedded for the small subset)")
+    if args.preset is not None:
+        preset = PRESETS[args.preset]
+        report.say(f"preset {preset.name}: {preset.reproduces}")
+        if preset.reference_accuracy is not None:
+            report.say(f"  the original, run as written, reaches {preset.reference_accuracy:.1%} test "
+                       "accuracy on full MNIST")
+        if preset.notes:
+            report.say(f"  note: {preset.notes}")
+        changed = [f"{flag(d)}" for d in preset.settings if d in args.explicit]
+        if changed:
+            report.say(f"  overridden on the command line: {', '.join(changed)}")
+        if "save" in preset.settings and args.save is None:
+            report.say(f"hint: the original saves its parameters; add --save {preset.settings['save']} "
+                       "to keep them")
+    threads = args.threads or f"{available_threads()} (default)"
+    lr = f"lr {args.lr}" + ("" if args.lr_schedule == "constant" else f" ({args.lr_schedule} decay)")
+    stop = f" | early stopping {args.early_stopping} on {args.monitor}" if args.early_stopping else ""
+    report.say(f"backend {model.backend.name} | dtype {args.dtype} | threads {threads} | network "
+               f"{network_text(model)} | {args.optimizer} {lr} batch {args.batch_size or 'full'}{stop}")
+    report.detail(f"config: {command_line(args)}")
+    report.detail(f"versions: {versions_text()}")
+
+
+def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None) -> int:
     """Train as ``args`` say, printing as it goes; returns the exit status."""
-    say = (lambda *_: None) if args.quiet else print
+    parser = parser or build_parser()
+    if not hasattr(args, "explicit"):  # parsed without parse_args: every option is as given
+        args.explicit = frozenset(vars(args))
     try:
-        model = build_model(args)
-        for flag, path in (("--save", args.save), ("--metrics-json", args.metrics_json)):
+        stored: dict[str, Any] = {}
+        if args.resume not in (UNSET, None):
+            stored = read_resume(args, parser)
+            resume_conflicts(args, stored["options"], args.resume)
+        fill_defaults(args, parser, stored.get("options"))
+        check_combinations(args)
+        if args.resume is not None and "checkpoint" not in args.explicit:
+            args.checkpoint = args.resume  # keep updating the file resumed from
+        report = Reporter(0 if args.quiet else 2 if args.verbose else 1)
+        if args.resume is not None:
+            try:
+                model, _ = load_checkpoint(args.resume, backend=args.backend, threads=args.threads)
+            except DataError as exc:
+                raise DataError(f"--resume {exc}") from None
+        else:
+            model = build_model(args)
+        for dest in ("save", "metrics_json", "checkpoint"):
+            path = getattr(args, dest)
             if path is not None and not path.parent.is_dir():  # fail now, not after training
-                raise InvalidParameterError(f"{flag} {path}: directory {path.parent} does not exist")
+                raise InvalidParameterError(f"{flag(dest)} {path}: directory {path.parent} does not exist")
         try:
             data = load_dataset(args.data)
         except FastnnError as exc:
             raise type(exc)(f"--data: {exc}" if args.data is not None else str(exc)) from None
+        args.data_default = args.data is None
+        if args.data is None:  # record what the default was, so a resumed run uses the same
+            args.data = "embedded" if data.source == EMBEDDED_SOURCE else data.source
         split = split_data(args, data)
-        n_left = len(data.x_train) - args.val_size
-        part = f" (first {len(split['x']):,} of {n_left:,})" if len(split["x"]) < n_left else ""
-        say(f"data: {data.source}: {len(split['x']):,} train{part}, {len(split['x_val']):,} "
-            f"validation, {len(split['x_test']):,} test")
-        if data.source == EMBEDDED_SOURCE:
-            say(FULL_MNIST_HINT)
-        threads = args.threads or f"{available_threads()} (default)"
-        net = "-".join([str(args.layers[0])] + [f"{n}({a})" for n, a in
-                                                 zip(model.layer_sizes[1:], model.activations, strict=True)])
-        say(f"backend {model.backend.name} | dtype {args.dtype} | threads {threads} | network {net} "
-            f"| {args.optimizer} lr {args.lr} batch {args.batch_size or 'full'}")
-        compile_seconds = model.backend.warmup(args.dtype)
+        data_record = check_resumed_data(args, stored, data, split)
+        header(args, model, data, split, report)
+        early = EarlyStop(args.early_stopping, args.monitor, args.tol) if args.early_stopping else None
+        session = Session(model, args, report, early, {"data": data_record},
+                          elapsed=stored.get("elapsed_seconds", 0.0))
+        if args.resume is not None:
+            resume(args, model, early, session, stored, report)
+        compile_seconds = model.backend.warmup(args.dtype, "sample" if args.batch_size == 1 else "batch")
         if model.backend.name != "numpy":
-            say(f"compile/cache load: {compile_seconds:.2f} s")
+            report.say(f"compile/cache load: {compile_seconds:.2f} s")
     except FastnnError as exc:
         return cli.error(cli.name_flags(str(exc)))
     except KeyboardInterrupt:
         print("interrupted before training started", file=sys.stderr)
         return cli.EXIT_INTERRUPTED
 
-    status, exit_code = "completed", 0
-    try:
-        model.fit(split["x"], split["y"], epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                  optimizer=args.optimizer, momentum=args.momentum, weight_decay=args.weight_decay,
-                  validation=(split["x_val"], split["y_val"]) if len(split["x_val"]) else None,
-                  callback=lambda r: say(epoch_line(r, args.epochs)))
-    except TrainingDivergedError as exc:
-        print(f"fastnn: error: {exc}", file=sys.stderr)
-        status, exit_code = "diverged", cli.EXIT_FAILED
-    except KeyboardInterrupt:
-        print(f"interrupted after epoch {model.epochs_trained}", file=sys.stderr)
-        status, exit_code = "interrupted", cli.EXIT_INTERRUPTED
-    except FastnnError as exc:
-        return cli.error(cli.name_flags(str(exc)))
+    status, message = "completed", None
+    with session.stop.installed():  # Ctrl-C handling, until the files are written
+        try:
+            if model.epochs_trained < args.epochs and not (early and early.stopped):
+                status, message = session.train(split)
+            elif early is not None and early.stopped:
+                status = "early_stopped"
+        except FastnnError as exc:
+            return cli.error(cli.name_flags(str(exc)))
+        if message is not None:
+            print(message, file=sys.stderr)
+        return finish(args, model, data, split, session, compile_seconds, status)
 
+
+def finish(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[str, np.ndarray],
+           session: Session, compile_seconds: float, status: str) -> int:
+    """Evaluate, save and write metrics as the outcome allows; returns the exit status."""
+    exit_code = {"diverged": cli.EXIT_FAILED, "interrupted": cli.EXIT_INTERRUPTED}.get(status, 0)
+    report = session.report
     try:
         test = None
+        if status in ("completed", "early_stopped"):
+            restored = session.restore_best()
+            if restored:
+                report.say(restored)
         if status != "interrupted":  # a user who pressed Ctrl-C wants out, not an evaluation
             if len(split["x_test"]):
                 test = model.evaluate(split["x_test"], split["y_test"])
                 print(f"test accuracy {test['accuracy']:.2%} (loss {test['loss']:.4f}) on "
-                      f"{len(split['x_test']):,} test digits after {_epochs(model.epochs_trained)}")
+                      f"{len(split['x_test']):,} test digits after {epochs_text(model.epochs_trained)}")
             else:
                 last = model.history[-1].val_accuracy if model.history else None
                 print(f"no test split in {data.source}; " + ("no validation set either" if last is None
                       else f"final validation accuracy {last:.2%}"))
         if args.save is not None:
-            kept = "" if status == "completed" else f" (weights after epoch {model.epochs_trained})"
-            say(f"saved model to {model.save(args.save)}{kept}")
+            kept = "" if status in ("completed", "early_stopped") else \
+                f" (weights after epoch {model.epochs_trained})"
+            report.say(f"saved model to {model.save(args.save)}{kept}")
         if args.metrics_json is not None:
-            write_metrics(args.metrics_json, args, model, data, split, compile_seconds, status, test)
-            say(f"wrote metrics to {args.metrics_json}")
+            write_metrics(args.metrics_json, args, model, data, split, compile_seconds, status, test,
+                          extra=metrics_extra(args, session))
+            report.say(f"wrote metrics to {args.metrics_json}")
     except FastnnError as exc:
         return cli.error(cli.name_flags(str(exc)))
     except KeyboardInterrupt:
@@ -296,5 +255,26 @@ def run(args: argparse.Namespace) -> int:
     return exit_code
 
 
+def metrics_extra(args: argparse.Namespace, session: Session) -> dict[str, Any]:
+    """The metrics JSON entries beyond history and results: preset, early stopping, checkpoints."""
+    early = session.early
+    return {
+        "preset": args.preset,
+        "elapsed_seconds": session.elapsed,
+        "early_stopping": None if early is None else {
+            "patience": early.rule.patience, "monitor": early.rule.monitor, "tol": early.rule.min_delta,
+            "best_epoch": early.best_epoch or None, "best_value": early.state()["best"],
+            "stopped": early.stopped,
+            "stopped_after_epoch": session.model.epochs_trained if early.stopped else None},
+        "checkpoint": {"path": None if args.checkpoint is None else str(args.checkpoint),
+                       "resumed_from": None if session.resumed_from is None else str(session.resumed_from),
+                       "resumed_at_epoch": session.resumed_at},
+    }
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    status = main()
+    # A Ctrl-C pressed while the interpreter shuts down would kill it by SIGINT (Python
+    # puts the default action back while finalising) and hide the status: ignore it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise SystemExit(status)
