@@ -232,9 +232,10 @@ def _train_setup(network: str, batch: int | None, optimizer: str, lr: float, n: 
         order = (np.arange(n, dtype=np.int64) if batch is None
                  else np.random.default_rng(SEED + 1).permutation(n).astype(np.int64))
         bs = n if batch is None else batch
+        prepared = be.prepare(X)  # per-data-set work, done once per fit by MLP.fit: untimed
 
         def run(params, state):
-            return be.train_epoch(params, acts, X, y, order, bs, cfg, state)
+            return be.train_epoch(params, acts, X, y, order, bs, cfg, state, prepared=prepared)
 
         def result(loss, args):
             params, state = args

@@ -225,6 +225,7 @@ class MLP:
             self.optimizer_state = OptimizerState.zeros(cfg.name, self.params.data.shape[0], self.dtype)
 
         with limit_threads(self.threads):
+            prepared = self.backend.prepare(X)  # once per fit, not per epoch
             for _ in range(epochs_):
                 # Everything an epoch changes is saved first, so a failed or interrupted
                 # epoch leaves the model exactly as it was after the previous one (and a
@@ -243,7 +244,8 @@ class MLP:
                     # so NumPy's warnings (errors under -W error) must not pre-empt that.
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                         loss = self.backend.train_epoch(self.params, self.activations, X, y, order,
-                                                        bs, epoch_cfg, self.optimizer_state)
+                                                        bs, epoch_cfg, self.optimizer_state,
+                                                        prepared=prepared)
                 except BaseException:
                     # Interrupted or failed mid-epoch: never leave half-updated weights.
                     self._restore(good, good_state, good_rng)

@@ -25,13 +25,15 @@ from fastnn.data import (
     EMBEDDED_SOURCE,
     ENV_DATA_DIR,
     MnistData,
-    load_dataset,
     scale_pixels,
     split_validation,
 )
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
+from fastnn.evaluate import load_data
+from fastnn.images import optional_import
 from fastnn.model import MLP
 from fastnn.optim import OptimizerConfig
+from fastnn.plots import write_plots
 from fastnn.presets import PRESETS
 from fastnn.threads import available_threads
 from fastnn.train_args import (
@@ -174,10 +176,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
             path = getattr(args, dest)
             if path is not None and not path.parent.is_dir():  # fail now, not after training
                 raise InvalidParameterError(f"{flag(dest)} {path}: directory {path.parent} does not exist")
-        try:
-            data = load_dataset(args.data)
-        except FastnnError as exc:
-            raise type(exc)(f"--data: {exc}" if args.data is not None else str(exc)) from None
+        if args.plot is not None:  # fail now, not after training
+            optional_import("matplotlib", "plots", "--plot")
+        data = load_data(args)  # --data, then the pixel polarity check (--fix-polarity)
         args.data_default = args.data is None
         if args.data is None:  # record what the default was, so a resumed run uses the same
             args.data = "embedded" if data.source == EMBEDDED_SOURCE else data.source
@@ -240,6 +241,11 @@ def finish(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[st
             write_metrics(args.metrics_json, args, model, data, split, compile_seconds, status, test,
                           extra=metrics_extra(args, session))
             report.say(f"wrote metrics to {args.metrics_json}")
+        if args.plot is not None and status != "interrupted":
+            x_plot, y_plot = ((split["x_test"], split["y_test"]) if len(split["y_test"])
+                              else (split["x_val"], split["y_val"]))
+            for path in write_plots(args.plot, model, model.history, x_plot, y_plot):
+                report.say(f"wrote {path}")
     except FastnnError as exc:
         return cli.error(cli.name_flags(str(exc)))
     except KeyboardInterrupt:

@@ -48,7 +48,7 @@ MATHS_OPTIONS: tuple[str, ...] = (
 #: may point elsewhere (the files may have moved); the data themselves are checked
 #: against the checkpoint's fingerprint instead.
 RUN_OPTIONS: tuple[str, ...] = ("epochs", "backend", "threads", "data", "save", "metrics_json",
-                                "target_acc")
+                                "target_acc", "plot")
 STORED_OPTIONS = MATHS_OPTIONS + RUN_OPTIONS
 
 
@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="hold out the first N training samples as the validation set (0: none)")
     data.add_argument("--train-size", metavar="N", type=cli.positive_int, default=None,
                       help="train on only the first N samples left after the split (quick runs)")
+    data.add_argument("--fix-polarity", action="store_true",
+                      help="invert a data set of dark digits on a light background (default: refuse "
+                           "it with an error, since MNIST's digits are light on dark)")
     ckpt = p.add_argument_group("checkpoints")
     ckpt.add_argument("--checkpoint", metavar="PATH", type=Path, default=None,
                       help="after every epoch, write model, optimiser and RNG state to PATH "
@@ -181,6 +184,10 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--save", metavar="PATH", type=Path, default=None, help="write the model (.npz)")
     out.add_argument("--metrics-json", metavar="PATH", type=Path, default=None,
                      help="write config, versions, per-epoch history and final metrics as JSON")
+    out.add_argument("--plot", metavar="DIR", type=Path, default=None,
+                     help="after training, write PNG plots into DIR (created if missing): loss and "
+                          "accuracy curves, the test confusion matrix, misclassified test digits and "
+                          "the first layer's weights; needs matplotlib: pip install 'fastnn[plots]'")
     out.add_argument("--target-acc", metavar="FRACTION", type=cli.fraction, default=None,
                      help="exit 1 if the final test accuracy (e.g. 0.97) is below this (validation "
                           "accuracy when the data has no test split)")

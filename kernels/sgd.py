@@ -24,7 +24,6 @@ from fastnn.kernels.dense import (
     accumulate_dense,
     accumulate_sparse,
     bias_view,
-    nonzero_indices,
     softmax_loss_row,
     weight_view,
 )
@@ -156,10 +155,13 @@ def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, l
 
 @jit
 def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt, m, s, t,
-                       acts, deltas, act_off, nz, skip_zeros):
+                       acts, deltas, act_off, nz_ptr, nz_idx, all_idx, skip_zeros):
     """One per-sample SGD epoch over X[order]; updates data/m/s/t in place, returns summed loss.
 
-    ``nz`` is int64 scratch of length n_features for the non-zero input list.
+    With ``skip_zeros`` the first layer visits only sample k's non-zero inputs, listed in
+    CSR form (``nz_idx[nz_ptr[k]:nz_ptr[k+1]]``, computed once per data set by the
+    adapter rather than once per sample per epoch); otherwise it visits ``all_idx``
+    (``arange(n_features)``). Both index arrays are int32.
     """
     n_layers = codes.shape[0]
     T = data.dtype.type
@@ -167,18 +169,13 @@ def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt
     one = consts[ONE]
     step = consts[ZERO]
     last = n_layers - 1
-    n_in = X.shape[1]
     total = 0.0
     for k in range(order.shape[0]):
         idx = order[k]
         x = X[idx]
         # Which inputs are non-zero: without skipping, the list is simply every index.
-        if skip_zeros:
-            count = nonzero_indices(x, nz)
-        else:
-            count = n_in
-            for i in range(n_in):
-                nz[i] = i
+        nz = nz_idx[nz_ptr[idx] : nz_ptr[idx + 1]] if skip_zeros else all_idx
+        count = nz.shape[0]
         W = weight_view(data, offsets, sizes, 0)
         out = acts[act_off[0] : act_off[1]]
         accumulate_sparse(x, nz, count, W, out)

@@ -44,7 +44,8 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
     hp = np.array([0.0, 0.9, 0.9, 0.999, 1e-8, 0.0])
     if mode in ("all", "sample"):
         k_sgd.train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, 0, m, s, t,
-                                 np.zeros(4, dt), np.zeros(4, dt), act_off, np.zeros(3, np.int64), True)
+                                 np.zeros(4, dt), np.zeros(4, dt), act_off, np.array([0, 3, 6]),
+                                 np.array([0, 1, 2, 0, 1, 2], np.int32), np.arange(3, dtype=np.int32), True)
     grad = np.zeros_like(data)
     if mode in ("all", "batch"):
         k_batch.train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, 1, hp, 0, m, s, t,

@@ -157,7 +157,7 @@ def test_same_weights_check_separates_drift_from_kernel_differences(capsys, monk
         return loss
 
     monkeypatch.setattr(cls, "train_epoch", drifting)
-    code, out, err = run(capsys, QUICK)
+    code, out, _ = run(capsys, QUICK)
     assert code == 0 and "backends agree step by step, but the two runs drifted apart: weight difference" in out
     assert "note: from the same weights (numpy's final ones)" in out
     assert "the kernels agree, the two runs drifted apart" in out and "--dtype float64" in out

@@ -144,7 +144,13 @@ class TinyNet:
         return (self.params.data, self.params.offsets, self.sizes, self.codes, self.consts, self.X,
                 self.y, self.order, self.hp, self.cfg.code, st.m, st.s, st.t,
                 np.zeros(n_act, self.dtype), np.zeros(n_act, self.dtype), self.act_off,
-                np.empty(self.X.shape[1], np.int64), skip_zeros)
+                *self.nonzero_rows(), np.arange(self.X.shape[1], dtype=np.int32), skip_zeros)
+
+    def nonzero_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR (indptr int64, indices int32) of X's non-zero entries, as the adapter makes it."""
+        rows, cols = np.nonzero(self.X)
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=self.X.shape[0]))])
+        return indptr.astype(np.int64), cols.astype(np.int32)
 
     def train_epoch_batch_args(self, batch_size: int) -> tuple:
         bs = min(batch_size, self.order.shape[0])

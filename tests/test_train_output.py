@@ -174,7 +174,7 @@ def test_cached_full_mnist_is_the_default_and_says_so(capsys, monkeypatch, tmp_p
     fake = MnistData(embedded.x_train, embedded.y_train, embedded.x_test, embedded.y_test,
                      source=str(tmp_path / "cache"))
     seen = []
-    monkeypatch.setattr("fastnn.train.load_dataset", lambda source: seen.append(source) or fake)
+    monkeypatch.setattr("fastnn.evaluate.load_dataset", lambda source: seen.append(source) or fake)
     out = run_ok(capsys, QUICK)
     assert seen == [None]
     assert f"data: {tmp_path / 'cache'}: 200 train" in out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from functools import cache
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +41,10 @@ class Backend(Protocol):
         """Prepare for ``dtype`` (compile, load caches); returns the seconds it took.
         ``mode`` (``sample``, ``batch``, ``predict``, ``all``) says which kind of run."""
 
+    def prepare(self, X: np.ndarray) -> Any:
+        """Work that depends only on the training data, done once per ``fit`` and handed
+        to every ``train_epoch`` (the numba backend lists non-zero pixels); may be None."""
+
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
                       activation: str) -> np.ndarray:
         """Fused ``g(a_prev @ W + b)`` for a batch (n, n_in) -> (n, n_out)."""
@@ -64,8 +68,9 @@ class Backend(Protocol):
 
     def train_epoch(self, params: Params, activations: Sequence[str], X: np.ndarray,
                     y: np.ndarray, order: np.ndarray, batch_size: int, cfg: OptimizerConfig,
-                    state: OptimizerState) -> float:
-        """One epoch over ``X[order]``; updates ``params``/``state`` in place, returns mean loss."""
+                    state: OptimizerState, prepared: Any = None) -> float:
+        """One epoch over ``X[order]``; updates ``params``/``state`` in place, returns mean loss.
+        ``prepared`` is what ``prepare(X)`` returned for this X, or None."""
 
 
 def backend_names() -> list[str]:

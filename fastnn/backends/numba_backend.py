@@ -42,6 +42,24 @@ def _hyper(cfg: OptimizerConfig) -> np.ndarray:
                      dtype=np.float64)
 
 
+class NonzeroRows:
+    """Each row's non-zero column indices in CSR form (int32), for the zero-skipping path.
+
+    Made once per data set (``NumbaBackend.prepare``) instead of once per sample per
+    epoch: listing a 784-pixel row's non-zeros costs about as much as the rest of a
+    784-10-10 sample's work. It remembers the array it was made from, and the adapter
+    uses it only for that same array.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        rows, cols = np.nonzero(X)
+        self.source = X
+        self.shape = X.shape
+        self.indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=self.indptr[1:])
+        self.indices = cols.astype(np.int32)
+
+
 def zero_fraction(X: np.ndarray, max_rows: int = 2048) -> float:
     """Fraction of exact zeros in (up to) the first ``max_rows`` rows of X."""
     head = X[:max_rows]
@@ -114,6 +132,13 @@ class NumbaBackend:
                 f"got values from {y_arr.min()} to {y_arr.max()}"
             )
         return X, np.ascontiguousarray(y_arr, dtype=np.int64)
+
+    def prepare(self, X: np.ndarray) -> NonzeroRows | None:
+        """Per-data-set work for ``train_epoch``: the non-zero lists when X is sparse
+        enough to skip zeros (None otherwise). ``MLP.fit`` calls it once per fit."""
+        if X.ndim == 2 and zero_fraction(X) >= SPARSE_THRESHOLD:
+            return NonzeroRows(X)
+        return None
 
     def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
         """Compile (or load from Numba's cache) the kernels for ``dtype``; returns the
@@ -205,7 +230,8 @@ class NumbaBackend:
 
     def train_epoch(self, params: Params, activations: Sequence[str], X: np.ndarray,
                     y: np.ndarray, order: np.ndarray, batch_size: int, cfg: OptimizerConfig,
-                    state: OptimizerState, skip_zeros: bool | None = None) -> float:
+                    state: OptimizerState, skip_zeros: bool | None = None,
+                    prepared: NonzeroRows | None = None) -> float:
         """One compiled epoch; updates ``params``/``state`` in place and returns the mean loss.
 
         ``skip_zeros`` (per-sample only) chooses the zero-skipping first layer; by default
@@ -236,11 +262,21 @@ class NumbaBackend:
                 skip_zeros = zero_fraction(X) >= SPARSE_THRESHOLD
             acts = np.zeros(int(act_off[-1]), dtype=dtype)
             deltas = np.zeros_like(acts)
-            nz = np.empty(X.shape[1], dtype=np.int64)
+            if skip_zeros:
+                # Only a list made from this very array is safe to index it with.
+                if (isinstance(prepared, NonzeroRows) and prepared.source is X
+                        and prepared.shape == X.shape):
+                    rows = prepared
+                else:
+                    rows = NonzeroRows(X)
+                nz_ptr, nz_idx = rows.indptr, rows.indices
+            else:
+                nz_ptr, nz_idx = np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
+            all_idx = np.arange(X.shape[1], dtype=np.int32)
             sizes = np.asarray(params.layer_sizes, dtype=np.int64)
             total = k_sgd.train_epoch_sample(params.data, params.offsets, sizes, codes, consts, X, y,
                                              order, hp, cfg.code, state.m, state.s, state.t, acts,
-                                             deltas, act_off, nz, bool(skip_zeros))
+                                             deltas, act_off, nz_ptr, nz_idx, all_idx, bool(skip_zeros))
         else:
             bs = min(int(batch_size), order.shape[0])
             sizes = np.asarray(params.layer_sizes, dtype=np.int64)

@@ -26,6 +26,10 @@ class NumpyBackend:
 
     name = "numpy"
 
+    def prepare(self, X: np.ndarray) -> None:
+        """Nothing to precompute: each epoch works on X as it is."""
+        return None
+
     def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
         """Nothing to compile: NumPy is ready at import. Returns 0.0."""
         return 0.0
@@ -118,7 +122,7 @@ class NumpyBackend:
 
     def train_epoch(self, params: Params, activations: Sequence[str], X: np.ndarray,
                     y: np.ndarray, order: np.ndarray, batch_size: int, cfg: OptimizerConfig,
-                    state: OptimizerState) -> float:
+                    state: OptimizerState, prepared: object = None) -> float:
         """One pass over ``X[order]`` in batches of ``batch_size``; returns the mean loss.
 
         Updates ``params`` and ``state`` in place. ``batch_size=1`` is per-sample SGD,
