@@ -87,26 +87,30 @@ def test_backend(benchmark: Any, case: Case, backend: str, threads: int, command
             diff = check_against_reference(case, backend, threads, result)
             rounds, iterations, warmup = _plan(case, seconds, ready.stateful)
             if ready.stateful:
-                benchmark.pedantic(ready.run, setup=lambda: (ready.fresh(), {}), rounds=rounds,
-                                   warmup_rounds=warmup)
+                benchmark.pedantic(
+                    ready.run, setup=lambda: (ready.fresh(), {}), rounds=rounds, warmup_rounds=warmup
+                )
             else:
-                benchmark.pedantic(ready.run, args=ready.fresh(), rounds=rounds, iterations=iterations,
-                                   warmup_rounds=warmup)
-    benchmark.extra_info.update({
-        "case": case.name,
-        "op": case.op,
-        "backend": backend,
-        "threads": threads,
-        "dtype": case.dtype,
-        **case.info,
-        "n_samples": case.n_samples,
-        "target_speedup": case.target,
-        "check_max_rel_diff": diff,
-        "rounds": rounds,
-        "iterations": iterations,
-        "warmup_seconds": warmup_seconds,
-        "loadavg_1m": load,
-        **machine_info(),
-        "blas": pools,
-        "command": command,
-    })
+                benchmark.pedantic(
+                    ready.run, args=ready.fresh(), rounds=rounds, iterations=iterations, warmup_rounds=warmup
+                )
+    benchmark.extra_info.update(
+        {
+            "case": case.name,
+            "op": case.op,
+            "backend": backend,
+            "threads": threads,
+            "dtype": case.dtype,
+            **case.info,
+            "n_samples": case.n_samples,
+            "target_speedup": case.target,
+            "check_max_rel_diff": diff,
+            "rounds": rounds,
+            "iterations": iterations,
+            "warmup_seconds": warmup_seconds,
+            "loadavg_1m": load,
+            **machine_info(),
+            "blas": pools,
+            "command": command,
+        }
+    )

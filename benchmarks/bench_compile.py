@@ -49,8 +49,14 @@ def run_probe(dtype: str, cache_dir: str | None) -> dict[str, Any]:
         env["FASTNN_NUMBA_CACHE"] = "1"
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-c", PROBE, dtype], env=env, capture_output=True,
-                              text=True, timeout=900, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-c", PROBE, dtype],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         return {"error": "the compile probe took more than 900 s"}
     seconds = time.perf_counter() - start
@@ -75,8 +81,13 @@ def checked(result: dict[str, Any]) -> dict[str, Any]:
 def test_compile_time(benchmark: Any, dtype: str, command: str) -> None:
     """Cold compile of every numba entry kernel for ``dtype``, then a warm-cache start."""
     benchmark.group = f"compile/numba/{dtype}"
-    info: dict[str, Any] = {"case": f"compile/numba/{dtype}", "op": "compile", "backend": "numba",
-                            "dtype": dtype, "threads": 1}
+    info: dict[str, Any] = {
+        "case": f"compile/numba/{dtype}",
+        "op": "compile",
+        "backend": "numba",
+        "dtype": dtype,
+        "threads": 1,
+    }
     if benchmark.disabled:
         warm = checked(benchmark.pedantic(run_probe, args=(dtype, None), rounds=1))
         assert warm["warmup_seconds"] >= 0

@@ -83,8 +83,9 @@ def train_arrays(dtype: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """The first ``n`` training images scaled to [0, 1] in ``dtype``, and their labels."""
     x, y = _images_labels("train")
     if len(x) < n:
-        pytest.fail(f"{DATA_SOURCE} has only {len(x):,} training images; the case needs {n:,} "
-                    f"(lower FASTNN_BENCH_N)")
+        pytest.fail(
+            f"{DATA_SOURCE} has only {len(x):,} training images; the case needs {n:,} (lower FASTNN_BENCH_N)"
+        )
     return scale_pixels(x[:n], dtype), np.ascontiguousarray(y[:n])
 
 
@@ -98,8 +99,7 @@ def inference_images(dtype: str) -> np.ndarray:
 
 
 def data_description() -> str:
-    return (f"MNIST from {DATA_SOURCE}" if REAL_DATA
-            else "embedded MNIST subset (5,000 digits, train + test)")
+    return f"MNIST from {DATA_SOURCE}" if REAL_DATA else "embedded MNIST subset (5,000 digits, train + test)"
 
 
 # ----------------------------------------------------------------------------- table
@@ -154,7 +154,10 @@ class Case:
                 f"the numpy reference {ref.dtype} {ref.shape}"
             )
             np.testing.assert_allclose(
-                got, ref, rtol=self.rtol, atol=self.atol * max(1.0, float(np.max(np.abs(ref), initial=0.0))),
+                got,
+                ref,
+                rtol=self.rtol,
+                atol=self.atol * max(1.0, float(np.max(np.abs(ref), initial=0.0))),
                 err_msg=f"{self.name}: the result {key!r} differs from the numpy reference",
             )
             diff = np.max(np.abs(got.astype(np.float64) - ref), initial=0.0)
@@ -201,8 +204,13 @@ def _dense_setup(activation: str, batch: int, dtype: str) -> Callable[[str], Rea
         be = get_backend(backend_name)
         X = np.ascontiguousarray(train_arrays(dtype, N_TRAIN)[0][:batch])
         W, b = _layer(activation, dtype)
-        return Ready(run=lambda: be.dense_forward(X, W, b, activation), fresh=tuple,
-                     result=lambda out, args: {"output": out}, stateful=False)
+        return Ready(
+            run=lambda: be.dense_forward(X, W, b, activation),
+            fresh=tuple,
+            result=lambda out, args: {"output": out},
+            stateful=False,
+        )
+
     return setup
 
 
@@ -213,13 +221,19 @@ def _derivative_setup(activation: str, dtype: str) -> Callable[[str], Ready]:
         X = train_arrays(dtype, N_TRAIN)[0][: DERIV_SHAPE[0]]
         # The same input for both backends: a real layer output from the reference.
         a = np.ascontiguousarray(get_backend(REFERENCE).dense_forward(X, W, b, activation))
-        return Ready(run=lambda: be.activation_derivative(a, activation), fresh=tuple,
-                     result=lambda out, args: {"derivative": out}, stateful=False)
+        return Ready(
+            run=lambda: be.activation_derivative(a, activation),
+            fresh=tuple,
+            result=lambda out, args: {"derivative": out},
+            stateful=False,
+        )
+
     return setup
 
 
-def _train_setup(network: str, batch: int | None, optimizer: str, lr: float, n: int,
-                 dtype: str) -> Callable[[str], Ready]:
+def _train_setup(
+    network: str, batch: int | None, optimizer: str, lr: float, n: int, dtype: str
+) -> Callable[[str], Ready]:
     sizes, acts = NETWORKS[network]
 
     def setup(backend_name: str) -> Ready:
@@ -229,8 +243,11 @@ def _train_setup(network: str, batch: int | None, optimizer: str, lr: float, n: 
         state0 = OptimizerState.zeros(optimizer, params0.data.shape[0], params0.dtype)
         cfg = OptimizerConfig(optimizer, lr)
         # Full batch: one step over X in order (as MLP.fit does); otherwise a fixed shuffle.
-        order = (np.arange(n, dtype=np.int64) if batch is None
-                 else np.random.default_rng(SEED + 1).permutation(n).astype(np.int64))
+        order = (
+            np.arange(n, dtype=np.int64)
+            if batch is None
+            else np.random.default_rng(SEED + 1).permutation(n).astype(np.int64)
+        )
         bs = n if batch is None else batch
         prepared = be.prepare(X)  # per-data-set work, done once per fit by MLP.fit: untimed
 
@@ -245,6 +262,7 @@ def _train_setup(network: str, batch: int | None, optimizer: str, lr: float, n: 
             return out
 
         return Ready(run=run, fresh=lambda: (params0.copy(), state0.copy()), result=result, stateful=True)
+
     return setup
 
 
@@ -255,8 +273,13 @@ def _predict_setup(network: str, dtype: str) -> Callable[[str], Ready]:
         be = get_backend(backend_name)
         X = inference_images(dtype)
         params = init_params(sizes, acts, np.random.default_rng(SEED), np.dtype(dtype))
-        return Ready(run=lambda: be.predict_proba(params, acts, X), fresh=tuple,
-                     result=lambda out, args: {"proba": out}, stateful=False)
+        return Ready(
+            run=lambda: be.predict_proba(params, acts, X),
+            fresh=tuple,
+            result=lambda out, args: {"proba": out},
+            stateful=False,
+        )
+
     return setup
 
 
@@ -295,33 +318,74 @@ def _build_cases() -> list[Case]:
         rtol, atol = OP_TOL[dtype]
         for act in ACTIVATIONS:
             for batch in DENSE_BATCHES:
-                cases.append(Case(
-                    f"dense_forward/{act}/b{batch}/{DENSE_IN}-{DENSE_OUT}/{_dt(dtype)}", "dense_forward",
-                    dtype, _dense_setup(act, batch, dtype),
-                    {"activation": act, "shape": [batch, DENSE_IN, DENSE_OUT]}, rtol, atol))
+                cases.append(
+                    Case(
+                        f"dense_forward/{act}/b{batch}/{DENSE_IN}-{DENSE_OUT}/{_dt(dtype)}",
+                        "dense_forward",
+                        dtype,
+                        _dense_setup(act, batch, dtype),
+                        {"activation": act, "shape": [batch, DENSE_IN, DENSE_OUT]},
+                        rtol,
+                        atol,
+                    )
+                )
         for act in HIDDEN_ACTIVATIONS:  # softmax has no stand-alone derivative
-            cases.append(Case(
-                f"act_derivative/{act}/{DERIV_SHAPE[0]}x{DERIV_SHAPE[1]}/{_dt(dtype)}",
-                "activation_derivative", dtype, _derivative_setup(act, dtype),
-                {"activation": act, "shape": list(DERIV_SHAPE)}, rtol, atol))
+            cases.append(
+                Case(
+                    f"act_derivative/{act}/{DERIV_SHAPE[0]}x{DERIV_SHAPE[1]}/{_dt(dtype)}",
+                    "activation_derivative",
+                    dtype,
+                    _derivative_setup(act, dtype),
+                    {"activation": act, "shape": list(DERIV_SHAPE)},
+                    rtol,
+                    atol,
+                )
+            )
     dtype = "float32"
     for spec in TRAINING:
         rtol, atol = EPOCH_TOL[dtype]
         sizes, acts = NETWORKS[spec.network]
-        cases.append(Case(
-            f"{spec.mode}/{spec.network}/{spec.optimizer}/{train_label(spec.n)}/{_dt(dtype)}",
-            spec.mode, dtype, _train_setup(spec.network, spec.batch, spec.optimizer, spec.lr, spec.n, dtype),
-            {"layer_sizes": list(sizes), "activations": list(acts), "batch_size": spec.batch or spec.n,
-             "optimizer": spec.optimizer, "lr": spec.lr, "training": True},
-            rtol, atol, n_samples=spec.n, budget=2.5, min_rounds=3, max_rounds=100,
-            slow=spec.slow, target=spec.target))
+        cases.append(
+            Case(
+                f"{spec.mode}/{spec.network}/{spec.optimizer}/{train_label(spec.n)}/{_dt(dtype)}",
+                spec.mode,
+                dtype,
+                _train_setup(spec.network, spec.batch, spec.optimizer, spec.lr, spec.n, dtype),
+                {
+                    "layer_sizes": list(sizes),
+                    "activations": list(acts),
+                    "batch_size": spec.batch or spec.n,
+                    "optimizer": spec.optimizer,
+                    "lr": spec.lr,
+                    "training": True,
+                },
+                rtol,
+                atol,
+                n_samples=spec.n,
+                budget=2.5,
+                min_rounds=3,
+                max_rounds=100,
+                slow=spec.slow,
+                target=spec.target,
+            )
+        )
     for network in PREDICT_NETWORKS:
         rtol, atol = OP_TOL[dtype]
         sizes, acts = NETWORKS[network]
-        cases.append(Case(
-            f"predict_proba/{network}/{INFERENCE_LABEL}/{_dt(dtype)}", "predict_proba", dtype,
-            _predict_setup(network, dtype), {"layer_sizes": list(sizes), "activations": list(acts)},
-            rtol, atol, n_samples=N_INFERENCE, budget=0.5, target=1.0))
+        cases.append(
+            Case(
+                f"predict_proba/{network}/{INFERENCE_LABEL}/{_dt(dtype)}",
+                "predict_proba",
+                dtype,
+                _predict_setup(network, dtype),
+                {"layer_sizes": list(sizes), "activations": list(acts)},
+                rtol,
+                atol,
+                n_samples=N_INFERENCE,
+                budget=0.5,
+                target=1.0,
+            )
+        )
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), "benchmark case names must be unique"
     return cases
@@ -345,8 +409,7 @@ def reference_result(case: Case) -> dict[str, np.ndarray]:
     return _REFERENCE[case.name]
 
 
-def check_against_reference(case: Case, backend: str, threads: int,
-                            result: dict[str, np.ndarray]) -> float:
+def check_against_reference(case: Case, backend: str, threads: int, result: dict[str, np.ndarray]) -> float:
     """Compare a backend's result with numpy's; the first numpy 1-thread result becomes
     the reference, so the reference run is never repeated."""
     if case.name not in _REFERENCE and backend == REFERENCE and threads == 1:
@@ -394,8 +457,16 @@ def blas_info() -> list[dict[str, Any]]:
     """threadpoolctl's view of the BLAS/OpenMP pools (call it inside limit_threads)."""
     from threadpoolctl import threadpool_info
 
-    keep = ("user_api", "internal_api", "prefix", "filepath", "version", "num_threads", "threading_layer",
-            "architecture")
+    keep = (
+        "user_api",
+        "internal_api",
+        "prefix",
+        "filepath",
+        "version",
+        "num_threads",
+        "threading_layer",
+        "architecture",
+    )
     return [{k: pool.get(k) for k in keep if k in pool} for pool in threadpool_info()]
 
 
@@ -422,9 +493,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     backends of one case and thread count run back to back."""
     if "case" not in metafunc.fixturenames:
         return
-    metafunc.parametrize("case", [
-        pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES
-    ])
+    metafunc.parametrize(
+        "case", [pytest.param(c, id=c.name, marks=[pytest.mark.slow] if c.slow else []) for c in CASES]
+    )
     if "threads" in metafunc.fixturenames:
         metafunc.parametrize("threads", THREADS, ids=[f"{t}t" for t in THREADS], indirect=True)
     if "backend" in metafunc.fixturenames:

@@ -50,14 +50,26 @@ def run_preset(preset: Preset, backend: str, data: Any, threads: int | None) -> 
     batch = "sample" if st.get("batch_size") == 1 else "batch"
     compile_seconds = model.backend.warmup("float32", batch)
     start = time.perf_counter()
-    model.fit(x, y, epochs=st["epochs"], validation=validation, train_accuracy=False,
-              **{k: st[k] for k in FIT_KEYS if k in st})
+    model.fit(
+        x,
+        y,
+        epochs=st["epochs"],
+        validation=validation,
+        train_accuracy=False,
+        **{k: st[k] for k in FIT_KEYS if k in st},
+    )
     wall = time.perf_counter() - start
     test = model.evaluate(scale_pixels(data.x_test, "float32"), data.y_test)
-    return {"preset": preset.name, "backend": backend, "test_accuracy": test["accuracy"],
-            "epochs": model.epochs_trained, "best_epoch": model.best_epoch,
-            "epoch_seconds": float(np.mean([r.seconds for r in model.history])),
-            "wall_seconds": wall, "compile_seconds": compile_seconds}
+    return {
+        "preset": preset.name,
+        "backend": backend,
+        "test_accuracy": test["accuracy"],
+        "epochs": model.epochs_trained,
+        "best_epoch": model.best_epoch,
+        "epoch_seconds": float(np.mean([r.seconds for r in model.history])),
+        "wall_seconds": wall,
+        "compile_seconds": compile_seconds,
+    }
 
 
 def table(results: list[dict[str, Any]], source: str, command: str) -> str:
@@ -83,7 +95,8 @@ def table(results: list[dict[str, Any]], source: str, command: str) -> str:
             f"| `{name}` | {net} | {preset.reproduces.split(':')[0]} | {ref} "
             f"| {a['test_accuracy']:.2%} / {b['test_accuracy']:.2%} "
             f"| {a['epoch_seconds']:.3f} s | {b['epoch_seconds']:.3f} s "
-            f"| {a['epoch_seconds'] / b['epoch_seconds']:.1f}x |")
+            f"| {a['epoch_seconds'] / b['epoch_seconds']:.1f}x |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -33,8 +33,11 @@ def save_checkpoint(model: MLP, path: str | Path, train_config: dict[str, Any] |
     opt_name = None
     if model.optimizer_state is not None:
         opt_name = model.optimizer_state.name
-        extra = {"opt_m": model.optimizer_state.m, "opt_s": model.optimizer_state.s,
-                 "opt_t": model.optimizer_state.t}
+        extra = {
+            "opt_m": model.optimizer_state.m,
+            "opt_s": model.optimizer_state.s,
+            "opt_t": model.optimizer_state.t,
+        }
     meta = {
         "kind": CHECKPOINT_KIND,
         "optimizer": opt_name,
@@ -45,8 +48,9 @@ def save_checkpoint(model: MLP, path: str | Path, train_config: dict[str, Any] |
     return save_model(model, path, extra=extra, extra_meta=meta)
 
 
-def load_checkpoint(path: str | Path, backend: str | Backend = DEFAULT_BACKEND,
-                    threads: int | None = None) -> tuple[MLP, dict[str, Any]]:
+def load_checkpoint(
+    path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None
+) -> tuple[MLP, dict[str, Any]]:
     """Rebuild the model with its optimiser and RNG state; returns it and the train config."""
     from fastnn.model import EpochRecord
 
@@ -59,15 +63,19 @@ def load_checkpoint(path: str | Path, backend: str | Backend = DEFAULT_BACKEND,
         if opt not in OPTIMIZERS:
             raise DataError(f"{path}: unknown optimizer {opt!r} in the checkpoint")
         size = model.params.data.shape[0]
-        for key, shape, dtype in (("opt_m", (size,), model.dtype), ("opt_s", (size,), model.dtype),
-                                  ("opt_t", (1,), np.dtype(np.int64))):
+        for key, shape, dtype in (
+            ("opt_m", (size,), model.dtype),
+            ("opt_s", (size,), model.dtype),
+            ("opt_t", (1,), np.dtype(np.int64)),
+        ):
             arr = arrays.get(key)
             if arr is None or arr.shape != shape or arr.dtype != dtype:
                 raise DataError(f"{path}: optimizer state {key!r} is missing or has the wrong shape/dtype")
         if not (np.isfinite(arrays["opt_m"]).all() and np.isfinite(arrays["opt_s"]).all()):
             raise DataError(f"{path}: optimizer state holds NaN or infinite values")
-        model.optimizer_state = OptimizerState(opt, arrays["opt_m"].copy(), arrays["opt_s"].copy(),
-                                               arrays["opt_t"].copy())
+        model.optimizer_state = OptimizerState(
+            opt, arrays["opt_m"].copy(), arrays["opt_s"].copy(), arrays["opt_t"].copy()
+        )
     try:
         model.shuffle_rng.bit_generator.state = meta["rng_state"]
     except (KeyError, TypeError, ValueError) as exc:

@@ -23,12 +23,26 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 #: Library parameter name -> the flag that sets it, so library messages name the flag.
 PARAM_FLAGS = {
-    "layer_sizes": "--layers", "activations": "--activations", "activation": "--activations",
-    "init": "--init", "epochs": "--epochs", "lr": "--lr", "batch_size": "--batch-size",
-    "optimizer": "--optimizer", "momentum": "--momentum", "weight_decay": "--weight-decay",
-    "dtype": "--dtype", "seed": "--seed", "threads": "--threads", "backend": "--backend",
-    "lr_schedule": "--lr-schedule", "lr_step": "--lr-step", "lr_gamma": "--lr-gamma",
-    "early_stopping": "--early-stopping", "monitor": "--monitor", "tol": "--tol",
+    "layer_sizes": "--layers",
+    "activations": "--activations",
+    "activation": "--activations",
+    "init": "--init",
+    "epochs": "--epochs",
+    "lr": "--lr",
+    "batch_size": "--batch-size",
+    "optimizer": "--optimizer",
+    "momentum": "--momentum",
+    "weight_decay": "--weight-decay",
+    "dtype": "--dtype",
+    "seed": "--seed",
+    "threads": "--threads",
+    "backend": "--backend",
+    "lr_schedule": "--lr-schedule",
+    "lr_step": "--lr-step",
+    "lr_gamma": "--lr-gamma",
+    "early_stopping": "--early-stopping",
+    "monitor": "--monitor",
+    "tol": "--tol",
     "total_epochs": "--epochs",
 }
 
@@ -41,6 +55,7 @@ def error(message: str) -> int:
 
 def name_flags(message: str) -> str:
     """Add the flag after each ``the 'x' parameter`` a library message mentions."""
+
     def repl(m: re.Match[str]) -> str:
         flag = PARAM_FLAGS.get(m.group(1))
         return f"{m.group(0)} ({flag})" if flag else m.group(0)
@@ -113,7 +128,8 @@ def batch_size(text: str) -> int | None:
         return positive_int(text)
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
-            f"must be a positive int (1 = per-sample SGD) or 'full'; got {text!r}") from None
+            f"must be a positive int (1 = per-sample SGD) or 'full'; got {text!r}"
+        ) from None
 
 
 def int_list(text: str) -> list[int]:
@@ -121,7 +137,8 @@ def int_list(text: str) -> list[int]:
     parts = [p.strip() for p in text.split(",")]
     if not all(p.isdigit() and int(p) > 0 for p in parts):
         raise argparse.ArgumentTypeError(
-            f"must be comma-separated positive ints such as 784,128,64,10; got {text!r}")
+            f"must be comma-separated positive ints such as 784,128,64,10; got {text!r}"
+        )
     return [int(p) for p in parts]
 
 
@@ -135,7 +152,8 @@ def activation_list(text: str) -> list[str]:
         raise argparse.ArgumentTypeError(
             f"unknown activation {bad!r}; valid names: {', '.join(HIDDEN_ACTIVATIONS)} "
             f"(hidden layers), softmax (output layer); aliases: "
-            f"{', '.join(f'{k}={v}' for k, v in ALIASES.items())}") from None
+            f"{', '.join(f'{k}={v}' for k, v in ALIASES.items())}"
+        ) from None
 
 
 def versions() -> dict[str, Any]:
@@ -148,8 +166,13 @@ def versions() -> dict[str, Any]:
         numba_version: str | None = importlib.metadata.version("numba")
     except importlib.metadata.PackageNotFoundError:
         numba_version = None
-    return {"fastnn": __version__, "numpy": np.__version__, "numba": numba_version,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "fastnn": __version__,
+        "numpy": np.__version__,
+        "numba": numba_version,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def json_safe(value: Any) -> Any:

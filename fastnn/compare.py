@@ -70,10 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
         "backends, on the same data in the same order; print each epoch's time, the speedup, both "
         "test accuracies and the largest weight and probability differences. Takes the flags of "
         "python -m fastnn.train, --preset included (except those that pick, save or resume one "
-        "model).")
-    p.epilog = ("Presets: see python -m fastnn.train --help.\n\n"
-                "Exit status: 0 the backends agree within --rtol, 1 they disagree (or --target-acc "
-                "missed, or training diverged), 2 bad flags or data, 130 interrupted.")
+        "model)."
+    )
+    p.epilog = (
+        "Presets: see python -m fastnn.train --help.\n\n"
+        "Exit status: 0 the backends agree within --rtol, 1 they disagree (or --target-acc "
+        "missed, or training diverged), 2 bad flags or data, 130 interrupted."
+    )
     # argparse has no public way to edit an inherited option; its actions list is stable.
     for action in p._actions:
         if any(opt in REFUSED for opt in action.option_strings):
@@ -87,9 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
         elif "--verbose" in action.option_strings:
             action.help = "also print the exact configuration (as a train command line) and versions"
     cmp = p.add_argument_group("comparison")
-    cmp.add_argument("--rtol", metavar="R", type=cli.nonnegative_float, default=None,
-                     help="largest accepted difference, relative to the largest weight (default: "
-                          + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_RTOL.items()) + ")")
+    cmp.add_argument(
+        "--rtol",
+        metavar="R",
+        type=cli.nonnegative_float,
+        default=None,
+        help="largest accepted difference, relative to the largest weight (default: "
+        + ", ".join(f"{v:g} for {k}" for k, v in DEFAULT_RTOL.items())
+        + ")",
+    )
     return p
 
 
@@ -110,8 +119,11 @@ def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """Every ``MLP.fit`` keyword a train flag sets under the same name (epochs, lr, batch_size,
     optimizer, momentum, weight_decay, lr_schedule, early_stopping, monitor, tol, ...)."""
     skip = {"self", "X", "y", "validation", "callback"}
-    return {name: getattr(args, name) for name in inspect.signature(MLP.fit).parameters
-            if name not in skip and hasattr(args, name)}
+    return {
+        name: getattr(args, name)
+        for name in inspect.signature(MLP.fit).parameters
+        if name not in skip and hasattr(args, name)
+    }
 
 
 def weight_difference(a: MLP, b: MLP) -> dict[str, Any]:
@@ -122,12 +134,22 @@ def weight_difference(a: MLP, b: MLP) -> dict[str, Any]:
     layer = int(np.searchsorted(a.params.offsets, at, side="right") - 1)
     name = f"{'Wb'[layer % 2]}{layer // 2}"
     largest = float(diff[at])
-    return {"absolute": largest, "relative": largest / scale if scale > 0 else largest,
-            "max_abs_weight": scale, "where": name}
+    return {
+        "absolute": largest,
+        "relative": largest / scale if scale > 0 else largest,
+        "max_abs_weight": scale,
+        "where": name,
+    }
 
 
-def same_weights_check(ref: MLP, x_eval: np.ndarray, x: np.ndarray, y: np.ndarray,
-                       kwargs: dict[str, Any], n_samples: int = CHECK_SAMPLES) -> dict[str, Any] | None:
+def same_weights_check(
+    ref: MLP,
+    x_eval: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    kwargs: dict[str, Any],
+    n_samples: int = CHECK_SAMPLES,
+) -> dict[str, Any] | None:
     """Both backends from the *same* weights (the reference's final ones): do they still agree?
 
     Returns the largest ``predict_proba`` difference on ``x_eval`` and the relative
@@ -137,8 +159,11 @@ def same_weights_check(ref: MLP, x_eval: np.ndarray, x: np.ndarray, y: np.ndarra
     drifted apart (see :func:`run`).
     """
     fast = ref.with_backend(FAST)
-    forward = float(np.abs(ref.predict_proba(x_eval).astype(np.float64)
-                           - fast.predict_proba(x_eval).astype(np.float64)).max())
+    forward = float(
+        np.abs(
+            ref.predict_proba(x_eval).astype(np.float64) - fast.predict_proba(x_eval).astype(np.float64)
+        ).max()
+    )
     k = min(len(x), n_samples)
     keep = ("lr", "optimizer", "momentum", "weight_decay", "beta1", "beta2", "eps")
     kw = {key: kwargs[key] for key in keep if key in kwargs}
@@ -176,8 +201,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_combinations(args)
         if args.metrics_json is not None and not args.metrics_json.parent.is_dir():
-            raise InvalidParameterError(f"--metrics-json {args.metrics_json}: directory "
-                                        f"{args.metrics_json.parent} does not exist")
+            raise InvalidParameterError(
+                f"--metrics-json {args.metrics_json}: directory {args.metrics_json.parent} does not exist"
+            )
         ref = train.build_model(args)
         fast = ref.with_backend(FAST)  # the same weights and shuffle RNG state, another backend
         try:
@@ -190,14 +216,18 @@ def run(args: argparse.Namespace) -> int:
         kwargs = fit_kwargs(args)
     except FastnnError as exc:
         return cli.error(cli.name_flags(str(exc)))
-    say(f"data: {data.source}: {len(split['x']):,} train, {len(split['x_val']):,} validation, "
-        f"{len(split['x_test']):,} test (the same for both backends)")
+    say(
+        f"data: {data.source}: {len(split['x']):,} train, {len(split['x_val']):,} validation, "
+        f"{len(split['x_test']):,} test (the same for both backends)"
+    )
     if data.source == EMBEDDED_SOURCE:
         say(train.FULL_MNIST_HINT)
     if args.preset is not None:
         say(f"preset {args.preset}: {PRESETS[args.preset].reproduces}")
-    say(f"network {network_text(ref)} | dtype {args.dtype} | seed {args.seed} | {args.optimizer} "
-        f"lr {args.lr} batch {args.batch_size or 'full'} | threads {args.threads or 'default'}")
+    say(
+        f"network {network_text(ref)} | dtype {args.dtype} | seed {args.seed} | {args.optimizer} "
+        f"lr {args.lr} batch {args.batch_size or 'full'} | threads {args.threads or 'default'}"
+    )
     if args.verbose:
         say(f"config: {command_line(args, (*MATHS_OPTIONS, 'epochs', 'threads', 'data'))}")
         say(f"versions: {versions_text()}")
@@ -216,8 +246,13 @@ def run(args: argparse.Namespace) -> int:
             if name != REFERENCE:
                 compile_seconds = seconds
                 say(f"{name} compile/cache load: {seconds:.2f} s (not counted in epoch times)")
-            model.fit(split["x"], split["y"], validation=validation,
-                      callback=functools.partial(line, name), **kwargs)
+            model.fit(
+                split["x"],
+                split["y"],
+                validation=validation,
+                callback=functools.partial(line, name),
+                **kwargs,
+            )
         except TrainingDivergedError as exc:
             print(f"fastnn: error: [{name}] {exc}", file=sys.stderr)
             return cli.EXIT_FAILED
@@ -231,8 +266,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         x_eval, y_eval, what = split["x"], split["y"], "training"
     p_ref, p_fast = ref.predict_proba(x_eval), fast.predict_proba(x_eval)
-    acc = {m.backend.name: float(np.mean(p.argmax(axis=1) == y_eval))
-           for m, p in ((ref, p_ref), (fast, p_fast))}
+    acc = {
+        m.backend.name: float(np.mean(p.argmax(axis=1) == y_eval)) for m, p in ((ref, p_ref), (fast, p_fast))
+    }
     n_differ = int(np.count_nonzero(p_ref.argmax(axis=1) != p_fast.argmax(axis=1)))
     proba_diff = float(np.abs(p_ref.astype(np.float64) - p_fast.astype(np.float64)).max())
     wdiff = weight_difference(ref, fast)
@@ -240,12 +276,18 @@ def run(args: argparse.Namespace) -> int:
     t_fast = [r.seconds for r in fast.history]
     speedup = sum(t_ref) / sum(t_fast) if sum(t_fast) > 0 else float("inf")
 
-    say(f"time per epoch: {REFERENCE} {_mean(t_ref):.3f} s, {FAST} {_mean(t_fast):.3f} s "
-        f"(mean of {len(t_ref)}); speedup {speedup:.1f}x")
-    say(f"{what} accuracy: {REFERENCE} {acc[REFERENCE]:.2%}, {FAST} {acc[FAST]:.2%}; "
-        f"{n_differ:,} of {len(y_eval):,} predictions differ")
-    say(f"largest weight difference: {wdiff['absolute']:.3g} absolute, {wdiff['relative']:.3g} relative "
-        f"(to max |w| {wdiff['max_abs_weight']:.4g}; in {wdiff['where']})")
+    say(
+        f"time per epoch: {REFERENCE} {_mean(t_ref):.3f} s, {FAST} {_mean(t_fast):.3f} s "
+        f"(mean of {len(t_ref)}); speedup {speedup:.1f}x"
+    )
+    say(
+        f"{what} accuracy: {REFERENCE} {acc[REFERENCE]:.2%}, {FAST} {acc[FAST]:.2%}; "
+        f"{n_differ:,} of {len(y_eval):,} predictions differ"
+    )
+    say(
+        f"largest weight difference: {wdiff['absolute']:.3g} absolute, {wdiff['relative']:.3g} relative "
+        f"(to max |w| {wdiff['max_abs_weight']:.4g}; in {wdiff['where']})"
+    )
     say(f"largest predict_proba difference on the {len(y_eval):,} {what} digits: {proba_diff:.3g}")
 
     problems = []
@@ -256,36 +298,57 @@ def run(args: argparse.Namespace) -> int:
     if not proba_diff <= rtol:
         problems.append(f"predict_proba difference {proba_diff:.3g} > --rtol {rtol:g}")
     source = "" if args.rtol is not None else f" ({args.dtype} default)"
-    verdict = (f"backends agree: differences <= rtol {rtol:g}{source}" if not problems
-               else "backends DISAGREE: " + "; ".join(problems))
+    verdict = (
+        f"backends agree: differences <= rtol {rtol:g}{source}"
+        if not problems
+        else "backends DISAGREE: " + "; ".join(problems)
+    )
     check = same_weights_check(ref, x_eval, split["x"], split["y"], kwargs) if problems else None
     note = None
     drifted = False
     if check is not None:
-        note = (f"from the same weights (numpy's final ones) the backends differ by "
-                f"{check['predict_proba']:.3g} in predict_proba and by {check['weights_after']:.3g} "
-                f"(relative) after {check['n_samples']:,} more training samples")
+        note = (
+            f"from the same weights (numpy's final ones) the backends differ by "
+            f"{check['predict_proba']:.3g} in predict_proba and by {check['weights_after']:.3g} "
+            f"(relative) after {check['n_samples']:,} more training samples"
+        )
         if max(check["predict_proba"], check["weights_after"]) <= rtol:
             drifted = True
-            verdict = ("backends agree step by step, but the two runs drifted apart: "
-                       + "; ".join(problems))
-            note += (": the kernels agree, the two runs drifted apart. Rounding differences of one "
-                     "unit in the last place grow over many sequential updates (with ReLU, a unit whose "
-                     "input is within rounding of 0 is on in one run and off in the other, and training "
-                     "does not undo that); long float32 runs can end far apart. For a tight check of the "
-                     "training maths use --dtype float64, or fewer samples (--train-size)")
+            verdict = "backends agree step by step, but the two runs drifted apart: " + "; ".join(problems)
+            note += (
+                ": the kernels agree, the two runs drifted apart. Rounding differences of one "
+                "unit in the last place grow over many sequential updates (with ReLU, a unit whose "
+                "input is within rounding of 0 is on in one run and off in the other, and training "
+                "does not undo that); long float32 runs can end far apart. For a tight check of the "
+                "training maths use --dtype float64, or fewer samples (--train-size)"
+            )
 
     if args.metrics_json is not None:
-        config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                  if k not in ("backend", "explicit") and v != argparse.SUPPRESS}
+        config = {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("backend", "explicit") and v != argparse.SUPPRESS
+        }
         status = "agree" if not problems else ("drifted" if drifted else "disagree")
-        doc = {"status": status, "rtol": rtol, "config": config,
-               "versions": cli.versions(), "data": data.source, "compile_seconds": compile_seconds,
-               "speedup": speedup, "evaluated_on": what,
-               "accuracy": acc, "predictions_differing": n_differ, "weight_difference": wdiff,
-               "predict_proba_difference": proba_diff, "same_weights_check": check,
-               "history": {REFERENCE: [r.as_dict() for r in ref.history],
-                           FAST: [r.as_dict() for r in fast.history]}}
+        doc = {
+            "status": status,
+            "rtol": rtol,
+            "config": config,
+            "versions": cli.versions(),
+            "data": data.source,
+            "compile_seconds": compile_seconds,
+            "speedup": speedup,
+            "evaluated_on": what,
+            "accuracy": acc,
+            "predictions_differing": n_differ,
+            "weight_difference": wdiff,
+            "predict_proba_difference": proba_diff,
+            "same_weights_check": check,
+            "history": {
+                REFERENCE: [r.as_dict() for r in ref.history],
+                FAST: [r.as_dict() for r in fast.history],
+            },
+        }
         try:
             with atomic_write(args.metrics_json, "w") as fh:
                 json.dump(cli.json_safe(doc), fh, indent=2, allow_nan=False)
@@ -305,8 +368,10 @@ def run(args: argparse.Namespace) -> int:
     if note is not None:
         print(f"note: {note}")
     if args.target_acc is not None and min(acc.values()) < args.target_acc:
-        print(f"fastnn: {what} accuracy {min(acc.values()):.2%} is below --target-acc "
-              f"{args.target_acc:.2%}", file=sys.stderr)
+        print(
+            f"fastnn: {what} accuracy {min(acc.values()):.2%} is below --target-acc {args.target_acc:.2%}",
+            file=sys.stderr,
+        )
         return cli.EXIT_FAILED
     return 0
 

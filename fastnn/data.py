@@ -91,8 +91,13 @@ class MnistData:
     def __post_init__(self) -> None:
         for part in ("train", "test"):
             x, y = getattr(self, f"x_{part}"), getattr(self, f"y_{part}")
-            if not (isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 2
-                    and x.shape[1] == N_PIXELS and x.flags.c_contiguous):
+            if not (
+                isinstance(x, np.ndarray)
+                and x.dtype == np.uint8
+                and x.ndim == 2
+                and x.shape[1] == N_PIXELS
+                and x.flags.c_contiguous
+            ):
                 raise InvalidParameterError(
                     f"MnistData.x_{part} must be a C-contiguous uint8 array of shape (n, {N_PIXELS}); "
                     f"got {getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}"
@@ -106,10 +111,16 @@ class MnistData:
     def __repr__(self) -> str:
         return f"MnistData(source={self.source!r}, n_train={len(self.x_train)}, n_test={len(self.x_test)})"
 
-    def scaled(self, dtype: npt.DTypeLike = np.float32) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def scaled(
+        self, dtype: npt.DTypeLike = np.float32
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``(x_train, y_train, x_test, y_test)`` with pixels scaled to [0, 1] in ``dtype``."""
-        return (scale_pixels(self.x_train, dtype), self.y_train,
-                scale_pixels(self.x_test, dtype), self.y_test)
+        return (
+            scale_pixels(self.x_train, dtype),
+            self.y_train,
+            scale_pixels(self.x_test, dtype),
+            self.y_test,
+        )
 
 
 def scale_pixels(images: npt.NDArray[np.uint8], dtype: npt.DTypeLike = np.float32) -> np.ndarray:
@@ -139,8 +150,9 @@ def scale_pixels(images: npt.NDArray[np.uint8], dtype: npt.DTypeLike = np.float3
     return out
 
 
-def split_validation(x: np.ndarray, y: np.ndarray, n_val: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def split_validation(
+    x: np.ndarray, y: np.ndarray, n_val: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hold out the first ``n_val`` samples for validation, as the classic tutorials do.
 
     Parameters
@@ -291,9 +303,13 @@ def load_embedded() -> MnistData:
         with np.load(io.BytesIO(resource.read_bytes()), allow_pickle=False) as npz:
             images, labels = npz["images"], npz["labels"]
     except (OSError, EOFError, KeyError, ValueError, zlib.error, zipfile.BadZipFile) as exc:
-        raise DataError(f"{where}: cannot load ({exc}); rebuild it with python -m fastnn.embedded.rebuild") from None
+        raise DataError(
+            f"{where}: cannot load ({exc}); rebuild it with python -m fastnn.embedded.rebuild"
+        ) from None
     if images.dtype != np.uint8 or images.shape != (5000, N_PIXELS) or labels.shape != (5000,):
-        raise DataError(f"{where}: unexpected arrays images {images.dtype} {images.shape}, labels {labels.shape}")
+        raise DataError(
+            f"{where}: unexpected arrays images {images.dtype} {images.shape}, labels {labels.shape}"
+        )
     y = check_labels(where, "labels", labels)
     per_class = [np.flatnonzero(y == c) for c in range(N_CLASSES)]
     test = _interleave([ix[-EMBEDDED_TEST_PER_CLASS:] for ix in per_class])
@@ -342,7 +358,9 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
     if isinstance(source, str) and source.strip().lower() == "mnist":
         return load_idx_dir(download_mnist())
     if not os.fspath(source):
-        raise DataError("empty data source; give a directory of MNIST IDX files, a .csv, a .npz or 'embedded'")
+        raise DataError(
+            "empty data source; give a directory of MNIST IDX files, a .csv, a .npz or 'embedded'"
+        )
     path = Path(source).expanduser()
     if path.is_dir():
         return load_idx_dir(path)

@@ -137,22 +137,34 @@ class MnistFile:
 
 #: The four official MNIST files (see the module docstring for where the values come from).
 MNIST_FILES: tuple[MnistFile, ...] = (
-    MnistFile("train-images-idx3-ubyte.gz",
-              "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-              "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-              16 + 60_000 * 28 * 28, 9_912_422),
-    MnistFile("train-labels-idx1-ubyte.gz",
-              "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-              "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-              8 + 60_000, 28_881),
-    MnistFile("t10k-images-idx3-ubyte.gz",
-              "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-              "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-              16 + 10_000 * 28 * 28, 1_648_877),
-    MnistFile("t10k-labels-idx1-ubyte.gz",
-              "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-              "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-              8 + 10_000, 4_542),
+    MnistFile(
+        "train-images-idx3-ubyte.gz",
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        16 + 60_000 * 28 * 28,
+        9_912_422,
+    ),
+    MnistFile(
+        "train-labels-idx1-ubyte.gz",
+        "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        8 + 60_000,
+        28_881,
+    ),
+    MnistFile(
+        "t10k-images-idx3-ubyte.gz",
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        16 + 10_000 * 28 * 28,
+        1_648_877,
+    ),
+    MnistFile(
+        "t10k-labels-idx1-ubyte.gz",
+        "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        8 + 10_000,
+        4_542,
+    ),
 )
 
 #: Base URLs, tried in order: PyTorch's S3 mirror, Google's CVDF mirror, then the
@@ -175,6 +187,7 @@ _USER_AGENT = "fastnn-mnist-downloader (Python urllib)"
 
 
 # ---------------------------------------------------------------------------- cache location
+
 
 def default_cache_dir() -> Path:
     """Where MNIST is cached: ``$FASTNN_DATA`` if set, else the user cache dir + ``fastnn/mnist``.
@@ -214,6 +227,7 @@ def cached_mnist_dir() -> Path | None:
 
 
 # ---------------------------------------------------------------------------- verification
+
 
 def _sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -280,6 +294,7 @@ def _stray_raw_files(directory: Path, files: Sequence[MnistFile]) -> list[Path]:
 
 # ---------------------------------------------------------------------------- HTTP with two timeouts
 
+
 class _ReadTimeoutMixin:
     """After connecting (under the connect timeout), wait at most ``read_timeout`` for each read."""
 
@@ -310,13 +325,18 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 def _build_opener(read_timeout: float) -> urllib.request.OpenerDirector:
     handlers: list[urllib.request.BaseHandler] = [_HTTPHandler(read_timeout)]
     if hasattr(http.client, "HTTPSConnection"):  # Python built with ssl
+
         class _HTTPSConnection(_ReadTimeoutMixin, http.client.HTTPSConnection):
             pass
 
         class _HTTPSHandler(urllib.request.HTTPSHandler):
             def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-                return self.do_open(_HTTPSConnection, req,  # type: ignore[arg-type]
-                                    context=getattr(self, "_context", None), read_timeout=read_timeout)
+                return self.do_open(
+                    _HTTPSConnection,  # type: ignore[arg-type]
+                    req,
+                    context=getattr(self, "_context", None),
+                    read_timeout=read_timeout,
+                )
 
         handlers.append(_HTTPSHandler())
     # build_opener drops the default HTTP(S) handlers these subclass; proxies, redirects kept.
@@ -340,6 +360,7 @@ def _describe(exc: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------------- progress
+
 
 def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
@@ -404,6 +425,7 @@ class _Progress:
 
 # ---------------------------------------------------------------------------- download
 
+
 def _check_timeout(timeout: Any) -> tuple[float, float]:
     pair = timeout if isinstance(timeout, (tuple, list)) else (timeout, timeout)
     ok = len(pair) == 2 and all(
@@ -449,8 +471,12 @@ def _check_files(files: Sequence[MnistFile] | None) -> tuple[MnistFile, ...]:
         return MNIST_FILES
     specs = tuple(files)
     for spec in specs:
-        plain = isinstance(spec, MnistFile) and spec.name not in ("", ".", "..") \
-            and "/" not in spec.name and "\\" not in spec.name
+        plain = (
+            isinstance(spec, MnistFile)
+            and spec.name not in ("", ".", "..")
+            and "/" not in spec.name
+            and "\\" not in spec.name
+        )
         if not plain:
             raise InvalidParameterError(
                 f"the 'files' parameter must hold MnistFile entries with plain file names; got {spec!r}"
@@ -472,8 +498,14 @@ def _remove_stale_parts(directory: Path, name: str) -> None:
                 pass
 
 
-def _fetch(opener: urllib.request.OpenerDirector, url: str, spec: MnistFile, directory: Path,
-           connect_timeout: float, progress: _Progress) -> tuple[int, str]:
+def _fetch(
+    opener: urllib.request.OpenerDirector,
+    url: str,
+    spec: MnistFile,
+    directory: Path,
+    connect_timeout: float,
+    progress: _Progress,
+) -> tuple[int, str]:
     """Download ``url`` and install it as ``directory/spec.name`` if verified.
 
     Returns (bytes downloaded, how it was verified). Raises _MirrorError for anything
@@ -494,8 +526,10 @@ def _fetch(opener: urllib.request.OpenerDirector, url: str, spec: MnistFile, dir
             length = None
         limit = _max_download(spec)
         if length is not None and length > limit:
-            raise _MirrorError(f"Content-Length {length:,} bytes is more than any gzip of "
-                               f"{spec.name}'s {spec.raw_size:,}-byte payload can be")
+            raise _MirrorError(
+                f"Content-Length {length:,} bytes is more than any gzip of "
+                f"{spec.name}'s {spec.raw_size:,}-byte payload can be"
+            )
         total = length if length is not None else spec.size
         fd, tmp = tempfile.mkstemp(prefix=f"{spec.name}.", suffix=".part", dir=directory)
         try:
@@ -511,8 +545,9 @@ def _fetch(opener: urllib.request.OpenerDirector, url: str, spec: MnistFile, dir
                         break
                     n += len(chunk)
                     if n > limit:
-                        raise _MirrorError(f"response larger than any gzip of {spec.name}'s payload "
-                                           f"({limit:,} bytes read)")
+                        raise _MirrorError(
+                            f"response larger than any gzip of {spec.name}'s payload ({limit:,} bytes read)"
+                        )
                     h.update(chunk)
                     out.write(chunk)
                     progress.update(spec.name, n, total)
@@ -528,8 +563,10 @@ def _fetch(opener: urllib.request.OpenerDirector, url: str, spec: MnistFile, dir
             elif _payload_matches(Path(tmp), spec):
                 how = "re-compressed by the mirror, payload SHA-256 verified"
             else:
-                raise _MirrorError(f"checksum mismatch: SHA-256 {got}, expected {spec.sha256}, and the "
-                                   "decompressed payload does not match either")
+                raise _MirrorError(
+                    f"checksum mismatch: SHA-256 {got}, expected {spec.sha256}, and the "
+                    "decompressed payload does not match either"
+                )
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it owner-only
@@ -544,16 +581,21 @@ def _fetch(opener: urllib.request.OpenerDirector, url: str, spec: MnistFile, dir
 
 def _manual_hint(directory: Path, files: Sequence[MnistFile], mirrors: Sequence[str]) -> str:
     names = ", ".join(spec.name for spec in files)
-    return (f"To get MNIST by hand, download {names} from one of the mirrors above (or any copy you "
-            f"trust) into a directory DIR and pass --data DIR (read as is, not verified), or put them "
-            f"in {directory} to have them checked against the official SHA-256. Behind a proxy or "
-            f"internal mirror, set https_proxy, or {ENV_MIRRORS}=URL[,URL...].")
+    return (
+        f"To get MNIST by hand, download {names} from one of the mirrors above (or any copy you "
+        f"trust) into a directory DIR and pass --data DIR (read as is, not verified), or put them "
+        f"in {directory} to have them checked against the official SHA-256. Behind a proxy or "
+        f"internal mirror, set https_proxy, or {ENV_MIRRORS}=URL[,URL...]."
+    )
 
 
-def download_mnist(cache_dir: str | os.PathLike[str] | None = None, mirrors: Sequence[str] | None = None,
-                   files: Sequence[MnistFile] | None = None,
-                   timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
-                   progress: bool | None = None) -> Path:
+def download_mnist(
+    cache_dir: str | os.PathLike[str] | None = None,
+    mirrors: Sequence[str] | None = None,
+    files: Sequence[MnistFile] | None = None,
+    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    progress: bool | None = None,
+) -> Path:
     """Make sure the full MNIST is in ``cache_dir``, verified; download what is missing.
 
     Parameters
@@ -598,8 +640,10 @@ def download_mnist(cache_dir: str | os.PathLike[str] | None = None, mirrors: Seq
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DataError(f"{directory}: cannot create the MNIST cache directory ({exc.strerror or exc}); "
-                        f"choose another with --dir DIR or {ENV_DATA_DIR}=DIR") from None
+        raise DataError(
+            f"{directory}: cannot create the MNIST cache directory ({exc.strerror or exc}); "
+            f"choose another with --dir DIR or {ENV_DATA_DIR}=DIR"
+        ) from None
     stray = _stray_raw_files(directory, specs)
     if stray:
         raise DataError(
@@ -624,21 +668,26 @@ def download_mnist(cache_dir: str | os.PathLike[str] | None = None, mirrors: Seq
                 report.log(f"{url}: {exc}" + ("; trying the next mirror" if base != order[-1] else ""))
                 continue
             except OSError as exc:
-                raise DataError(f"{directory}: cannot write {spec.name} ({exc.strerror or exc}); "
-                                f"choose another directory with --dir DIR or {ENV_DATA_DIR}=DIR") from None
+                raise DataError(
+                    f"{directory}: cannot write {spec.name} ({exc.strerror or exc}); "
+                    f"choose another directory with --dir DIR or {ENV_DATA_DIR}=DIR"
+                ) from None
             report.finished(spec.name, n, url, how)
             order.remove(base)
             order.insert(0, base)  # it works: try it first for the remaining files
             break
         else:
             raise DataError(
-                f"could not download {spec.name} from any mirror:\n" + "\n".join(failures) + "\n"
+                f"could not download {spec.name} from any mirror:\n"
+                + "\n".join(failures)
+                + "\n"
                 + _manual_hint(directory, specs, urls)
             )
     return directory
 
 
 # ---------------------------------------------------------------------------- command line
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m fastnn.data download [--dir DIR]``; returns the exit status.
@@ -653,15 +702,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     download = commands.add_parser(
-        "download", help="download the full MNIST into the cache and verify it",
+        "download",
+        help="download the full MNIST into the cache and verify it",
         description="Download the four MNIST IDX gz files (70,000 digits), verify their SHA-256 and "
-                    "print the directory that holds them. Files already there and verified are kept.",
+        "print the directory that holds them. Files already there and verified are kept.",
         epilog=f"Mirrors are tried in order; {ENV_MIRRORS}=URL[,URL...] replaces them (e.g. an internal "
-               "mirror). Exit status: 0 done, 1 download failed, 2 bad arguments.",
+        "mirror). Exit status: 0 done, 1 download failed, 2 bad arguments.",
     )
-    download.add_argument("--dir", metavar="DIR", type=Path, default=None,
-                          help=f"where to put the files (default: ${ENV_DATA_DIR} if set, else "
-                               f"{default_cache_dir()})")
+    download.add_argument(
+        "--dir",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help=f"where to put the files (default: ${ENV_DATA_DIR} if set, else {default_cache_dir()})",
+    )
     download.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
     try:

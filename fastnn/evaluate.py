@@ -54,29 +54,60 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 def add_model_flags(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--backend``, ``--threads``: the model group every command shares."""
     group = parser.add_argument_group("model")
-    group.add_argument("--model", metavar="PATH", type=Path, required=True,
-                       help="a model file written by python -m fastnn.train --save (.npz)")
-    group.add_argument("--backend", choices=backend_names(), default=DEFAULT_BACKEND,
-                       help="who computes; results agree to floating-point tolerance")
-    group.add_argument("--threads", metavar="N", type=cli.positive_int, default=None,
-                       help="maximum BLAS/Numba threads (default: the libraries' own, all CPUs)")
+    group.add_argument(
+        "--model",
+        metavar="PATH",
+        type=Path,
+        required=True,
+        help="a model file written by python -m fastnn.train --save (.npz)",
+    )
+    group.add_argument(
+        "--backend",
+        choices=backend_names(),
+        default=DEFAULT_BACKEND,
+        help="who computes; results agree to floating-point tolerance",
+    )
+    group.add_argument(
+        "--threads",
+        metavar="N",
+        type=cli.positive_int,
+        default=None,
+        help="maximum BLAS/Numba threads (default: the libraries' own, all CPUs)",
+    )
 
 
 def add_data_flags(group: argparse._ArgumentGroup, what: str, data_default: str | None = None) -> None:
     """``--data``, ``--split``, ``--val-size``, ``--fix-polarity``; ``what`` the split is for."""
-    data_default = data_default or (f"${ENV_DATA_DIR} if set, else full MNIST if already downloaded, "
-                                    "else the embedded 5,000 digits")
-    group.add_argument("--data", metavar="PATH", default=None,
-                       help="'mnist' (full MNIST, downloaded once and cached), 'embedded', a directory with "
-                            "the four MNIST IDX files, a Kaggle .csv[.gz] or a Keras .npz (default: "
-                            f"{data_default})")
-    group.add_argument("--split", choices=SPLITS, default="test",
-                       help=f"{what}: the test set, or the validation/training part of the training set "
-                            "as python -m fastnn.train divides it (see --val-size)")
-    group.add_argument("--val-size", metavar="N", type=cli.nonnegative_int, default=1000,
-                       help="the first N training samples are the validation split, as in training")
-    group.add_argument(FIX_FLAG, action="store_true",
-                       help="invert a data set of dark digits on a light background (default: refuse it)")
+    data_default = data_default or (
+        f"${ENV_DATA_DIR} if set, else full MNIST if already downloaded, else the embedded 5,000 digits"
+    )
+    group.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="'mnist' (full MNIST, downloaded once and cached), 'embedded', a directory with "
+        "the four MNIST IDX files, a Kaggle .csv[.gz] or a Keras .npz (default: "
+        f"{data_default})",
+    )
+    group.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help=f"{what}: the test set, or the validation/training part of the training set "
+        "as python -m fastnn.train divides it (see --val-size)",
+    )
+    group.add_argument(
+        "--val-size",
+        metavar="N",
+        type=cli.nonnegative_int,
+        default=1000,
+        help="the first N training samples are the validation split, as in training",
+    )
+    group.add_argument(
+        FIX_FLAG,
+        action="store_true",
+        help="invert a data set of dark digits on a light background (default: refuse it)",
+    )
 
 
 def load_model(args: argparse.Namespace) -> MLP:
@@ -86,8 +117,10 @@ def load_model(args: argparse.Namespace) -> MLP:
     except FastnnError as exc:
         raise type(exc)(f"--model: {cli.name_flags(str(exc))}") from None
     if model.layer_sizes[0] != N_PIXELS:
-        raise DataError(f"--model: {args.model}: the model takes {model.layer_sizes[0]} inputs; MNIST "
-                        f"images have {N_PIXELS} pixels")
+        raise DataError(
+            f"--model: {args.model}: the model takes {model.layer_sizes[0]} inputs; MNIST "
+            f"images have {N_PIXELS} pixels"
+        )
     return model
 
 
@@ -117,13 +150,15 @@ def select_split(args: argparse.Namespace, data: MnistData) -> tuple[np.ndarray,
     """uint8 images (n, 784) and labels of ``--split``; errors name the flags."""
     if args.split == "test":
         if not len(data.x_test):
-            raise InvalidParameterError(f"--split test: {data.source} has no test split; use --split val "
-                                        "or --split train")
+            raise InvalidParameterError(
+                f"--split test: {data.source} has no test split; use --split val or --split train"
+            )
         return data.x_test, data.y_test
     n = len(data.x_train)
     if args.val_size >= n:
-        raise InvalidParameterError(f"--val-size {args.val_size:,} leaves no training samples; "
-                                    f"{data.source} has {n:,}")
+        raise InvalidParameterError(
+            f"--val-size {args.val_size:,} leaves no training samples; {data.source} has {n:,}"
+        )
     x, y, x_val, y_val = split_validation(data.x_train, data.y_train, args.val_size)
     if args.split == "val":
         if not len(x_val):
@@ -133,17 +168,20 @@ def select_split(args: argparse.Namespace, data: MnistData) -> tuple[np.ndarray,
 
 
 def split_name(args: argparse.Namespace) -> str:
-    return {"test": "test split", "val": f"validation split (first {args.val_size:,} training samples)",
-            "train": "training split" + (f" (after the first {args.val_size:,})" if args.val_size else "")
-            }[args.split]
+    return {
+        "test": "test split",
+        "val": f"validation split (first {args.val_size:,} training samples)",
+        "train": "training split" + (f" (after the first {args.val_size:,})" if args.val_size else ""),
+    }[args.split]
 
 
 def warning(message: str) -> None:
     print(f"fastnn: warning: {message}", file=sys.stderr)
 
 
-def evaluate_model(model: MLP, images: np.ndarray,
-                   labels: np.ndarray) -> tuple[dict[str, float], ClassReport]:
+def evaluate_model(
+    model: MLP, images: np.ndarray, labels: np.ndarray
+) -> tuple[dict[str, float], ClassReport]:
     """``MLP.evaluate``'s loss and accuracy, and the per-class report of its predictions.
 
     ``images`` are uint8 gray levels (n, 784), scaled here in the model's dtype.
@@ -155,15 +193,21 @@ def evaluate_model(model: MLP, images: np.ndarray,
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m fastnn.evaluate", formatter_class=HelpFormatter,
+        prog="python -m fastnn.evaluate",
+        formatter_class=HelpFormatter,
         description="Evaluate a saved model: accuracy, mean loss, per-class precision, recall, F1 and "
-                    "support, and the confusion matrix (rows: true digit, columns: predicted digit).",
-        epilog="Exit status: 0 done, 2 bad flags, model or data.")
+        "support, and the confusion matrix (rows: true digit, columns: predicted digit).",
+        epilog="Exit status: 0 done, 2 bad flags, model or data.",
+    )
     add_model_flags(p)
     add_data_flags(p.add_argument_group("data"), "which images to evaluate on")
     out = p.add_argument_group("output")
-    out.add_argument("--json", metavar="PATH", default=None,
-                     help="also write the numbers as JSON to PATH ('-': print JSON instead of the tables)")
+    out.add_argument(
+        "--json",
+        metavar="PATH",
+        default=None,
+        help="also write the numbers as JSON to PATH ('-': print JSON instead of the tables)",
+    )
     return p
 
 
@@ -197,19 +241,28 @@ def run(args: argparse.Namespace) -> int:
         return cli.error(str(exc))
     say(f"model: {describe_model(model, args.model)}")
     say(f"data: {data.source}: {split_name(args)}, {len(labels):,} digits")
-    say(f"accuracy {scores['accuracy']:.2%} ({report.n_correct:,} of {report.n_samples:,})  "
-        f"mean loss {scores['loss']:.4f}")
+    say(
+        f"accuracy {scores['accuracy']:.2%} ({report.n_correct:,} of {report.n_samples:,})  "
+        f"mean loss {scores['loss']:.4f}"
+    )
     say("")
     say(format_report(report))
     say("")
     say("confusion matrix (rows: true digit, columns: predicted digit)")
     say(format_confusion_matrix(report.confusion))
     if args.json is not None:
-        doc = {"model": str(args.model), "backend": model.backend.name, "dtype": model.dtype.name,
-               "data": data.source, "split": args.split,
-               "val_size": args.val_size if args.split != "test" else None,
-               "loss": scores["loss"], **report.as_dict(), "accuracy": scores["accuracy"],
-               "versions": cli.versions()}
+        doc = {
+            "model": str(args.model),
+            "backend": model.backend.name,
+            "dtype": model.dtype.name,
+            "data": data.source,
+            "split": args.split,
+            "val_size": args.val_size if args.split != "test" else None,
+            "loss": scores["loss"],
+            **report.as_dict(),
+            "accuracy": scores["accuracy"],
+            "versions": cli.versions(),
+        }
         text = json.dumps(cli.json_safe(doc), indent=2, allow_nan=False) + "\n"
         if to_stdout:
             sys.stdout.write(text)

@@ -138,8 +138,9 @@ def read_idx(path: str | os.PathLike[str], *, ndim: int | None = None) -> npt.ND
         if capacity is not None:
             room = capacity - (4 + 4 * nd)
             if expected > room and isinstance(fh, gzip.GzipFile):
-                raise DataError(f"{name}: truncated: {declared}, more than this gzip file can hold "
-                                f"(at most ~{room:,})")
+                raise DataError(
+                    f"{name}: truncated: {declared}, more than this gzip file can hold (at most ~{room:,})"
+                )
             if expected > room:
                 raise DataError(f"{name}: truncated: {declared}, file has {room:,}")
             if expected < room and not isinstance(fh, gzip.GzipFile):

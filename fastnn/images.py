@@ -82,7 +82,8 @@ def optional_import(module: str, extra: str, purpose: str, package: str | None =
         package = package or module.split(".")[0]
         raise MissingDependencyError(
             f"{purpose} needs {package}, which is not installed; install it with "
-            f"pip install 'fastnn[{extra}]'") from None
+            f"pip install 'fastnn[{extra}]'"
+        ) from None
 
 
 def _pillow() -> ModuleType:
@@ -247,8 +248,10 @@ def resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _centre_of_mass(x: np.ndarray) -> tuple[float, float]:
     total = x.sum()
-    return (float(x.sum(axis=1) @ np.arange(x.shape[0]) / total),
-            float(x.sum(axis=0) @ np.arange(x.shape[1]) / total))
+    return (
+        float(x.sum(axis=1) @ np.arange(x.shape[0]) / total),
+        float(x.sum(axis=0) @ np.arange(x.shape[1]) / total),
+    )
 
 
 def preprocess_digit(gray: npt.ArrayLike, invert: bool | None = None) -> np.ndarray:
@@ -276,7 +279,7 @@ def preprocess_digit(gray: npt.ArrayLike, invert: bool | None = None) -> np.ndar
     """
     ink = ink_levels(gray, invert)
     rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
     longest = max(h, w)
     shape = (max(1, round(h * BOX / longest)), max(1, round(w * BOX / longest)))
@@ -287,7 +290,7 @@ def preprocess_digit(gray: npt.ArrayLike, invert: bool | None = None) -> np.ndar
     top = min(max(round(CENTRE - cy), 0), SIDE - shape[0])
     left = min(max(round(CENTRE - cx), 0), SIDE - shape[1])
     out = np.zeros((SIDE, SIDE))
-    out[top:top + shape[0], left:left + shape[1]] = digit
+    out[top : top + shape[0], left : left + shape[1]] = digit
     return out
 
 

@@ -18,19 +18,26 @@ import numpy.typing as npt
 
 from fastnn.errors import InvalidParameterError
 
-__all__ = ["ClassReport", "classification_report", "confusion_matrix", "format_confusion_matrix",
-           "format_report"]
+__all__ = [
+    "ClassReport",
+    "classification_report",
+    "confusion_matrix",
+    "format_confusion_matrix",
+    "format_report",
+]
 
 
 def _labels(name: str, y: npt.ArrayLike, n_classes: int) -> np.ndarray:
     arr = np.asarray(y)
     if arr.ndim != 1 or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise InvalidParameterError(
-            f"the '{name}' parameter must be a 1-D integer array; got {arr.dtype} {arr.shape}")
+            f"the '{name}' parameter must be a 1-D integer array; got {arr.dtype} {arr.shape}"
+        )
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
         raise InvalidParameterError(
             f"the '{name}' parameter must hold labels in [0, {n_classes - 1}]; got values from "
-            f"{arr.min()} to {arr.max()}")
+            f"{arr.min()} to {arr.max()}"
+        )
     return arr.astype(np.int64, copy=False)
 
 
@@ -90,18 +97,32 @@ class ClassReport:
             w = self.support / self.support.sum() if self.support.sum() else np.zeros(len(self.support))
         else:
             raise InvalidParameterError(
-                f"the 'kind' parameter must be a str among ['macro', 'weighted']; got {kind!r}")
-        return {"precision": float(w @ self.precision), "recall": float(w @ self.recall),
-                "f1": float(w @ self.f1)}
+                f"the 'kind' parameter must be a str among ['macro', 'weighted']; got {kind!r}"
+            )
+        return {
+            "precision": float(w @ self.precision),
+            "recall": float(w @ self.recall),
+            "f1": float(w @ self.f1),
+        }
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: per-class rows, both averages and the matrix as nested lists."""
         return {
-            "accuracy": self.accuracy, "n_samples": self.n_samples, "n_correct": self.n_correct,
-            "per_class": [{"class": k, "precision": float(self.precision[k]), "recall": float(self.recall[k]),
-                           "f1": float(self.f1[k]), "support": int(self.support[k])}
-                          for k in range(len(self.support))],
-            "macro_avg": self.average("macro"), "weighted_avg": self.average("weighted"),
+            "accuracy": self.accuracy,
+            "n_samples": self.n_samples,
+            "n_correct": self.n_correct,
+            "per_class": [
+                {
+                    "class": k,
+                    "precision": float(self.precision[k]),
+                    "recall": float(self.recall[k]),
+                    "f1": float(self.f1[k]),
+                    "support": int(self.support[k]),
+                }
+                for k in range(len(self.support))
+            ],
+            "macro_avg": self.average("macro"),
+            "weighted_avg": self.average("weighted"),
             "confusion_matrix": self.confusion.tolist(),
         }
 
@@ -111,8 +132,10 @@ def classification_report(confusion: npt.ArrayLike) -> ClassReport:
     cm = np.asarray(confusion)
     square = cm.ndim == 2 and cm.shape[0] == cm.shape[1]
     if not square or not np.issubdtype(cm.dtype, np.integer) or (cm < 0).any():
-        raise InvalidParameterError("the 'confusion' parameter must be a square matrix of non-negative "
-                                    f"counts; got {cm.dtype} {cm.shape}")
+        raise InvalidParameterError(
+            "the 'confusion' parameter must be a square matrix of non-negative "
+            f"counts; got {cm.dtype} {cm.shape}"
+        )
     cm = cm.astype(np.int64)
     tp = np.diag(cm).astype(np.float64)
     predicted, support = cm.sum(axis=0), cm.sum(axis=1)
@@ -126,12 +149,16 @@ def format_report(report: ClassReport) -> str:
     w = max(7, len(f"{int(report.support.sum()):,}"))
     lines = [f"{'class':>12}  precision  recall      f1  {'support':>{w}}"]
     for k in range(len(report.support)):
-        lines.append(f"{k:>12}  {report.precision[k]:9.4f}  {report.recall[k]:6.4f}  {report.f1[k]:6.4f}  "
-                     f"{int(report.support[k]):>{w},}")
+        lines.append(
+            f"{k:>12}  {report.precision[k]:9.4f}  {report.recall[k]:6.4f}  {report.f1[k]:6.4f}  "
+            f"{int(report.support[k]):>{w},}"
+        )
     for kind in ("macro", "weighted"):
         avg = report.average(kind)
-        lines.append(f"{kind + ' avg':>12}  {avg['precision']:9.4f}  {avg['recall']:6.4f}  {avg['f1']:6.4f}  "
-                     f"{int(report.support.sum()):>{w},}")
+        lines.append(
+            f"{kind + ' avg':>12}  {avg['precision']:9.4f}  {avg['recall']:6.4f}  {avg['f1']:6.4f}  "
+            f"{int(report.support.sum()):>{w},}"
+        )
     return "\n".join(lines)
 
 
@@ -144,6 +171,7 @@ def format_confusion_matrix(confusion: np.ndarray) -> str:
     lines = [head]
     for i in range(n):
         lines.append(f"{i:>9}" + "".join(f"{int(c):>{w}}" for c in cm[i]) + f"{int(cm[i].sum()):>{w + 2}}")
-    lines.append(f"{'total':>9}" + "".join(f"{int(c):>{w}}" for c in cm.sum(axis=0))
-                 + f"{int(cm.sum()):>{w + 2}}")
+    lines.append(
+        f"{'total':>9}" + "".join(f"{int(c):>{w}}" for c in cm.sum(axis=0)) + f"{int(cm.sum()):>{w + 2}}"
+    )
     return "\n".join(lines)

@@ -52,7 +52,9 @@ class EpochRecord:
         return dict(self.__dict__)
 
 
-def _check_layers(layer_sizes: Sequence[int], activations: Sequence[str] | str) -> tuple[tuple[int, ...], tuple[str, ...]]:
+def _check_layers(
+    layer_sizes: Sequence[int], activations: Sequence[str] | str
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
     if isinstance(layer_sizes, np.ndarray) and layer_sizes.ndim == 1:
         layer_sizes = layer_sizes.tolist()
     if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
@@ -121,22 +123,33 @@ class MLP:
         Maximum BLAS and Numba threads while training or predicting (None: library default).
     """
 
-    def __init__(self, layer_sizes: Sequence[int], activations: Sequence[str] | str = "relu", *,
-                 backend: str | Backend = DEFAULT_BACKEND, dtype: str = "float32", seed: int = 0,
-                 init: str = "auto", threads: int | None = None) -> None:
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        activations: Sequence[str] | str = "relu",
+        *,
+        backend: str | Backend = DEFAULT_BACKEND,
+        dtype: str = "float32",
+        seed: int = 0,
+        init: str = "auto",
+        threads: int | None = None,
+    ) -> None:
         self.layer_sizes, self.activations = _check_layers(layer_sizes, activations)
         self.dtype = check_dtype(dtype)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise InvalidParameterError(f"the 'seed' parameter must be a non-negative int; got {seed!r}")
         self.seed = int(seed)
         if init not in INIT_SCHEMES:
-            raise InvalidParameterError(f"the 'init' parameter must be a str among {sorted(INIT_SCHEMES)}; got {init!r}")
+            raise InvalidParameterError(
+                f"the 'init' parameter must be a str among {sorted(INIT_SCHEMES)}; got {init!r}"
+            )
         self.init = init
         self.threads = check_optional_positive_int("threads", threads)
         self.backend = get_backend(backend)
         init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
-        self.params = init_params(self.layer_sizes, self.activations, np.random.default_rng(init_seq),
-                                  self.dtype, init)
+        self.params = init_params(
+            self.layer_sizes, self.activations, np.random.default_rng(init_seq), self.dtype, init
+        )
         self.shuffle_rng = np.random.default_rng(shuffle_seq)
         self.optimizer_state: OptimizerState | None = None
         self.epochs_trained = 0
@@ -144,22 +157,42 @@ class MLP:
         self.best_epoch: int | None = None
 
     def __repr__(self) -> str:
-        return (f"MLP({list(self.layer_sizes)}, activations={list(self.activations)}, "
-                f"backend={self.backend.name!r}, dtype={self.dtype.name!r}, seed={self.seed})")
+        return (
+            f"MLP({list(self.layer_sizes)}, activations={list(self.activations)}, "
+            f"backend={self.backend.name!r}, dtype={self.dtype.name!r}, seed={self.seed})"
+        )
 
     @property
     def n_classes(self) -> int:
         return self.layer_sizes[-1]
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: Any, y: Any, *, epochs: int = 1, lr: float = 0.01, batch_size: int | None = 1,
-            optimizer: str = "sgd", momentum: float = 0.9, beta1: float = 0.9, beta2: float = 0.999,
-            eps: float = 1e-8, weight_decay: float = 0.0, shuffle: bool = True,
-            validation: tuple[Any, Any] | None = None, train_accuracy: bool = True,
-            lr_schedule: str = "constant", lr_step: int = 10, lr_gamma: float = 0.1,
-            total_epochs: int | None = None, early_stopping: int | None = None,
-            monitor: str | None = None, tol: float = 0.0,
-            callback: Callable[[EpochRecord], bool | None] | None = None) -> MLP:
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        epochs: int = 1,
+        lr: float = 0.01,
+        batch_size: int | None = 1,
+        optimizer: str = "sgd",
+        momentum: float = 0.9,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        shuffle: bool = True,
+        validation: tuple[Any, Any] | None = None,
+        train_accuracy: bool = True,
+        lr_schedule: str = "constant",
+        lr_step: int = 10,
+        lr_gamma: float = 0.1,
+        total_epochs: int | None = None,
+        early_stopping: int | None = None,
+        monitor: str | None = None,
+        tol: float = 0.0,
+        callback: Callable[[EpochRecord], bool | None] | None = None,
+    ) -> MLP:
         """Train for ``epochs`` passes over ``(X, y)``, continuing from the current state.
 
         ``batch_size=1`` is per-sample SGD (the classic tutorials), ``None`` is full-batch
@@ -209,9 +242,13 @@ class MLP:
             )
         lr_step = check_positive_int("lr_step", lr_step)
         if not (isinstance(lr_gamma, (int, float)) and 0 < lr_gamma <= 1):
-            raise InvalidParameterError(f"the 'lr_gamma' parameter must be a float in (0, 1]; got {lr_gamma!r}")
+            raise InvalidParameterError(
+                f"the 'lr_gamma' parameter must be a float in (0, 1]; got {lr_gamma!r}"
+            )
         first_epoch = self.epochs_trained
-        run_epochs = check_positive_int("total_epochs", total_epochs) if total_epochs else first_epoch + epochs_
+        run_epochs = (
+            check_positive_int("total_epochs", total_epochs) if total_epochs else first_epoch + epochs_
+        )
         stopper = None
         if early_stopping is not None:
             monitor = monitor or ("val_accuracy" if validation is not None else "loss")
@@ -234,8 +271,11 @@ class MLP:
                 good_state = self.optimizer_state.copy()
                 good_rng = self.shuffle_rng.bit_generator.state
                 full_batch = bs >= n
-                order = (np.arange(n, dtype=np.int64) if full_batch or not shuffle
-                         else self.shuffle_rng.permutation(n).astype(np.int64))
+                order = (
+                    np.arange(n, dtype=np.int64)
+                    if full_batch or not shuffle
+                    else self.shuffle_rng.permutation(n).astype(np.int64)
+                )
                 epoch_lr = lr_at(self.epochs_trained, run_epochs, cfg.lr, lr_schedule, lr_step, lr_gamma)
                 epoch_cfg = dataclasses.replace(cfg, lr=epoch_lr) if epoch_lr != cfg.lr else cfg
                 start = time.perf_counter()
@@ -243,9 +283,17 @@ class MLP:
                     # Overflow is expected when a run diverges; it is detected just below,
                     # so NumPy's warnings (errors under -W error) must not pre-empt that.
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        loss = self.backend.train_epoch(self.params, self.activations, X, y, order,
-                                                        bs, epoch_cfg, self.optimizer_state,
-                                                        prepared=prepared)
+                        loss = self.backend.train_epoch(
+                            self.params,
+                            self.activations,
+                            X,
+                            y,
+                            order,
+                            bs,
+                            epoch_cfg,
+                            self.optimizer_state,
+                            prepared=prepared,
+                        )
                 except BaseException:
                     # Interrupted or failed mid-epoch: never leave half-updated weights.
                     self._restore(good, good_state, good_rng)
@@ -253,8 +301,11 @@ class MLP:
                 seconds = time.perf_counter() - start
                 if not math.isfinite(loss) or not np.isfinite(self.params.data).all():
                     self._restore(good, good_state, good_rng)
-                    what = f"the loss became {loss}" if not math.isfinite(loss) else \
-                        "the weights overflowed to NaN or infinity"
+                    what = (
+                        f"the loss became {loss}"
+                        if not math.isfinite(loss)
+                        else "the weights overflowed to NaN or infinity"
+                    )
                     raise TrainingDivergedError(
                         f"training diverged in epoch {self.epochs_trained + 1}: {what}; the "
                         f"weights from before that epoch were kept. Try a lower learning rate "
@@ -265,8 +316,16 @@ class MLP:
                 val_loss = val_acc = None
                 if validation is not None:
                     val_loss, val_acc = self._loss_and_accuracy(Xv, yv)
-                record = EpochRecord(self.epochs_trained, loss, train_acc, val_loss, val_acc,
-                                     seconds, n / seconds if seconds > 0 else math.inf, epoch_lr)
+                record = EpochRecord(
+                    self.epochs_trained,
+                    loss,
+                    train_acc,
+                    val_loss,
+                    val_acc,
+                    seconds,
+                    n / seconds if seconds > 0 else math.inf,
+                    epoch_lr,
+                )
                 self.history.append(record)
                 stop = callback is not None and bool(callback(record))
                 if stopper is not None:
@@ -336,8 +395,9 @@ class MLP:
         return save_model(self, path)
 
     @classmethod
-    def load(cls, path: str | Path, backend: str | Backend = DEFAULT_BACKEND,
-             threads: int | None = None) -> MLP:
+    def load(
+        cls, path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None
+    ) -> MLP:
         """Read a model written by ``save``; malformed files raise DataError."""
         from fastnn.model_io import load_model
 

@@ -53,8 +53,12 @@ def model_arrays(model: MLP) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_model(model: MLP, path: str | Path, extra: dict[str, np.ndarray] | None = None,
-               extra_meta: dict[str, Any] | None = None) -> Path:
+def save_model(
+    model: MLP,
+    path: str | Path,
+    extra: dict[str, np.ndarray] | None = None,
+    extra_meta: dict[str, Any] | None = None,
+) -> Path:
     """Write ``model`` to ``path`` atomically; returns the path written."""
     path = Path(path)
     meta = model_metadata(model)
@@ -77,7 +81,9 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
         # Open the file ourselves so it is closed whatever np.load makes of it.
         with open(path, "rb") as fh:
             if not zipfile.is_zipfile(fh):
-                raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): not a zip archive")
+                raise DataError(
+                    f"{path}: not a fastnn model file (an .npz archive without pickles): not a zip archive"
+                )
             fh.seek(0)
             with np.load(fh, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
@@ -113,8 +119,11 @@ def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threa
 
     meta, arrays = read_model_file(path)
     sizes = meta.get("layer_sizes")
-    if not isinstance(sizes, list) or len(sizes) < 2 or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes):
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) < 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes)
+    ):
         raise DataError(f"{path}: invalid layer_sizes {sizes!r} in the metadata")
     # Check the stored arrays against the metadata before allocating anything from it,
     # so a file that lies about its sizes cannot make us allocate a huge network.
@@ -124,12 +133,18 @@ def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threa
                 raise DataError(f"{path}: missing array {name!r}")
             if arrays[name].shape != shape:
                 raise DataError(
-                    f"{path}: array {name!r} has shape {arrays[name].shape}; the metadata "
-                    f"needs {shape}"
+                    f"{path}: array {name!r} has shape {arrays[name].shape}; the metadata needs {shape}"
                 )
     try:
-        model = MLP(meta["layer_sizes"], meta["activations"], backend=backend, dtype=meta["dtype"],
-                    seed=meta.get("seed", 0), init=meta.get("init", "auto"), threads=threads)
+        model = MLP(
+            meta["layer_sizes"],
+            meta["activations"],
+            backend=backend,
+            dtype=meta["dtype"],
+            seed=meta.get("seed", 0),
+            init=meta.get("init", "auto"),
+            threads=threads,
+        )
     except KeyError as exc:
         raise DataError(f"{path}: model metadata lacks {exc.args[0]!r}") from None
     except (FastnnError, TypeError) as exc:

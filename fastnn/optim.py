@@ -27,8 +27,15 @@ from fastnn.errors import InvalidParameterError
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam")
 
 
-def _check_float(name: str, value: float, *, low: float, high: float | None = None,
-                 low_open: bool = True, high_open: bool = True) -> float:
+def _check_float(
+    name: str,
+    value: float,
+    *,
+    low: float,
+    high: float | None = None,
+    low_open: bool = True,
+    high_open: bool = True,
+) -> float:
     try:
         v = float(value)
     except (TypeError, ValueError):

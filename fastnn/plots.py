@@ -49,8 +49,12 @@ from fastnn.model import MLP, EpochRecord
 __all__ = ["PLOT_FILES", "main", "write_plots"]
 
 #: What write_plots writes, by kind.
-PLOT_FILES = {"curves": "curves.png", "confusion": "confusion_matrix.png",
-              "misclassified": "misclassified.png", "weights": "first_layer_weights.png"}
+PLOT_FILES = {
+    "curves": "curves.png",
+    "confusion": "confusion_matrix.png",
+    "misclassified": "misclassified.png",
+    "weights": "first_layer_weights.png",
+}
 MAX_MISCLASSIFIED, MAX_UNITS = 40, 64
 
 
@@ -83,7 +87,8 @@ def plot_curves(history: Sequence[EpochRecord | Mapping[str, Any]], path: Path) 
     marker = "o" if len(epochs) <= 30 else None
     panels = (
         (ax_loss, (("loss", "training (mean over the epoch)"), ("val_loss", "validation")), "loss", False),
-        (ax_acc, (("train_accuracy", "training"), ("val_accuracy", "validation")), "accuracy (%)", True))
+        (ax_acc, (("train_accuracy", "training"), ("val_accuracy", "validation")), "accuracy (%)", True),
+    )
     for ax, series, ylabel, pct in panels:
         for key, label in series:
             values = [_field(r, key) for r in history]
@@ -114,8 +119,15 @@ def plot_confusion(cm: np.ndarray, path: Path, what: str = "test") -> Path:
     for i in range(n):
         for j in range(n):
             if cm[i, j]:
-                ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8,
-                        color="white" if frac[i, j] > 0.5 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(int(cm[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if frac[i, j] > 0.5 else "black",
+                )
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
     ax.set_xlabel("predicted digit")
@@ -137,7 +149,7 @@ def _mosaic(tiles: np.ndarray, cols: int, top: int = 0, gap: int = 2) -> np.ndar
     out = np.full((rows * cell_h, cols * cell_w - gap), np.nan)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, cols)
-        out[r * cell_h + top:r * cell_h + top + 28, c * cell_w:c * cell_w + 28] = tile
+        out[r * cell_h + top : r * cell_h + top + 28, c * cell_w : c * cell_w + 28] = tile
     return out
 
 
@@ -147,8 +159,9 @@ def _cmap(name: str) -> Any:
     return matplotlib.colormaps[name].with_extremes(bad="white")
 
 
-def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path: Path,
-                       limit: int = MAX_MISCLASSIFIED) -> Path:
+def plot_misclassified(
+    images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path: Path, limit: int = MAX_MISCLASSIFIED
+) -> Path:
     """The first ``limit`` misclassified digits, each labelled ``pred P / true T``."""
     wrong = np.flatnonzero(y_true != y_pred)
     shown = wrong[:limit]
@@ -161,8 +174,15 @@ def plot_misclassified(images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     ax.imshow(_mosaic(tiles, cols, top), cmap=_cmap("gray_r"), vmin=0.0, vmax=1.0, interpolation="nearest")
     for k, i in enumerate(shown):
         r, c = divmod(k, cols)
-        ax.text(c * 30 + 14, r * (top + 30) + top - 2, f"pred {y_pred[i]} / true {y_true[i]}",
-                ha="center", va="bottom", fontsize=8, color="tab:red")
+        ax.text(
+            c * 30 + 14,
+            r * (top + 30) + top - 2,
+            f"pred {y_pred[i]} / true {y_true[i]}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="tab:red",
+        )
     if not len(wrong):
         title = f"no misclassified digits among {len(y_true):,}"
     else:
@@ -183,16 +203,25 @@ def plot_first_layer(W: np.ndarray, path: Path, limit: int = MAX_UNITS) -> Path:
     fig = _figure(cols * 1.1, rows * 1.1 + 0.5)
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.99 - 0.45 / (rows * 1.1 + 0.5)))
     ax.axis("off")
-    ax.imshow(_mosaic(w.reshape(-1, 28, 28), cols), cmap=_cmap("RdBu_r"), vmin=-1.0, vmax=1.0,
-              interpolation="nearest")
+    ax.imshow(
+        _mosaic(w.reshape(-1, 28, 28), cols),
+        cmap=_cmap("RdBu_r"),
+        vmin=-1.0,
+        vmax=1.0,
+        interpolation="nearest",
+    )
     shown = f"{units} of {W.shape[1]} units" if units < W.shape[1] else f"{units} units"
     fig.suptitle(f"first layer weights ({shown}; red positive, blue negative)")
     return _save(fig, path)
 
 
-def write_plots(directory: str | os.PathLike[str], model: MLP,
-                history: Sequence[EpochRecord | Mapping[str, Any]], x_test: np.ndarray,
-                y_test: np.ndarray) -> list[Path]:
+def write_plots(
+    directory: str | os.PathLike[str],
+    model: MLP,
+    history: Sequence[EpochRecord | Mapping[str, Any]],
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+) -> list[Path]:
     """Write the training plots of ``model`` into ``directory`` (created if missing).
 
     Parameters
@@ -254,28 +283,45 @@ def read_history(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         raise DataError(f"--metrics-json: {path}: not a metrics JSON file ({exc})") from None
     history = doc.get("history") if isinstance(doc, dict) else None
     if not isinstance(history, list) or not all(isinstance(r, dict) and "loss" in r for r in history):
-        raise DataError(f"--metrics-json: {path}: no 'history' list of epochs; write one with "
-                        "python -m fastnn.train --metrics-json PATH")
+        raise DataError(
+            f"--metrics-json: {path}: no 'history' list of epochs; write one with "
+            "python -m fastnn.train --metrics-json PATH"
+        )
     return history, doc
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m fastnn.plots", formatter_class=HelpFormatter,
+        prog="python -m fastnn.plots",
+        formatter_class=HelpFormatter,
         description="Write the training plots of a saved model without retraining: loss and accuracy "
-                    "curves (from the history in a --metrics-json file), the confusion matrix and the "
-                    "misclassified digits of the test split, and the first layer's weights as images.",
+        "curves (from the history in a --metrics-json file), the confusion matrix and the "
+        "misclassified digits of the test split, and the first layer's weights as images.",
         epilog="Exit status: 0 done, 2 bad flags, files or data, or matplotlib missing "
-               "(pip install 'fastnn[plots]').")
+        "(pip install 'fastnn[plots]').",
+    )
     add_model_flags(p)
     inp = p.add_argument_group("input")
-    inp.add_argument("--metrics-json", metavar="PATH", type=Path, default=None,
-                     help="history written by python -m fastnn.train --metrics-json (without it: no curves)")
-    add_data_flags(inp, "the digits for the confusion matrix and the misclassified grid",
-                   data_default="the --data of the --metrics-json run, else as python -m fastnn.train")
+    inp.add_argument(
+        "--metrics-json",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="history written by python -m fastnn.train --metrics-json (without it: no curves)",
+    )
+    add_data_flags(
+        inp,
+        "the digits for the confusion matrix and the misclassified grid",
+        data_default="the --data of the --metrics-json run, else as python -m fastnn.train",
+    )
     out = p.add_argument_group("output")
-    out.add_argument("--out", metavar="DIR", type=Path, required=True,
-                     help="directory for the PNG files (created if missing)")
+    out.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        required=True,
+        help="directory for the PNG files (created if missing)",
+    )
     return p
 
 
@@ -292,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
                 args.data = config["data"]  # the data the model was trained on
         model = load_model(args)
         if history and model.epochs_trained != len(history):
-            warning(f"{args.model} was trained for {model.epochs_trained} epochs but "
-                    f"{args.metrics_json} records {len(history)}; are they from the same run?")
+            warning(
+                f"{args.model} was trained for {model.epochs_trained} epochs but "
+                f"{args.metrics_json} records {len(history)}; are they from the same run?"
+            )
         images, labels = select_split(args, load_data(args))
         written = write_plots(args.out, model, history, images, labels)
     except FastnnError as exc:

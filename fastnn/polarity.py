@@ -41,7 +41,8 @@ def _as_batch(images: npt.ArrayLike) -> np.ndarray:
     numeric = np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)
     if arr.dtype == bool or not numeric:
         raise InvalidParameterError(
-            f"the 'images' parameter must hold gray levels (uint8 0..255 or floats); got dtype {arr.dtype}")
+            f"the 'images' parameter must hold gray levels (uint8 0..255 or floats); got dtype {arr.dtype}"
+        )
     if arr.ndim == 2 and arr.shape[1] == N_PIXELS:  # flat MNIST rows
         arr = arr.reshape(-1, _SIDE, _SIDE)
     elif arr.ndim == 2:
@@ -49,7 +50,8 @@ def _as_batch(images: npt.ArrayLike) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[1] == 0 or arr.shape[2] == 0:
         raise InvalidParameterError(
             "the 'images' parameter must be one image (h, w), a batch (n, h, w) or flat MNIST rows "
-            f"(n, {N_PIXELS}); got shape {np.shape(images)}")
+            f"(n, {N_PIXELS}); got shape {np.shape(images)}"
+        )
     return arr
 
 
@@ -77,9 +79,15 @@ def light_background(images: npt.ArrayLike) -> np.ndarray:
     if min(h, w) <= 2 * k:  # too small for a ring: every pixel is border
         border = x.reshape(len(x), -1)
     else:
-        border = np.concatenate([x[:, :k, :].reshape(len(x), -1), x[:, -k:, :].reshape(len(x), -1),
-                                 x[:, k:-k, :k].reshape(len(x), -1), x[:, k:-k, -k:].reshape(len(x), -1)],
-                                axis=1)
+        border = np.concatenate(
+            [
+                x[:, :k, :].reshape(len(x), -1),
+                x[:, -k:, :].reshape(len(x), -1),
+                x[:, k:-k, :k].reshape(len(x), -1),
+                x[:, k:-k, -k:].reshape(len(x), -1),
+            ],
+            axis=1,
+        )
     med = np.median(border, axis=1).astype(np.float64)
     lo = x.min(axis=(1, 2)).astype(np.float64)
     hi = x.max(axis=(1, 2)).astype(np.float64)
@@ -136,9 +144,13 @@ def check_polarity(data: MnistData, fix: bool = False) -> MnistData:
         raise DataError(
             f"{data.source}: the {what} are dark digits on a light background, but MNIST (and every "
             f"model trained on it) has light digits on black; pass {FIX_FLAG} to invert them "
-            "(check_polarity(data, fix=True) in code), or invert the files")
-    warnings.warn(f"{data.source}: inverted the {what}: they were dark digits on a light background",
-                  PolarityWarning, stacklevel=2)
+            "(check_polarity(data, fix=True) in code), or invert the files"
+        )
+    warnings.warn(
+        f"{data.source}: inverted the {what}: they were dark digits on a light background",
+        PolarityWarning,
+        stacklevel=2,
+    )
     parts = {name: getattr(data, name) for name in ("x_train", "y_train", "x_test", "y_test")}
     for part, _, _ in bad:
         parts[f"x_{part}"] = np.ascontiguousarray(255 - parts[f"x_{part}"])

@@ -62,11 +62,16 @@ def _probabilities_line(proba: np.ndarray, top: int | None) -> str:
 
 def _record(source: str, proba: np.ndarray, top: int | None) -> dict[str, Any]:
     pred = int(np.argmax(proba))
-    rec: dict[str, Any] = {"source": source, "predicted": pred, "probability": float(proba[pred]),
-                           "probabilities": [float(p) for p in proba]}
+    rec: dict[str, Any] = {
+        "source": source,
+        "predicted": pred,
+        "probability": float(proba[pred]),
+        "probabilities": [float(p) for p in proba],
+    }
     if top is not None:
-        rec["top"] = [{"digit": int(k), "probability": float(proba[k])}
-                      for k in np.argsort(-proba, kind="stable")[:top]]
+        rec["top"] = [
+            {"digit": int(k), "probability": float(proba[k])} for k in np.argsort(-proba, kind="stable")[:top]
+        ]
     return rec
 
 
@@ -80,30 +85,53 @@ def top_k(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m fastnn.predict", formatter_class=HelpFormatter,
+        prog="python -m fastnn.predict",
+        formatter_class=HelpFormatter,
         description="Classify digit images with a saved model: each IMAGE is converted to grayscale, "
-                    "inverted if its background is light, cropped to the ink, scaled to 20 pixels and "
-                    "centred by centre of mass in 28x28, as MNIST was made. --sample N shows test image "
-                    "N as ASCII art with its true and predicted label.",
+        "inverted if its background is light, cropped to the ink, scaled to 20 pixels and "
+        "centred by centre of mass in 28x28, as MNIST was made. --sample N shows test image "
+        "N as ASCII art with its true and predicted label.",
         epilog="Exit status: 0 done, 2 bad flags, model, data or image file. Reading image files needs "
-               "Pillow: pip install 'fastnn[images]'.")
-    p.add_argument("images", metavar="IMAGE", nargs="*", type=Path,
-                   help="digit image files (PNG, JPEG, BMP, ...); either polarity, any size")
+        "Pillow: pip install 'fastnn[images]'.",
+    )
+    p.add_argument(
+        "images",
+        metavar="IMAGE",
+        nargs="*",
+        type=Path,
+        help="digit image files (PNG, JPEG, BMP, ...); either polarity, any size",
+    )
     add_model_flags(p)
     inp = p.add_argument_group("input")
-    inp.add_argument("--invert", choices=("auto", "yes", "no"), default="auto",
-                     help="whether IMAGE files are dark ink on a light background; auto decides from "
-                          "the border pixels")
-    inp.add_argument("--sample", metavar="N", type=cli.nonnegative_int, action="append", default=None,
-                     help="show image N of the data set (repeatable), as ASCII art, with its labels")
+    inp.add_argument(
+        "--invert",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="whether IMAGE files are dark ink on a light background; auto decides from the border pixels",
+    )
+    inp.add_argument(
+        "--sample",
+        metavar="N",
+        type=cli.nonnegative_int,
+        action="append",
+        default=None,
+        help="show image N of the data set (repeatable), as ASCII art, with its labels",
+    )
     add_data_flags(inp, "where --sample takes its images from")
     out = p.add_argument_group("output")
-    out.add_argument("--top", metavar="K", type=top_k, default=None,
-                     help="print only the K most probable digits (default: all 10 probabilities)")
-    out.add_argument("--show", action="store_true",
-                     help="also draw each IMAGE as the network sees it (28x28 ASCII art)")
-    out.add_argument("--json", action="store_true",
-                     help="print one JSON document with every prediction instead of text")
+    out.add_argument(
+        "--top",
+        metavar="K",
+        type=top_k,
+        default=None,
+        help="print only the K most probable digits (default: all 10 probabilities)",
+    )
+    out.add_argument(
+        "--show", action="store_true", help="also draw each IMAGE as the network sees it (28x28 ASCII art)"
+    )
+    out.add_argument(
+        "--json", action="store_true", help="print one JSON document with every prediction instead of text"
+    )
     return p
 
 
@@ -150,13 +178,14 @@ def run(args: argparse.Namespace) -> int:
                 if n >= len(images):
                     raise InvalidParameterError(
                         f"--sample {n}: the {split_name(args)} of {data.source} has {len(images):,} images "
-                        f"(0..{len(images) - 1:,})")
+                        f"(0..{len(images) - 1:,})"
+                    )
                 samples.append((n, images[n], int(labels[n])))
         x = np.empty((len(inputs) + len(samples), SIDE * SIDE), dtype=model.dtype)
         for i, image in enumerate(inputs):
             x[i] = image.reshape(-1)
         if samples:  # exactly as training scaled them
-            x[len(inputs):] = scale_pixels(np.stack([s[1] for s in samples]), model.dtype)
+            x[len(inputs) :] = scale_pixels(np.stack([s[1] for s in samples]), model.dtype)
         proba = model.predict_proba(x)
     except FastnnError as exc:
         return cli.error(str(exc))
@@ -183,8 +212,10 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             continue
         verdict = "correct" if rec["correct"] else "WRONG"
-        print(f"{args.split} image {n}: true {label}, predicted {rec['predicted']} "
-              f"(p {rec['probability']:.4f}): {verdict}")
+        print(
+            f"{args.split} image {n}: true {label}, predicted {rec['predicted']} "
+            f"(p {rec['probability']:.4f}): {verdict}"
+        )
         print("\n".join(ascii_art(image)))
         print(_probabilities_line(p, args.top))
     if args.json:

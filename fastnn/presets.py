@@ -33,8 +33,15 @@ PRESETS: dict[str, Preset] = {
             "tutorial",
             "the classic Kaggle/YouTube NumPy walk-through: 784-10-10, ReLU then softmax, "
             "full-batch gradient descent, lr 0.10, 500 iterations, first 1,000 images as dev set",
-            {"layers": [784, 10, 10], "activations": ["relu", "softmax"], "batch_size": None,
-             "optimizer": "sgd", "lr": 0.1, "epochs": 500, "val_size": 1000},
+            {
+                "layers": [784, 10, 10],
+                "activations": ["relu", "softmax"],
+                "batch_size": None,
+                "optimizer": "sgd",
+                "lr": 0.1,
+                "epochs": 500,
+                "val_size": 1000,
+            },
             reference_accuracy=0.84,
             notes="the original initialises uniformly in [-0.5, 0.5]; He initialisation here",
         ),
@@ -42,16 +49,32 @@ PRESETS: dict[str, Preset] = {
             "two-hidden",
             "the two-hidden-layer variant of the walk-through: 784-10-10-10, ReLU, ReLU, softmax, "
             "full-batch gradient descent with early stopping on dev accuracy, parameters saved",
-            {"layers": [784, 10, 10, 10], "activations": ["relu", "relu", "softmax"],
-             "batch_size": None, "optimizer": "sgd", "lr": 0.1, "epochs": 1000, "val_size": 1000,
-             "early_stopping": 50, "monitor": "val_accuracy", "save": "two-hidden.npz"},
+            {
+                "layers": [784, 10, 10, 10],
+                "activations": ["relu", "relu", "softmax"],
+                "batch_size": None,
+                "optimizer": "sgd",
+                "lr": 0.1,
+                "epochs": 1000,
+                "val_size": 1000,
+                "early_stopping": 50,
+                "monitor": "val_accuracy",
+                "save": "two-hidden.npz",
+            },
         ),
         Preset(
             "sigmoid-sgd",
             "the per-sample SGD script: 784-128-64-10, sigmoid, sigmoid, softmax, lr 0.001, "
             "10 epochs, printing epoch, elapsed time and accuracy (the original has no biases)",
-            {"layers": [784, 128, 64, 10], "activations": ["sigmoid", "sigmoid", "softmax"],
-             "batch_size": 1, "optimizer": "sgd", "lr": 0.001, "epochs": 10, "val_size": 0},
+            {
+                "layers": [784, 128, 64, 10],
+                "activations": ["sigmoid", "sigmoid", "softmax"],
+                "batch_size": 1,
+                "optimizer": "sgd",
+                "lr": 0.001,
+                "epochs": 10,
+                "val_size": 0,
+            },
             reference_accuracy=0.936,
         ),
         Preset(
@@ -59,18 +82,32 @@ PRESETS: dict[str, Preset] = {
             "one of each activation: 784-32-32-64-64-10 with ReLU, sigmoid, SELU, tanh, softmax, "
             "500 full-batch Adam steps at lr 0.001 (the original: 89.1% with gradient descent, "
             "95.8% with Adam)",
-            {"layers": [784, 32, 32, 64, 64, 10],
-             "activations": ["relu", "sigmoid", "selu", "tanh", "softmax"], "batch_size": None,
-             "optimizer": "adam", "lr": 0.001, "epochs": 500, "val_size": 0},
+            {
+                "layers": [784, 32, 32, 64, 64, 10],
+                "activations": ["relu", "sigmoid", "selu", "tanh", "softmax"],
+                "batch_size": None,
+                "optimizer": "adam",
+                "lr": 0.001,
+                "epochs": 500,
+                "val_size": 0,
+            },
             reference_accuracy=0.958,
         ),
         Preset(
             "fast",
             "fastnn's own: the best accuracy per second on a 2-core CPU: 784-256-128-10 ReLU, "
             "mini-batches of 64 with Nesterov momentum and a cosine learning-rate decay",
-            {"layers": [784, 256, 128, 10], "activations": ["relu", "relu", "softmax"],
-             "batch_size": 64, "optimizer": "nesterov", "momentum": 0.9, "lr": 0.05,
-             "lr_schedule": "cosine", "epochs": 12, "val_size": 0},
+            {
+                "layers": [784, 256, 128, 10],
+                "activations": ["relu", "relu", "softmax"],
+                "batch_size": 64,
+                "optimizer": "nesterov",
+                "momentum": 0.9,
+                "lr": 0.05,
+                "lr_schedule": "cosine",
+                "epochs": 12,
+                "val_size": 0,
+            },
         ),
     )
 }

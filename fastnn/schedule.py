@@ -17,8 +17,15 @@ LR_SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
 MONITORS: tuple[str, ...] = ("val_accuracy", "val_loss", "loss")
 
 
-def lr_at(epoch: int, total_epochs: int, lr: float, schedule: str = "constant",
-          step_size: int = 10, gamma: float = 0.1, lr_min: float = 0.0) -> float:
+def lr_at(
+    epoch: int,
+    total_epochs: int,
+    lr: float,
+    schedule: str = "constant",
+    step_size: int = 10,
+    gamma: float = 0.1,
+    lr_min: float = 0.0,
+) -> float:
     """Learning rate for 0-based ``epoch`` of a ``total_epochs`` run.
 
     - ``constant``: ``lr``

@@ -54,17 +54,23 @@ def check_labels(where: str, key: str, labels: np.ndarray) -> npt.NDArray[np.int
 
 # ---------------------------------------------------------------------------- CSV
 
+
 def _label_column(name: str, header: str) -> int:
     cols = [c.strip().strip("\"'").lower() for c in header.rstrip("\r").split(",")]
     if "label" not in cols:
         if all(_INTEGER.fullmatch(c) for c in cols):
-            raise DataError(f"{name}: line 1: no header row; expected a Kaggle-style header "
-                            "'label,pixel0,...,pixel783'")
-        raise DataError(f"{name}: line 1: no 'label' column in the header (a file without labels, "
-                        "such as Kaggle's test.csv, cannot be used to train or evaluate)")
+            raise DataError(
+                f"{name}: line 1: no header row; expected a Kaggle-style header 'label,pixel0,...,pixel783'"
+            )
+        raise DataError(
+            f"{name}: line 1: no 'label' column in the header (a file without labels, "
+            "such as Kaggle's test.csv, cannot be used to train or evaluate)"
+        )
     if len(cols) != N_PIXELS + 1:
-        raise DataError(f"{name}: line 1: header has {len(cols)} columns, expected {N_PIXELS + 1} "
-                        f"(a label and {N_PIXELS} pixels)")
+        raise DataError(
+            f"{name}: line 1: header has {len(cols)} columns, expected {N_PIXELS + 1} "
+            f"(a label and {N_PIXELS} pixels)"
+        )
     index = cols.index("label")
     if index not in (0, N_PIXELS):
         raise DataError(f"{name}: line 1: 'label' is column {index + 1}; expected it first or last")
@@ -85,15 +91,21 @@ def _explain_line(name: str, number: int, line: str, label_col: int) -> DataErro
         return None
     fields = line.rstrip("\r").split(",")
     if len(fields) != N_PIXELS + 1:
-        return DataError(f"{name}: line {number}: {len(fields)} fields, expected {N_PIXELS + 1} "
-                         f"(a label and {N_PIXELS} pixels)")
+        return DataError(
+            f"{name}: line {number}: {len(fields)} fields, expected {N_PIXELS + 1} "
+            f"(a label and {N_PIXELS} pixels)"
+        )
     for column, field in enumerate(fields, start=1):
         what, top = ("label", 9) if column - 1 == label_col else ("pixel", 255)
         cell = field.strip()
         if not _INTEGER.fullmatch(cell):
-            return DataError(f"{name}: line {number}, column {column}: {what} {cell[:20]!r} is not an integer")
+            return DataError(
+                f"{name}: line {number}, column {column}: {what} {cell[:20]!r} is not an integer"
+            )
         if not 0 <= int(cell) <= top:
-            return DataError(f"{name}: line {number}, column {column}: {what} {int(cell)} out of range 0..{top}")
+            return DataError(
+                f"{name}: line {number}, column {column}: {what} {int(cell)} out of range 0..{top}"
+            )
     return None
 
 
@@ -105,7 +117,7 @@ def _diagnose_csv(name: str, lines: list[str], label_col: int, reason: str) -> D
     """
     data = list(_data_lines(lines))
     hint = re.search(r"at row ([0-9]+)", reason)
-    near = data[max(0, int(hint.group(1)) - 2):int(hint.group(1)) + 3] if hint else []
+    near = data[max(0, int(hint.group(1)) - 2) : int(hint.group(1)) + 3] if hint else []
     for number, line in [*near, *data]:
         error = _explain_line(name, number, line, label_col)
         if error is not None:
@@ -143,12 +155,15 @@ def read_csv_arrays(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.uint8]
     bad = np.flatnonzero(labels >= N_CLASSES)
     if bad.size:
         number = next((n for i, (n, _) in enumerate(_data_lines(lines)) if i == bad[0]), "?")
-        raise DataError(f"{name}: line {number}, column {label_col + 1}: label {labels[bad[0]]} out of range 0..9")
+        raise DataError(
+            f"{name}: line {number}, column {label_col + 1}: label {labels[bad[0]]} out of range 0..9"
+        )
     pixels = table[:, 1:] if label_col == 0 else table[:, :N_PIXELS]
     return np.ascontiguousarray(pixels), labels.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- npz
+
 
 def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
     """One array, after checking its .npy header against what the zip member holds."""
@@ -156,15 +171,18 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
         info = zf.getinfo(f"{key}.npy")
     except KeyError:
         found = sorted(n.removesuffix(".npy") for n in zf.namelist())
-        raise DataError(f"{name}: missing array '{key}' (found {found}); expected the Keras layout "
-                        f"{', '.join(NPZ_KEYS)}") from None
+        raise DataError(
+            f"{name}: missing array '{key}' (found {found}); expected the Keras layout {', '.join(NPZ_KEYS)}"
+        ) from None
     if info.compress_type == zipfile.ZIP_STORED:
         room = info.compress_size
     elif info.compress_type == zipfile.ZIP_DEFLATED:
         room = DEFLATE_MAX_RATIO * info.compress_size + 1024
     else:
-        raise DataError(f"{name}: array '{key}' uses zip compression method {info.compress_type}; "
-                        "only stored or deflated (np.savez, np.savez_compressed) are supported")
+        raise DataError(
+            f"{name}: array '{key}' uses zip compression method {info.compress_type}; "
+            "only stored or deflated (np.savez, np.savez_compressed) are supported"
+        )
     with zf.open(info) as fh:
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
@@ -175,18 +193,26 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
             raise DataError(f"{name}: array '{key}' uses .npy format version {version}; expected 1.0 or 2.0")
         header_size = fh.tell()
     if dtype.hasobject:
-        raise DataError(f"{name}: array '{key}' holds Python objects (dtype {dtype}), which would "
-                        "need unpickling; only numeric arrays are loaded (allow_pickle=False)")
+        raise DataError(
+            f"{name}: array '{key}' holds Python objects (dtype {dtype}), which would "
+            "need unpickling; only numeric arrays are loaded (allow_pickle=False)"
+        )
     if info.file_size > room:
-        raise DataError(f"{name}: array '{key}': its zip entry declares {info.file_size:,} bytes, more than "
-                        f"{info.compress_size:,} compressed bytes can hold")
+        raise DataError(
+            f"{name}: array '{key}': its zip entry declares {info.file_size:,} bytes, more than "
+            f"{info.compress_size:,} compressed bytes can hold"
+        )
     nbytes = math.prod(shape) * dtype.itemsize
     if min(shape, default=0) < 0 or nbytes != info.file_size - header_size:
-        raise DataError(f"{name}: array '{key}' declares shape {shape} {dtype} = {nbytes:,} bytes, "
-                        f"but its zip entry holds {info.file_size - header_size:,} bytes of data")
+        raise DataError(
+            f"{name}: array '{key}' declares shape {shape} {dtype} = {nbytes:,} bytes, "
+            f"but its zip entry holds {info.file_size - header_size:,} bytes of data"
+        )
     if nbytes > MAX_NPZ_ARRAY_BYTES:
-        raise DataError(f"{name}: array '{key}' is {nbytes:,} bytes, more than the "
-                        f"{MAX_NPZ_ARRAY_BYTES:,} an MNIST array can need")
+        raise DataError(
+            f"{name}: array '{key}' is {nbytes:,} bytes, more than the "
+            f"{MAX_NPZ_ARRAY_BYTES:,} an MNIST array can need"
+        )
     with zf.open(info) as fh:
         return np.lib.format.read_array(fh, allow_pickle=False)
 
@@ -199,14 +225,18 @@ def _npz_images(name: str, key: str, arr: np.ndarray, unit_range: bool) -> npt.N
         return np.ascontiguousarray(flat)
     if np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool:
         if flat.size and (flat.min() < 0 or flat.max() > 255):
-            raise DataError(f"{name}: '{key}' has values {flat.min()}..{flat.max()}, expected gray levels 0..255")
+            raise DataError(
+                f"{name}: '{key}' has values {flat.min()}..{flat.max()}, expected gray levels 0..255"
+            )
         return flat.astype(np.uint8)
     if np.issubdtype(arr.dtype, np.floating):
         if not np.isfinite(flat).all():
             raise DataError(f"{name}: '{key}' contains NaN or infinite values")
         top = 1.0 if unit_range else 255.0
         if flat.size and (flat.min() < 0 or flat.max() > top):
-            raise DataError(f"{name}: '{key}' has values {flat.min():g}..{flat.max():g}, expected [0, 1] or [0, 255]")
+            raise DataError(
+                f"{name}: '{key}' has values {flat.min():g}..{flat.max():g}, expected [0, 1] or [0, 255]"
+            )
         scaled = flat * 255.0 if unit_range else flat
         return np.rint(scaled).astype(np.uint8)
     raise DataError(f"{name}: '{key}' has dtype {arr.dtype}; expected uint8 or float images")
@@ -228,8 +258,20 @@ def read_npz_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             raw = {key: _read_npz_member(name, zf, key) for key in NPZ_KEYS}
     except DataError:
         raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, zlib.error, struct.error, NotImplementedError,
-            RuntimeError, OverflowError, TypeError, SyntaxError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        zlib.error,
+        struct.error,
+        NotImplementedError,
+        RuntimeError,
+        OverflowError,
+        TypeError,
+        SyntaxError,
+    ) as exc:
         raise DataError(f"{name}: corrupt npz archive ({type(exc).__name__}: {exc})") from None
     floats = [raw[k] for k in ("x_train", "x_test") if np.issubdtype(raw[k].dtype, np.floating)]
     unit_range = all(a.size == 0 or (np.isfinite(a).all() and a.max() <= 1.0) for a in floats)

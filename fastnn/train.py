@@ -59,8 +59,20 @@ from fastnn.train_report import (
 )
 from fastnn.train_resume import check_resumed_data, read_resume, resume, resume_conflicts
 
-__all__ = ["build_model", "build_parser", "check_layers", "epoch_line", "fill_defaults", "fit_kwargs",
-           "main", "parse_args", "resolve_activations", "run", "split_data", "write_metrics"]
+__all__ = [
+    "build_model",
+    "build_parser",
+    "check_layers",
+    "epoch_line",
+    "fill_defaults",
+    "fit_kwargs",
+    "main",
+    "parse_args",
+    "resolve_activations",
+    "run",
+    "split_data",
+    "write_metrics",
+]
 
 FULL_MNIST_HINT = (
     "hint: this is a small subset; pass --data mnist to download full MNIST (about 11 MB), or "
@@ -74,8 +86,15 @@ def build_model(args: argparse.Namespace) -> MLP:
     acts = resolve_activations(args.layers, args.activations)
     OptimizerConfig(args.optimizer, args.lr, args.momentum, weight_decay=args.weight_decay)
     try:
-        return MLP(args.layers, acts, backend=args.backend, dtype=args.dtype, seed=args.seed,
-                   init=args.init, threads=args.threads)
+        return MLP(
+            args.layers,
+            acts,
+            backend=args.backend,
+            dtype=args.dtype,
+            seed=args.seed,
+            init=args.init,
+            threads=args.threads,
+        )
     except InvalidParameterError as exc:
         msg = cli.name_flags(str(exc))
         raise InvalidParameterError(msg if "(--" in msg else f"--activations: {msg}") from None
@@ -85,23 +104,36 @@ def split_data(args: argparse.Namespace, data: MnistData) -> dict[str, np.ndarra
     """Validation split, --train-size and scaling (after slicing: less to convert)."""
     n = len(data.x_train)
     if args.val_size >= n:
-        raise InvalidParameterError(f"--val-size {args.val_size} leaves no training samples; "
-                                    f"{data.source} has {n:,}")
+        raise InvalidParameterError(
+            f"--val-size {args.val_size} leaves no training samples; {data.source} has {n:,}"
+        )
     x, y, x_val, y_val = split_validation(data.x_train, data.y_train, args.val_size)
     if args.train_size is not None:
         if args.train_size > len(x):
-            raise InvalidParameterError(f"--train-size {args.train_size:,} is more than the "
-                                        f"{len(x):,} training samples left after --val-size")
-        x, y = x[:args.train_size], y[:args.train_size]
+            raise InvalidParameterError(
+                f"--train-size {args.train_size:,} is more than the "
+                f"{len(x):,} training samples left after --val-size"
+            )
+        x, y = x[: args.train_size], y[: args.train_size]
     if args.batch_size is not None and args.batch_size > len(x):
-        raise InvalidParameterError(f"--batch-size {args.batch_size:,} is more than the {len(x):,} "
-                                    "training samples; use --batch-size full for full-batch descent")
+        raise InvalidParameterError(
+            f"--batch-size {args.batch_size:,} is more than the {len(x):,} "
+            "training samples; use --batch-size full for full-batch descent"
+        )
     if args.target_acc is not None and not len(data.x_test) and not len(x_val):
-        raise InvalidParameterError(f"--target-acc needs a test or validation set; {data.source} "
-                                    "has no test split and --val-size is 0")
+        raise InvalidParameterError(
+            f"--target-acc needs a test or validation set; {data.source} "
+            "has no test split and --val-size is 0"
+        )
     sc = lambda a: scale_pixels(a, args.dtype)  # noqa: E731
-    return {"x": sc(x), "y": y, "x_val": sc(x_val), "y_val": y_val,
-            "x_test": sc(data.x_test), "y_test": data.y_test}
+    return {
+        "x": sc(x),
+        "y": y,
+        "x_val": sc(x_val),
+        "y_val": y_val,
+        "x_test": sc(data.x_test),
+        "y_test": data.y_test,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,13 +147,16 @@ def main(argv: list[str] | None = None) -> int:
         return cli.EXIT_FAILED
 
 
-def header(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[str, np.ndarray],
-           report: Reporter) -> None:
+def header(
+    args: argparse.Namespace, model: MLP, data: MnistData, split: dict[str, np.ndarray], report: Reporter
+) -> None:
     """The setup lines before training: data, preset, network, configuration."""
     n_left = len(data.x_train) - args.val_size
     part = f" (first {len(split['x']):,} of {n_left:,})" if len(split["x"]) < n_left else ""
-    report.say(f"data: {data.source}: {len(split['x']):,} train{part}, {len(split['x_val']):,} "
-               f"validation, {len(split['x_test']):,} test")
+    report.say(
+        f"data: {data.source}: {len(split['x']):,} train{part}, {len(split['x_val']):,} "
+        f"validation, {len(split['x_test']):,} test"
+    )
     if data.source == EMBEDDED_SOURCE:
         report.say(FULL_MNIST_HINT)
     elif args.data_default:
@@ -131,21 +166,26 @@ def header(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[st
         preset = PRESETS[args.preset]
         report.say(f"preset {preset.name}: {preset.reproduces}")
         if preset.reference_accuracy is not None:
-            report.say(f"  the original, run as written, reaches {preset.reference_accuracy:.1%} test "
-                       "accuracy on full MNIST")
+            report.say(
+                f"  the original, run as written, reaches {preset.reference_accuracy:.1%} test "
+                "accuracy on full MNIST"
+            )
         if preset.notes:
             report.say(f"  note: {preset.notes}")
         changed = [f"{flag(d)}" for d in preset.settings if d in args.explicit]
         if changed:
             report.say(f"  overridden on the command line: {', '.join(changed)}")
         if "save" in preset.settings and args.save is None:
-            report.say(f"hint: the original saves its parameters; add --save {preset.settings['save']} "
-                       "to keep them")
+            report.say(
+                f"hint: the original saves its parameters; add --save {preset.settings['save']} to keep them"
+            )
     threads = args.threads or f"{available_threads()} (default)"
     lr = f"lr {args.lr}" + ("" if args.lr_schedule == "constant" else f" ({args.lr_schedule} decay)")
     stop = f" | early stopping {args.early_stopping} on {args.monitor}" if args.early_stopping else ""
-    report.say(f"backend {model.backend.name} | dtype {args.dtype} | threads {threads} | network "
-               f"{network_text(model)} | {args.optimizer} {lr} batch {args.batch_size or 'full'}{stop}")
+    report.say(
+        f"backend {model.backend.name} | dtype {args.dtype} | threads {threads} | network "
+        f"{network_text(model)} | {args.optimizer} {lr} batch {args.batch_size or 'full'}{stop}"
+    )
     report.detail(f"config: {command_line(args)}")
     report.detail(f"versions: {versions_text()}")
 
@@ -186,8 +226,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
         data_record = check_resumed_data(args, stored, data, split)
         header(args, model, data, split, report)
         early = EarlyStop(args.early_stopping, args.monitor, args.tol) if args.early_stopping else None
-        session = Session(model, args, report, early, {"data": data_record},
-                          elapsed=stored.get("elapsed_seconds", 0.0))
+        session = Session(
+            model, args, report, early, {"data": data_record}, elapsed=stored.get("elapsed_seconds", 0.0)
+        )
         if args.resume is not None:
             resume(args, model, early, session, stored, report)
         compile_seconds = model.backend.warmup(args.dtype, "sample" if args.batch_size == 1 else "batch")
@@ -213,8 +254,15 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
         return finish(args, model, data, split, session, compile_seconds, status)
 
 
-def finish(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[str, np.ndarray],
-           session: Session, compile_seconds: float, status: str) -> int:
+def finish(
+    args: argparse.Namespace,
+    model: MLP,
+    data: MnistData,
+    split: dict[str, np.ndarray],
+    session: Session,
+    compile_seconds: float,
+    status: str,
+) -> int:
     """Evaluate, save and write metrics as the outcome allows; returns the exit status."""
     exit_code = {"diverged": cli.EXIT_FAILED, "interrupted": cli.EXIT_INTERRUPTED}.get(status, 0)
     report = session.report
@@ -227,23 +275,46 @@ def finish(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[st
         if status != "interrupted":  # a user who pressed Ctrl-C wants out, not an evaluation
             if len(split["x_test"]):
                 test = model.evaluate(split["x_test"], split["y_test"])
-                print(f"test accuracy {test['accuracy']:.2%} (loss {test['loss']:.4f}) on "
-                      f"{len(split['x_test']):,} test digits after {epochs_text(model.epochs_trained)}")
+                print(
+                    f"test accuracy {test['accuracy']:.2%} (loss {test['loss']:.4f}) on "
+                    f"{len(split['x_test']):,} test digits after {epochs_text(model.epochs_trained)}"
+                )
             else:
                 last = model.history[-1].val_accuracy if model.history else None
-                print(f"no test split in {data.source}; " + ("no validation set either" if last is None
-                      else f"final validation accuracy {last:.2%}"))
+                print(
+                    f"no test split in {data.source}; "
+                    + (
+                        "no validation set either"
+                        if last is None
+                        else f"final validation accuracy {last:.2%}"
+                    )
+                )
         if args.save is not None:
-            kept = "" if status in ("completed", "early_stopped") else \
-                f" (weights after epoch {model.epochs_trained})"
+            kept = (
+                ""
+                if status in ("completed", "early_stopped")
+                else f" (weights after epoch {model.epochs_trained})"
+            )
             report.say(f"saved model to {model.save(args.save)}{kept}")
         if args.metrics_json is not None:
-            write_metrics(args.metrics_json, args, model, data, split, compile_seconds, status, test,
-                          extra=metrics_extra(args, session))
+            write_metrics(
+                args.metrics_json,
+                args,
+                model,
+                data,
+                split,
+                compile_seconds,
+                status,
+                test,
+                extra=metrics_extra(args, session),
+            )
             report.say(f"wrote metrics to {args.metrics_json}")
         if args.plot is not None and status != "interrupted":
-            x_plot, y_plot = ((split["x_test"], split["y_test"]) if len(split["y_test"])
-                              else (split["x_val"], split["y_val"]))
+            x_plot, y_plot = (
+                (split["x_test"], split["y_test"])
+                if len(split["y_test"])
+                else (split["x_val"], split["y_val"])
+            )
             for path in write_plots(args.plot, model, model.history, x_plot, y_plot):
                 report.say(f"wrote {path}")
     except FastnnError as exc:
@@ -252,11 +323,16 @@ def finish(args: argparse.Namespace, model: MLP, data: MnistData, split: dict[st
         print("interrupted while finishing", file=sys.stderr)
         return cli.EXIT_INTERRUPTED
     if exit_code == 0 and args.target_acc is not None:
-        achieved, what = ((test["accuracy"], "test") if test is not None
-                          else (model.history[-1].val_accuracy or 0.0, "validation"))
+        achieved, what = (
+            (test["accuracy"], "test")
+            if test is not None
+            else (model.history[-1].val_accuracy or 0.0, "validation")
+        )
         if achieved < args.target_acc:
-            print(f"fastnn: {what} accuracy {achieved:.2%} is below --target-acc "
-                  f"{args.target_acc:.2%}", file=sys.stderr)
+            print(
+                f"fastnn: {what} accuracy {achieved:.2%} is below --target-acc {args.target_acc:.2%}",
+                file=sys.stderr,
+            )
             return cli.EXIT_FAILED
     return exit_code
 
@@ -267,14 +343,22 @@ def metrics_extra(args: argparse.Namespace, session: Session) -> dict[str, Any]:
     return {
         "preset": args.preset,
         "elapsed_seconds": session.elapsed,
-        "early_stopping": None if early is None else {
-            "patience": early.rule.patience, "monitor": early.rule.monitor, "tol": early.rule.min_delta,
-            "best_epoch": early.best_epoch or None, "best_value": early.state()["best"],
+        "early_stopping": None
+        if early is None
+        else {
+            "patience": early.rule.patience,
+            "monitor": early.rule.monitor,
+            "tol": early.rule.min_delta,
+            "best_epoch": early.best_epoch or None,
+            "best_value": early.state()["best"],
             "stopped": early.stopped,
-            "stopped_after_epoch": session.model.epochs_trained if early.stopped else None},
-        "checkpoint": {"path": None if args.checkpoint is None else str(args.checkpoint),
-                       "resumed_from": None if session.resumed_from is None else str(session.resumed_from),
-                       "resumed_at_epoch": session.resumed_at},
+            "stopped_after_epoch": session.model.epochs_trained if early.stopped else None,
+        },
+        "checkpoint": {
+            "path": None if args.checkpoint is None else str(args.checkpoint),
+            "resumed_from": None if session.resumed_from is None else str(session.resumed_from),
+            "resumed_at_epoch": session.resumed_at,
+        },
     }
 
 

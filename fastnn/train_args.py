@@ -40,15 +40,40 @@ UNSET: Any = _Unset()
 #: Options that change the numbers a run computes. A resumed run keeps the
 #: checkpoint's values; a flag that asks for a different one is refused.
 MATHS_OPTIONS: tuple[str, ...] = (
-    "preset", "layers", "activations", "init", "dtype", "seed", "lr", "batch_size", "optimizer",
-    "momentum", "weight_decay", "lr_schedule", "lr_step", "lr_gamma", "early_stopping", "monitor",
-    "tol", "val_size", "train_size")
+    "preset",
+    "layers",
+    "activations",
+    "init",
+    "dtype",
+    "seed",
+    "lr",
+    "batch_size",
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "lr_schedule",
+    "lr_step",
+    "lr_gamma",
+    "early_stopping",
+    "monitor",
+    "tol",
+    "val_size",
+    "train_size",
+)
 #: Options a checkpoint stores as the defaults of a resumed run, which may change
 #: them: how long (``epochs`` is the total), who computes, where results go. ``data``
 #: may point elsewhere (the files may have moved); the data themselves are checked
 #: against the checkpoint's fingerprint instead.
-RUN_OPTIONS: tuple[str, ...] = ("epochs", "backend", "threads", "data", "save", "metrics_json",
-                                "target_acc", "plot")
+RUN_OPTIONS: tuple[str, ...] = (
+    "epochs",
+    "backend",
+    "threads",
+    "data",
+    "save",
+    "metrics_json",
+    "target_acc",
+    "plot",
+)
 STORED_OPTIONS = MATHS_OPTIONS + RUN_OPTIONS
 
 
@@ -67,9 +92,12 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return "\n".join(line if not line or line.startswith(" ") else
-                         textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
-                         for line in text.splitlines())
+        return "\n".join(
+            line
+            if not line or line.startswith(" ")
+            else textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+            for line in text.splitlines()
+        )
 
 
 def preset_summary(preset: Preset) -> str:
@@ -77,8 +105,11 @@ def preset_summary(preset: Preset) -> str:
     s = preset.settings
     bs = s.get("batch_size", 1)
     batch = "full-batch" if bs is None else "per-sample" if bs == 1 else f"batch {bs}"
-    parts = [f"{'-'.join(map(str, s['layers']))} {'/'.join(s['activations'])}",
-             f"{batch} {s.get('optimizer', 'sgd')} lr {s['lr']}", f"{s['epochs']} epochs"]
+    parts = [
+        f"{'-'.join(map(str, s['layers']))} {'/'.join(s['activations'])}",
+        f"{batch} {s.get('optimizer', 'sgd')} lr {s['lr']}",
+        f"{s['epochs']} epochs",
+    ]
     if s.get("lr_schedule", "constant") != "constant":
         parts.append(f"{s['lr_schedule']} decay")
     if s.get("early_stopping"):
@@ -91,114 +122,247 @@ def _epilog() -> str:
     lines = ["presets (--preset NAME sets every option listed; flags on the command line win):"]
     for name, preset in PRESETS.items():
         lines.append(f"  {name:<{width}}{preset.reproduces.split(':')[0]}")
-        lines += textwrap.wrap(preset_summary(preset), 90, initial_indent=" " * (width + 2),
-                               subsequent_indent=" " * (width + 4))
-    return "\n".join([
-        *lines, "",
-        "Checkpoints: --checkpoint PATH rewrites PATH (atomically) after every epoch; with "
-        "--early-stopping the best epoch's weights, when older, go to PATH's sibling NAME.best.npz. "
-        "--resume PATH continues that run to --epochs in total and ends with the same weights as a "
-        "run that never stopped. Ctrl-C finishes the current epoch, writes the checkpoint and "
-        "prints how to resume; a second Ctrl-C stops at once (back to the last finished epoch).",
-        "",
-        "Exit status: 0 done, 1 diverged or --target-acc missed, 2 bad flags or data, 130 interrupted."])
+        lines += textwrap.wrap(
+            preset_summary(preset), 90, initial_indent=" " * (width + 2), subsequent_indent=" " * (width + 4)
+        )
+    return "\n".join(
+        [
+            *lines,
+            "",
+            "Checkpoints: --checkpoint PATH rewrites PATH (atomically) after every epoch; with "
+            "--early-stopping the best epoch's weights, when older, go to PATH's sibling NAME.best.npz. "
+            "--resume PATH continues that run to --epochs in total and ends with the same weights as a "
+            "run that never stopped. Ctrl-C finishes the current epoch, writes the checkpoint and "
+            "prints how to resume; a second Ctrl-C stops at once (back to the last finished epoch).",
+            "",
+            "Exit status: 0 done, 1 diverged or --target-acc missed, 2 bad flags or data, 130 interrupted.",
+        ]
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The train flags; other commands (e.g. compare) can reuse them."""
     p = argparse.ArgumentParser(
-        prog="python -m fastnn.train", formatter_class=_HelpFormatter,
+        prog="python -m fastnn.train",
+        formatter_class=_HelpFormatter,
         description="Train a fully connected network on MNIST with softmax cross-entropy. "
-                    "With no flags: the embedded 5,000-digit subset (or full MNIST if it was "
-                    f"downloaded before), the {DEFAULT_BACKEND} backend, a few seconds.",
-        epilog=_epilog())
-    p.add_argument("--preset", metavar="NAME", choices=PRESETS, default=None,
-                   help=f"start from a classic network's settings: {', '.join(PRESETS)} (listed "
-                        "below); any flag given on the command line overrides them. A preset "
-                        "never writes files by itself: pass --save to keep the model")
+        "With no flags: the embedded 5,000-digit subset (or full MNIST if it was "
+        f"downloaded before), the {DEFAULT_BACKEND} backend, a few seconds.",
+        epilog=_epilog(),
+    )
+    p.add_argument(
+        "--preset",
+        metavar="NAME",
+        choices=PRESETS,
+        default=None,
+        help=f"start from a classic network's settings: {', '.join(PRESETS)} (listed "
+        "below); any flag given on the command line overrides them. A preset "
+        "never writes files by itself: pass --save to keep the model",
+    )
     model = p.add_argument_group("model")
-    model.add_argument("--backend", choices=backend_names(), default=DEFAULT_BACKEND,
-                       help="who computes; results agree to floating-point tolerance")
-    model.add_argument("--layers", metavar="SIZES", type=cli.int_list, default="784,128,64,10",
-                       help=f"layer sizes from the {N_PIXELS} input pixels to the {N_CLASSES} classes")
-    model.add_argument("--activations", metavar="NAMES", type=cli.activation_list, default="relu",
-                       help="one name per weight layer (the last is softmax), or one hidden-layer "
-                            f"name for all hidden layers; hidden: {', '.join(HIDDEN_ACTIVATIONS)}")
-    model.add_argument("--init", choices=INIT_SCHEMES, default="auto",
-                       help="weight initialisation; auto picks He/Glorot/LeCun from each activation")
-    model.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                       help="precision of weights and arithmetic")
-    model.add_argument("--seed", type=cli.nonnegative_int, default=0,
-                       help="seeds the initial weights and every epoch's shuffle")
+    model.add_argument(
+        "--backend",
+        choices=backend_names(),
+        default=DEFAULT_BACKEND,
+        help="who computes; results agree to floating-point tolerance",
+    )
+    model.add_argument(
+        "--layers",
+        metavar="SIZES",
+        type=cli.int_list,
+        default="784,128,64,10",
+        help=f"layer sizes from the {N_PIXELS} input pixels to the {N_CLASSES} classes",
+    )
+    model.add_argument(
+        "--activations",
+        metavar="NAMES",
+        type=cli.activation_list,
+        default="relu",
+        help="one name per weight layer (the last is softmax), or one hidden-layer "
+        f"name for all hidden layers; hidden: {', '.join(HIDDEN_ACTIVATIONS)}",
+    )
+    model.add_argument(
+        "--init",
+        choices=INIT_SCHEMES,
+        default="auto",
+        help="weight initialisation; auto picks He/Glorot/LeCun from each activation",
+    )
+    model.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="precision of weights and arithmetic",
+    )
+    model.add_argument(
+        "--seed",
+        type=cli.nonnegative_int,
+        default=0,
+        help="seeds the initial weights and every epoch's shuffle",
+    )
     train = p.add_argument_group("training")
-    train.add_argument("--epochs", metavar="N", type=cli.positive_int, default=5,
-                       help="passes over the training set (with --batch-size full, one step each); "
-                            "with --resume, the total including the epochs already done")
+    train.add_argument(
+        "--epochs",
+        metavar="N",
+        type=cli.positive_int,
+        default=5,
+        help="passes over the training set (with --batch-size full, one step each); "
+        "with --resume, the total including the epochs already done",
+    )
     train.add_argument("--lr", type=cli.finite_float, default=0.01, help="learning rate")
-    train.add_argument("--batch-size", metavar="N|full", type=cli.batch_size, default=1,
-                       help="samples per update: 1 = per-sample SGD, N = mini-batch, "
-                            "'full' = full-batch gradient descent")
+    train.add_argument(
+        "--batch-size",
+        metavar="N|full",
+        type=cli.batch_size,
+        default=1,
+        help="samples per update: 1 = per-sample SGD, N = mini-batch, 'full' = full-batch gradient descent",
+    )
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="update rule")
-    train.add_argument("--momentum", type=cli.finite_float, default=0.9,
-                       help="momentum coefficient (momentum and nesterov only)")
+    train.add_argument(
+        "--momentum",
+        type=cli.finite_float,
+        default=0.9,
+        help="momentum coefficient (momentum and nesterov only)",
+    )
     train.add_argument("--weight-decay", type=cli.finite_float, default=0.0, help="L2 penalty on weights")
-    train.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant",
-                       help="learning rate per epoch: constant; step (times --lr-gamma every "
-                            "--lr-step epochs); cosine (decays to 0 over --epochs)")
-    train.add_argument("--lr-step", metavar="N", type=cli.positive_int, default=10,
-                       help="epochs between decays of --lr-schedule step")
-    train.add_argument("--lr-gamma", metavar="G", type=cli.decay_factor, default=0.1,
-                       help="factor of each --lr-schedule step decay, in (0, 1]")
-    train.add_argument("--early-stopping", metavar="PATIENCE", type=cli.nonnegative_int, default=None,
-                       help="stop after PATIENCE epochs without improvement of --monitor and keep "
-                            "the best epoch's weights (0: off, to switch off a preset's)")
-    train.add_argument("--monitor", choices=MONITORS, default=None,
-                       help="what --early-stopping watches (default: val_accuracy when there is a "
-                            "validation set, else the training loss, as scikit-learn does)")
-    train.add_argument("--tol", metavar="DELTA", type=cli.nonnegative_float, default=0.0,
-                       help="--early-stopping counts only improvements larger than this")
-    train.add_argument("--threads", metavar="N", type=cli.positive_int, default=None,
-                       help="maximum BLAS/Numba threads (default: the libraries' own, all CPUs)")
+    train.add_argument(
+        "--lr-schedule",
+        choices=LR_SCHEDULES,
+        default="constant",
+        help="learning rate per epoch: constant; step (times --lr-gamma every "
+        "--lr-step epochs); cosine (decays to 0 over --epochs)",
+    )
+    train.add_argument(
+        "--lr-step",
+        metavar="N",
+        type=cli.positive_int,
+        default=10,
+        help="epochs between decays of --lr-schedule step",
+    )
+    train.add_argument(
+        "--lr-gamma",
+        metavar="G",
+        type=cli.decay_factor,
+        default=0.1,
+        help="factor of each --lr-schedule step decay, in (0, 1]",
+    )
+    train.add_argument(
+        "--early-stopping",
+        metavar="PATIENCE",
+        type=cli.nonnegative_int,
+        default=None,
+        help="stop after PATIENCE epochs without improvement of --monitor and keep "
+        "the best epoch's weights (0: off, to switch off a preset's)",
+    )
+    train.add_argument(
+        "--monitor",
+        choices=MONITORS,
+        default=None,
+        help="what --early-stopping watches (default: val_accuracy when there is a "
+        "validation set, else the training loss, as scikit-learn does)",
+    )
+    train.add_argument(
+        "--tol",
+        metavar="DELTA",
+        type=cli.nonnegative_float,
+        default=0.0,
+        help="--early-stopping counts only improvements larger than this",
+    )
+    train.add_argument(
+        "--threads",
+        metavar="N",
+        type=cli.positive_int,
+        default=None,
+        help="maximum BLAS/Numba threads (default: the libraries' own, all CPUs)",
+    )
     data = p.add_argument_group("data")
-    data.add_argument("--data", metavar="PATH", default=None,
-                      help="'mnist' (the full 70,000 digits: downloaded once, about 11 MB, "
-                           "SHA-256 verified, then cached), 'embedded' (5,000 digits shipped with "
-                           "fastnn), a directory with the four MNIST IDX files, a Kaggle .csv[.gz] "
-                           f"or a Keras .npz (default: ${ENV_DATA_DIR} if set, else full MNIST if "
-                           "already downloaded, else embedded)")
-    data.add_argument("--val-size", metavar="N", type=cli.nonnegative_int, default=1000,
-                      help="hold out the first N training samples as the validation set (0: none)")
-    data.add_argument("--train-size", metavar="N", type=cli.positive_int, default=None,
-                      help="train on only the first N samples left after the split (quick runs)")
-    data.add_argument("--fix-polarity", action="store_true",
-                      help="invert a data set of dark digits on a light background (default: refuse "
-                           "it with an error, since MNIST's digits are light on dark)")
+    data.add_argument(
+        "--data",
+        metavar="PATH",
+        default=None,
+        help="'mnist' (the full 70,000 digits: downloaded once, about 11 MB, "
+        "SHA-256 verified, then cached), 'embedded' (5,000 digits shipped with "
+        "fastnn), a directory with the four MNIST IDX files, a Kaggle .csv[.gz] "
+        f"or a Keras .npz (default: ${ENV_DATA_DIR} if set, else full MNIST if "
+        "already downloaded, else embedded)",
+    )
+    data.add_argument(
+        "--val-size",
+        metavar="N",
+        type=cli.nonnegative_int,
+        default=1000,
+        help="hold out the first N training samples as the validation set (0: none)",
+    )
+    data.add_argument(
+        "--train-size",
+        metavar="N",
+        type=cli.positive_int,
+        default=None,
+        help="train on only the first N samples left after the split (quick runs)",
+    )
+    data.add_argument(
+        "--fix-polarity",
+        action="store_true",
+        help="invert a data set of dark digits on a light background (default: refuse "
+        "it with an error, since MNIST's digits are light on dark)",
+    )
     ckpt = p.add_argument_group("checkpoints")
-    ckpt.add_argument("--checkpoint", metavar="PATH", type=Path, default=None,
-                      help="after every epoch, write model, optimiser and RNG state to PATH "
-                           "(default with --resume: the file resumed from)")
-    ckpt.add_argument("--resume", metavar="PATH", type=Path, default=None,
-                      help="continue the run saved in checkpoint PATH; its options are the "
-                           "defaults, and flags that would change its numbers are refused")
+    ckpt.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="after every epoch, write model, optimiser and RNG state to PATH "
+        "(default with --resume: the file resumed from)",
+    )
+    ckpt.add_argument(
+        "--resume",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="continue the run saved in checkpoint PATH; its options are the "
+        "defaults, and flags that would change its numbers are refused",
+    )
     out = p.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", type=Path, default=None, help="write the model (.npz)")
-    out.add_argument("--metrics-json", metavar="PATH", type=Path, default=None,
-                     help="write config, versions, per-epoch history and final metrics as JSON")
-    out.add_argument("--plot", metavar="DIR", type=Path, default=None,
-                     help="after training, write PNG plots into DIR (created if missing): loss and "
-                          "accuracy curves, the test confusion matrix, misclassified test digits and "
-                          "the first layer's weights; needs matplotlib: pip install 'fastnn[plots]'")
-    out.add_argument("--target-acc", metavar="FRACTION", type=cli.fraction, default=None,
-                     help="exit 1 if the final test accuracy (e.g. 0.97) is below this (validation "
-                          "accuracy when the data has no test split)")
-    out.add_argument("--print-every", metavar="N", type=cli.positive_int, default=None,
-                     help="print every Nth epoch's line (default: every epoch up to 50, else "
-                          "about 50 lines; the last epoch always)")
+    out.add_argument(
+        "--metrics-json",
+        metavar="PATH",
+        type=Path,
+        default=None,
+        help="write config, versions, per-epoch history and final metrics as JSON",
+    )
+    out.add_argument(
+        "--plot",
+        metavar="DIR",
+        type=Path,
+        default=None,
+        help="after training, write PNG plots into DIR (created if missing): loss and "
+        "accuracy curves, the test confusion matrix, misclassified test digits and "
+        "the first layer's weights; needs matplotlib: pip install 'fastnn[plots]'",
+    )
+    out.add_argument(
+        "--target-acc",
+        metavar="FRACTION",
+        type=cli.fraction,
+        default=None,
+        help="exit 1 if the final test accuracy (e.g. 0.97) is below this (validation "
+        "accuracy when the data has no test split)",
+    )
+    out.add_argument(
+        "--print-every",
+        metavar="N",
+        type=cli.positive_int,
+        default=None,
+        help="print every Nth epoch's line (default: every epoch up to 50, else "
+        "about 50 lines; the last epoch always)",
+    )
     level = out.add_mutually_exclusive_group()
     level.add_argument("--quiet", action="store_true", help="print only the final accuracy line")
-    level.add_argument("--verbose", action="store_true",
-                       help="also print the exact configuration and versions, and each epoch's "
-                            "learning rate and seconds")
+    level.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also print the exact configuration and versions, and each epoch's learning rate and seconds",
+    )
     return p
 
 
@@ -229,16 +393,30 @@ def convert(action: argparse.Action, text: str) -> Any:
 
 def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The ``MLP.fit`` keywords the flags set (``epochs`` is the total to reach)."""
-    kwargs = {d: getattr(args, d) for d in ("epochs", "lr", "batch_size", "optimizer", "momentum",
-                                            "weight_decay", "lr_schedule", "lr_step", "lr_gamma", "tol")}
+    kwargs = {
+        d: getattr(args, d)
+        for d in (
+            "epochs",
+            "lr",
+            "batch_size",
+            "optimizer",
+            "momentum",
+            "weight_decay",
+            "lr_schedule",
+            "lr_step",
+            "lr_gamma",
+            "tol",
+        )
+    }
     kwargs["early_stopping"] = args.early_stopping or None  # 0 switches a preset's off
     if args.early_stopping:
         kwargs["monitor"] = args.monitor
     return kwargs
 
 
-def fill_defaults(args: argparse.Namespace, parser: argparse.ArgumentParser,
-                  stored: dict[str, Any] | None = None) -> None:
+def fill_defaults(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, stored: dict[str, Any] | None = None
+) -> None:
     """Replace every UNSET option: by ``stored`` (a checkpoint's), the preset, or the default."""
     stored = stored or {}
     name = args.preset if args.preset is not UNSET else stored.get("preset")
@@ -269,11 +447,14 @@ def check_combinations(args: argparse.Namespace) -> None:
             raise InvalidParameterError(f"{flag(dest)} needs --early-stopping PATIENCE")
     for dest in ("lr_step", "lr_gamma"):
         if dest in given and args.lr_schedule != "step":
-            raise InvalidParameterError(f"{flag(dest)} applies to --lr-schedule step; the schedule is "
-                                        f"{args.lr_schedule}")
+            raise InvalidParameterError(
+                f"{flag(dest)} applies to --lr-schedule step; the schedule is {args.lr_schedule}"
+            )
     if args.early_stopping and args.monitor.startswith("val_") and not args.val_size:
-        raise InvalidParameterError(f"--monitor {args.monitor} needs a validation set but --val-size "
-                                    "is 0; pass --val-size N or --monitor loss")
+        raise InvalidParameterError(
+            f"--monitor {args.monitor} needs a validation set but --val-size "
+            "is 0; pass --val-size N or --monitor loss"
+        )
 
 
 def option_text(dest: str, value: Any) -> str:
@@ -306,11 +487,14 @@ def check_layers(layers: list[int]) -> None:
     got = ",".join(map(str, layers))
     if layers[0] != N_PIXELS:  # most likely the hidden sizes only, or hidden plus output
         guess = [N_PIXELS, *layers] + ([] if layers[-1] == N_CLASSES else [N_CLASSES])
-        raise InvalidParameterError(f"--layers must start with the {N_PIXELS} input pixels; got "
-                                    f"{got} (did you mean {','.join(map(str, guess))}?)")
+        raise InvalidParameterError(
+            f"--layers must start with the {N_PIXELS} input pixels; got "
+            f"{got} (did you mean {','.join(map(str, guess))}?)"
+        )
     if len(layers) < 2 or layers[-1] != N_CLASSES:
-        raise InvalidParameterError(f"--layers must end with the {N_CLASSES} classes, e.g. "
-                                    f"784,128,64,10; got {got}")
+        raise InvalidParameterError(
+            f"--layers must end with the {N_CLASSES} classes, e.g. 784,128,64,10; got {got}"
+        )
 
 
 def resolve_activations(layers: list[int], names: list[str]) -> list[str] | str:
@@ -324,7 +508,8 @@ def resolve_activations(layers: list[int], names: list[str]) -> list[str] | str:
         return [*names, "softmax"]
     raise InvalidParameterError(
         f"--activations needs one name per weight layer ({n} for --layers "
-        f"{','.join(map(str, layers))}) or one hidden-layer name; got {len(names)}: {','.join(names)}")
+        f"{','.join(map(str, layers))}) or one hidden-layer name; got {len(names)}: {','.join(names)}"
+    )
 
 
 def full_activations(layers: list[int], names: list[str]) -> list[str]:

@@ -125,9 +125,13 @@ class EarlyStop:
 
     def state(self) -> dict[str, Any]:
         rule = self.rule
-        return {"best": None if math.isnan(rule.best) else rule.best, "best_epoch": rule.best_epoch,
-                "waited": rule.waited, "stopped": self.stopped,
-                "best_sha256": None if rule.best_params is None else params_sha256(rule.best_params)}
+        return {
+            "best": None if math.isnan(rule.best) else rule.best,
+            "best_epoch": rule.best_epoch,
+            "waited": rule.waited,
+            "stopped": self.stopped,
+            "best_sha256": None if rule.best_params is None else params_sha256(rule.best_params),
+        }
 
     def restore(self, state: Any, model: MLP, checkpoint: Path) -> None:
         """Continue from ``state``; the best weights come from ``model`` or the sibling file."""
@@ -145,12 +149,15 @@ class EarlyStop:
             try:
                 saved = load_model(sibling, backend="numpy")  # only its numbers are needed
             except DataError as exc:
-                raise DataError(f"{checkpoint}: the best weights (epoch {epoch}) for early stopping "
-                                f"are missing: {exc}") from None
+                raise DataError(
+                    f"{checkpoint}: the best weights (epoch {epoch}) for early stopping are missing: {exc}"
+                ) from None
             weights = saved.params.data
         if weights.shape != model.params.data.shape or params_sha256(weights) != sha:
-            raise DataError(f"{checkpoint}: the weights of the best epoch {epoch} do not match the "
-                            f"checkpoint (is {best_path(checkpoint)} from another run?)")
+            raise DataError(
+                f"{checkpoint}: the weights of the best epoch {epoch} do not match the "
+                f"checkpoint (is {best_path(checkpoint)} from another run?)"
+            )
         self.rule.best, self.rule.best_epoch, self.rule.waited = float(best), epoch, waited
         self.rule.best_params, self.stopped = weights.astype(model.dtype, copy=True), stopped
 
@@ -158,8 +165,15 @@ class EarlyStop:
 class Session:
     """One training run: the fit callback, checkpoints, and the outcome."""
 
-    def __init__(self, model: MLP, args: argparse.Namespace, report: Reporter,
-                 early: EarlyStop | None, base_config: dict[str, Any], elapsed: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: MLP,
+        args: argparse.Namespace,
+        report: Reporter,
+        early: EarlyStop | None,
+        base_config: dict[str, Any],
+        elapsed: float = 0.0,
+    ) -> None:
         self.model, self.args, self.report, self.early = model, args, report, early
         self.base_config = base_config
         self.elapsed = elapsed
@@ -176,9 +190,13 @@ class Session:
 
     def config(self) -> dict[str, Any]:
         """The checkpoint's ``train_config``: options, data fingerprint, progress."""
-        return {"version": CONFIG_VERSION, "options": stored_options(self.args), **self.base_config,
-                "early_stopping_state": self.early.state() if self.early else None,
-                "elapsed_seconds": self.elapsed}
+        return {
+            "version": CONFIG_VERSION,
+            "options": stored_options(self.args),
+            **self.base_config,
+            "early_stopping_state": self.early.state() if self.early else None,
+            "elapsed_seconds": self.elapsed,
+        }
 
     def write_checkpoint(self) -> None:
         """Write the checkpoint of the current epoch (and the best weights first, if needed).
@@ -189,13 +207,20 @@ class Session:
         """
         model = self.model
         recorded = model.history[-1].epoch if model.history else 0
-        if (self.checkpoint is None or self.written_epoch == model.epochs_trained
-                or recorded != model.epochs_trained):
+        if (
+            self.checkpoint is None
+            or self.written_epoch == model.epochs_trained
+            or recorded != model.epochs_trained
+        ):
             return
         with self.stop.deferred():
             early = self.early
-            if (early is not None and early.rule.best_params is not None
-                    and early.best_epoch < model.epochs_trained and self.best_written != early.best_epoch):
+            if (
+                early is not None
+                and early.rule.best_params is not None
+                and early.best_epoch < model.epochs_trained
+                and self.best_written != early.best_epoch
+            ):
                 best = copy.copy(model)
                 best.params = Params(model.layer_sizes, early.rule.best_params)
                 best.epochs_trained = early.best_epoch
@@ -211,8 +236,14 @@ class Session:
             stop = self.early.update(r, self.model.params.data) if self.early else False
             self.write_checkpoint()
             shown = stop or self.stop.requested or r.epoch in (self.first_epoch, self.args.epochs)
-            self.report.epoch(r, self.args.epochs, self.elapsed, print_every=self.print_every,
-                              show_lr=self.show_lr, force=shown)
+            self.report.epoch(
+                r,
+                self.args.epochs,
+                self.elapsed,
+                print_every=self.print_every,
+                show_lr=self.show_lr,
+                force=shown,
+            )
         return stop or self.stop.requested
 
     def train(self, split: dict[str, np.ndarray]) -> tuple[str, str | None]:
@@ -226,14 +257,24 @@ class Session:
         self.elapsed0, self.start = self.elapsed, time.perf_counter()
         self.first_epoch = model.epochs_trained + 1
         # Early stopping is done here (on_epoch), so that its state goes into checkpoints.
-        kwargs = {**fit_kwargs(args), "epochs": args.epochs - model.epochs_trained,
-                  "early_stopping": None, "monitor": None, "tol": 0.0}
+        kwargs = {
+            **fit_kwargs(args),
+            "epochs": args.epochs - model.epochs_trained,
+            "early_stopping": None,
+            "monitor": None,
+            "tol": 0.0,
+        }
         self.stop.training = True
         try:
             with self.report.progress(model.epochs_trained, args.epochs):
-                model.fit(split["x"], split["y"], **kwargs, total_epochs=args.epochs,
-                          validation=(split["x_val"], split["y_val"]) if len(split["x_val"]) else None,
-                          callback=self.on_epoch)
+                model.fit(
+                    split["x"],
+                    split["y"],
+                    **kwargs,
+                    total_epochs=args.epochs,
+                    validation=(split["x_val"], split["y_val"]) if len(split["x_val"]) else None,
+                    callback=self.on_epoch,
+                )
         except TrainingDivergedError as exc:
             status, message = "diverged", f"fastnn: error: {exc}"
         except KeyboardInterrupt:
@@ -246,14 +287,18 @@ class Session:
             status = "interrupted"  # the first Ctrl-C stopped it between epochs
         self.write_checkpoint()
         if status == "interrupted" and self.checkpoint is None:
-            message = (f"interrupted after epoch {model.epochs_trained}; pass --checkpoint PATH to be "
-                       "able to resume an interrupted run")
+            message = (
+                f"interrupted after epoch {model.epochs_trained}; pass --checkpoint PATH to be "
+                "able to resume an interrupted run"
+            )
         elif status == "interrupted" and self.written_epoch is None:
             message = f"interrupted before a checkpoint was written to {self.checkpoint}"
         elif status == "interrupted":
             where = f"after epoch {self.written_epoch}" if self.written_epoch else "in epoch 1"
-            message = (f"interrupted {where}; resume with: "
-                       f"python -m fastnn.train --resume {shlex.quote(str(self.checkpoint))}")
+            message = (
+                f"interrupted {where}; resume with: "
+                f"python -m fastnn.train --resume {shlex.quote(str(self.checkpoint))}"
+            )
         elif status == "diverged" and self.checkpoint is not None:
             held = f"epoch {self.written_epoch}" if self.written_epoch else "the initial weights"
             message = f"{message}\nthe checkpoint {self.checkpoint} holds {held}"
@@ -268,9 +313,12 @@ class Session:
         self.model.best_epoch = early.best_epoch
         monitor, best = early.rule.monitor, early.rule.best
         value = f"{best:.2%}" if monitor == "val_accuracy" else f"{best:.4f}"
-        what = (f"early stopping: no {monitor} improvement > {early.rule.min_delta:g} in "
-                f"{early.rule.patience} epochs; stopped after epoch {self.model.epochs_trained}, "
-                if early.stopped else "")
+        what = (
+            f"early stopping: no {monitor} improvement > {early.rule.min_delta:g} in "
+            f"{early.rule.patience} epochs; stopped after epoch {self.model.epochs_trained}, "
+            if early.stopped
+            else ""
+        )
         if not what and early.best_epoch == self.model.epochs_trained:
             return None
         return f"{what}restored the weights of epoch {early.best_epoch} (best {monitor} {value})"

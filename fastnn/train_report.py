@@ -54,8 +54,14 @@ def auto_print_every(total: int) -> int:
     return step
 
 
-def epoch_line(r: EpochRecord, total: int, *, elapsed: float | None = None, show_lr: bool = False,
-               show_seconds: bool = False) -> str:
+def epoch_line(
+    r: EpochRecord,
+    total: int,
+    *,
+    elapsed: float | None = None,
+    show_lr: bool = False,
+    show_seconds: bool = False,
+) -> str:
     """One finished epoch, fixed width so columns line up."""
     w = len(str(total))
     train = f"{r.train_accuracy:7.2%}" if r.train_accuracy is not None else "      -"
@@ -114,8 +120,15 @@ class Reporter:
         """A tqdm bar over the epochs while training, when the output is a terminal."""
         tqdm = _tqdm_on(self.stream) if self.level >= 1 else None
         if tqdm is not None:
-            self._bar = tqdm(total=total, initial=done, unit="epoch", desc="training", leave=False,
-                             file=self.stream, dynamic_ncols=True)
+            self._bar = tqdm(
+                total=total,
+                initial=done,
+                unit="epoch",
+                desc="training",
+                leave=False,
+                file=self.stream,
+                dynamic_ncols=True,
+            )
         try:
             yield
         finally:
@@ -123,8 +136,9 @@ class Reporter:
                 self._bar.close()
                 self._bar = None
 
-    def epoch(self, r: EpochRecord, total: int, elapsed: float, *, print_every: int, show_lr: bool,
-              force: bool) -> None:
+    def epoch(
+        self, r: EpochRecord, total: int, elapsed: float, *, print_every: int, show_lr: bool, force: bool
+    ) -> None:
         """Report a finished epoch: advance the bar; print its line if due or ``force``d."""
         if self._bar is not None:
             self._bar.update(1)
@@ -133,8 +147,15 @@ class Reporter:
                 post["val"] = f"{r.val_accuracy:.2%}"
             self._bar.set_postfix(post, refresh=False)
         if force or r.epoch % print_every == 0:
-            self.say(epoch_line(r, total, elapsed=elapsed, show_lr=show_lr or self.level >= 2,
-                                show_seconds=self.level >= 2))
+            self.say(
+                epoch_line(
+                    r,
+                    total,
+                    elapsed=elapsed,
+                    show_lr=show_lr or self.level >= 2,
+                    show_seconds=self.level >= 2,
+                )
+            )
 
 
 def network_text(model: MLP) -> str:
@@ -147,26 +168,45 @@ def versions_text() -> str:
     return ", ".join(f"{k} {v}" for k, v in cli.versions().items() if v is not None)
 
 
-def write_metrics(path: Path, args: argparse.Namespace, model: MLP, data: MnistData,
-                  split: dict[str, np.ndarray], compile_seconds: float, status: str,
-                  test: dict[str, float] | None, extra: dict[str, Any] | None = None) -> None:
+def write_metrics(
+    path: Path,
+    args: argparse.Namespace,
+    model: MLP,
+    data: MnistData,
+    split: dict[str, np.ndarray],
+    compile_seconds: float,
+    status: str,
+    test: dict[str, float] | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Everything needed to compare runs later, written atomically (never half a file).
 
     ``extra`` adds top-level entries (preset, early stopping, checkpoint, elapsed time).
     """
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "explicit"}
-    config.update(layers=list(model.layer_sizes), activations=list(model.activations),
-                  batch_size="full" if args.batch_size is None else args.batch_size)
+    config.update(
+        layers=list(model.layer_sizes),
+        activations=list(model.activations),
+        batch_size="full" if args.batch_size is None else args.batch_size,
+    )
     metrics: dict[str, Any] = {
-        "status": status, "config": config, "versions": cli.versions(),
-        "data": {"source": data.source, "embedded": data.source == EMBEDDED_SOURCE,
-                 "n_train": len(split["x"]), "n_val": len(split["x_val"]),
-                 "n_test": len(split["x_test"])},
+        "status": status,
+        "config": config,
+        "versions": cli.versions(),
+        "data": {
+            "source": data.source,
+            "embedded": data.source == EMBEDDED_SOURCE,
+            "n_train": len(split["x"]),
+            "n_val": len(split["x_val"]),
+            "n_test": len(split["x_test"]),
+        },
         "compile_seconds": compile_seconds,
         "history": [r.as_dict() for r in model.history],
-        "final": {"epochs_trained": model.epochs_trained,
-                  "test_loss": test["loss"] if test else None,
-                  "test_accuracy": test["accuracy"] if test else None},
+        "final": {
+            "epochs_trained": model.epochs_trained,
+            "test_loss": test["loss"] if test else None,
+            "test_accuracy": test["accuracy"] if test else None,
+        },
         **(extra or {}),
     }
     with atomic_write(path, "w") as fh:

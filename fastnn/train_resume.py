@@ -53,8 +53,10 @@ def restore_options(parser: argparse.ArgumentParser, options: Any, where: Path) 
     Options missing from the file (written before they existed) keep their defaults.
     """
     if not isinstance(options, dict):
-        raise DataError(f"{where}: the checkpoint has no stored training options; was it written by "
-                        "python -m fastnn.train --checkpoint?")
+        raise DataError(
+            f"{where}: the checkpoint has no stored training options; was it written by "
+            "python -m fastnn.train --checkpoint?"
+        )
     restored: dict[str, Any] = {}
     for dest in STORED_OPTIONS:
         if dest not in options:
@@ -94,13 +96,16 @@ def _shown(dest: str, value: Any) -> str:
 def resume_conflicts(args: argparse.Namespace, stored: dict[str, Any], where: Path) -> None:
     """Refuse flags that would make a resumed run compute something else than the checkpoint's."""
     layers = list(stored.get("layers") or [])
-    conflicts = [f"{flag(d)} {_shown(d, getattr(args, d))} (the checkpoint has {_shown(d, stored[d])})"
-                 for d in MATHS_OPTIONS if d in args.explicit and d in stored
-                 and not _same(d, getattr(args, d), stored[d], layers)]
+    conflicts = [
+        f"{flag(d)} {_shown(d, getattr(args, d))} (the checkpoint has {_shown(d, stored[d])})"
+        for d in MATHS_OPTIONS
+        if d in args.explicit and d in stored and not _same(d, getattr(args, d), stored[d], layers)
+    ]
     if conflicts:
         raise InvalidParameterError(
             f"--resume {where}: {', '.join(conflicts)} would change the training the checkpoint "
-            "holds; drop the flag to continue that run, or start a new run without --resume")
+            "holds; drop the flag to continue that run, or start a new run without --resume"
+        )
 
 
 def read_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -120,31 +125,52 @@ def read_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> di
     except DataError as exc:
         raise DataError(f"--resume {exc}") from None
     # The network itself is what the weights say it is.
-    options.update(layers=meta.get("layer_sizes"), activations=meta.get("activations"),
-                   dtype=meta.get("dtype"), seed=meta.get("seed", 0), init=meta.get("init", "auto"))
+    options.update(
+        layers=meta.get("layer_sizes"),
+        activations=meta.get("activations"),
+        dtype=meta.get("dtype"),
+        seed=meta.get("seed", 0),
+        init=meta.get("init", "auto"),
+    )
     config["options"] = options
     elapsed = config.get("elapsed_seconds")
-    config["elapsed_seconds"] = (float(elapsed) if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool)
-                                 and 0 <= elapsed < math.inf else 0.0)  # only ever printed
+    config["elapsed_seconds"] = (
+        float(elapsed)
+        if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) and 0 <= elapsed < math.inf
+        else 0.0
+    )  # only ever printed
     return config
 
 
-def check_resumed_data(args: argparse.Namespace, stored: dict[str, Any], data: MnistData,
-                       split: dict[str, np.ndarray]) -> dict[str, Any]:
+def check_resumed_data(
+    args: argparse.Namespace, stored: dict[str, Any], data: MnistData, split: dict[str, np.ndarray]
+) -> dict[str, Any]:
     """The data record a checkpoint keeps; with --resume, refuse data other than the checkpoint's."""
     n_used = args.val_size + len(split["x"])
-    record = {"source": data.source, "n_train": len(split["x"]), "n_val": len(split["x_val"]),
-              "sha256": data_fingerprint(data.x_train, data.y_train, n_used)}
+    record = {
+        "source": data.source,
+        "n_train": len(split["x"]),
+        "n_val": len(split["x_val"]),
+        "sha256": data_fingerprint(data.x_train, data.y_train, n_used),
+    }
     old = stored.get("data")
     if isinstance(old, dict) and old.get("sha256") != record["sha256"]:
-        raise DataError(f"--resume {args.resume}: the checkpoint was trained on {old.get('source')} "
-                        f"({old.get('n_train')} train, {old.get('n_val')} validation samples); these "
-                        f"data differ ({data.source}); pass the --data it was trained on")
+        raise DataError(
+            f"--resume {args.resume}: the checkpoint was trained on {old.get('source')} "
+            f"({old.get('n_train')} train, {old.get('n_val')} validation samples); these "
+            f"data differ ({data.source}); pass the --data it was trained on"
+        )
     return record
 
 
-def resume(args: argparse.Namespace, model: MLP, early: EarlyStop | None, session: Session,
-           stored: dict[str, Any], report: Reporter) -> None:
+def resume(
+    args: argparse.Namespace,
+    model: MLP,
+    early: EarlyStop | None,
+    session: Session,
+    stored: dict[str, Any],
+    report: Reporter,
+) -> None:
     """Prepare ``session`` to continue the checkpoint's run; say where it stands."""
     done = model.epochs_trained
     if early is not None:
@@ -156,18 +182,23 @@ def resume(args: argparse.Namespace, model: MLP, early: EarlyStop | None, sessio
     session.resumed_from, session.resumed_at = args.resume, done
     elapsed = f", {format_duration(session.elapsed)} elapsed" if session.elapsed else ""
     if early is not None and early.stopped:
-        report.say(f"resumed {args.resume}: early stopping already ended this run after epoch {done}; "
-                   "evaluating")
+        report.say(
+            f"resumed {args.resume}: early stopping already ended this run after epoch {done}; evaluating"
+        )
     elif done >= args.epochs:
-        report.say(f"resumed {args.resume}: {epochs_text(done)} already done (--epochs {args.epochs}); "
-                   "nothing to train, evaluating")
+        report.say(
+            f"resumed {args.resume}: {epochs_text(done)} already done (--epochs {args.epochs}); "
+            "nothing to train, evaluating"
+        )
     else:
-        report.say(f"resumed {args.resume}: {done} of {epochs_text(args.epochs)} done{elapsed}; "
-                   "training " + (f"epoch {args.epochs}" if done + 1 == args.epochs
-                                  else f"epochs {done + 1}-{args.epochs}"))
+        report.say(
+            f"resumed {args.resume}: {done} of {epochs_text(args.epochs)} done{elapsed}; "
+            "training "
+            + (f"epoch {args.epochs}" if done + 1 == args.epochs else f"epochs {done + 1}-{args.epochs}")
+        )
         old_epochs = stored["options"].get("epochs")
         if args.lr_schedule == "cosine" and old_epochs not in (None, args.epochs):
-            report.say(f"note: the cosine schedule decays over --epochs, which was {old_epochs} and is "
-                       f"now {args.epochs}: the remaining epochs get other learning rates")
-
-
+            report.say(
+                f"note: the cosine schedule decays over --epochs, which was {old_epochs} and is "
+                f"now {args.epochs}: the remaining epochs get other learning rates"
+            )

@@ -104,7 +104,11 @@ def check_y(y: object, n_samples: int, n_classes: int, name: str = "y") -> np.nd
             f"the '{name}' parameter must have one label per sample ({n_samples}); got {arr.shape[0]}"
         )
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        if (
+            np.issubdtype(arr.dtype, np.floating)
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr))
+        ):
             arr = arr.astype(np.int64)
         else:
             raise InvalidParameterError(

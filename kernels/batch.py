@@ -73,8 +73,7 @@ def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, bat
 
 
 @helper
-def backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, batch_size,
-                   grad, layer):
+def backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, batch_size, grad, layer):
     """Gradient of layer ``layer`` into ``grad``; the delta below replaces that layer's output.
 
     delta_prev = (delta @ W.T) * g'(a_prev) is formed before W changes, so a caller may
@@ -136,10 +135,26 @@ def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step
 
 @helper
 def update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, zero):
-    update_range(data, grad, m, s, offsets[2 * layer], offsets[2 * layer + 1], wd, opt, lr, mu,
-                 b1, b2, eps, step, one)
-    update_range(data, grad, m, s, offsets[2 * layer + 1], offsets[2 * layer + 2], zero, opt, lr,
-                 mu, b1, b2, eps, step, one)
+    update_range(
+        data, grad, m, s, offsets[2 * layer], offsets[2 * layer + 1], wd, opt, lr, mu, b1, b2, eps, step, one
+    )
+    update_range(
+        data,
+        grad,
+        m,
+        s,
+        offsets[2 * layer + 1],
+        offsets[2 * layer + 2],
+        zero,
+        opt,
+        lr,
+        mu,
+        b1,
+        b2,
+        eps,
+        step,
+        one,
+    )
 
 
 @jit
@@ -164,13 +179,35 @@ def apply_update(data, grad, offsets, consts, hp, opt, m, s, t):
         t[0] += 1
         step = adam_step(hp, t[0], consts)
     for layer in range((offsets.shape[0] - 1) // 2):
-        update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one,
-                     consts[ZERO])
+        update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, consts[ZERO])
 
 
 @helper
-def batch_step(data, offsets, sizes, codes, consts, Xb, yb, hp, opt, m, s, t, grad, abuf, tmp,
-               act_off, batch_size, lr, mu, b1, b2, eps, wd):
+def batch_step(
+    data,
+    offsets,
+    sizes,
+    codes,
+    consts,
+    Xb,
+    yb,
+    hp,
+    opt,
+    m,
+    s,
+    t,
+    grad,
+    abuf,
+    tmp,
+    act_off,
+    batch_size,
+    lr,
+    mu,
+    b1,
+    b2,
+    eps,
+    wd,
+):
     """Forward, backward and update for one batch; each layer is updated right after its gradient."""
     one = consts[ONE]
     step = consts[ZERO]
@@ -180,16 +217,34 @@ def batch_step(data, offsets, sizes, codes, consts, Xb, yb, hp, opt, m, s, t, gr
     forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size)
     total = output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size)
     for layer in range(codes.shape[0] - 1, -1, -1):
-        backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, batch_size,
-                       grad, layer)
-        update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one,
-                     consts[ZERO])
+        backward_layer(data, offsets, sizes, codes, consts, Xb, abuf, tmp, act_off, batch_size, grad, layer)
+        update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, consts[ZERO])
     return total
 
 
 @jit
-def train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, batch_size, hp, opt, m,
-                      s, t, grad, xbuf, ybuf, abuf, tmp, act_off):
+def train_epoch_batch(
+    data,
+    offsets,
+    sizes,
+    codes,
+    consts,
+    X,
+    y,
+    order,
+    batch_size,
+    hp,
+    opt,
+    m,
+    s,
+    t,
+    grad,
+    xbuf,
+    ybuf,
+    abuf,
+    tmp,
+    act_off,
+):
     """One mini-batch epoch over X[order]; updates data/m/s/t in place, returns summed loss.
 
     When one batch covers all of X (full batch), X is used as it is, without a gather.
@@ -200,8 +255,31 @@ def train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, batch_si
     total = 0.0
     if batch_size >= n and n == X.shape[0]:
         # X[0:n] has the same Numba type as xbuf[:rows] below: one compiled batch_step.
-        return batch_step(data, offsets, sizes, codes, consts, X[0:n], y[0:n], hp, opt, m, s, t, grad,
-                          abuf, tmp, act_off, batch_size, lr, mu, b1, b2, eps, wd)
+        return batch_step(
+            data,
+            offsets,
+            sizes,
+            codes,
+            consts,
+            X[0:n],
+            y[0:n],
+            hp,
+            opt,
+            m,
+            s,
+            t,
+            grad,
+            abuf,
+            tmp,
+            act_off,
+            batch_size,
+            lr,
+            mu,
+            b1,
+            b2,
+            eps,
+            wd,
+        )
     for start in range(0, n, batch_size):
         rows = min(batch_size, n - start)
         for r in range(rows):
@@ -211,9 +289,31 @@ def train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, batch_si
             for c in range(X.shape[1]):
                 xbuf[r, c] = X[idx, c]
             ybuf[r] = y[idx]
-        total += batch_step(data, offsets, sizes, codes, consts, xbuf[:rows], ybuf[:rows], hp,
-                            opt, m, s, t, grad, abuf, tmp, act_off, batch_size, lr, mu, b1, b2,
-                            eps, wd)
+        total += batch_step(
+            data,
+            offsets,
+            sizes,
+            codes,
+            consts,
+            xbuf[:rows],
+            ybuf[:rows],
+            hp,
+            opt,
+            m,
+            s,
+            t,
+            grad,
+            abuf,
+            tmp,
+            act_off,
+            batch_size,
+            lr,
+            mu,
+            b1,
+            b2,
+            eps,
+            wd,
+        )
     return total
 
 

@@ -42,6 +42,7 @@ def expm1_arith(x):
 @overload(exp_arith, inline="always")
 def _exp_arith_overload(x):
     if x == types.float32:
+
         def impl32(x):
             lo = np.float32(-87.33654)
             hi = np.float32(88.72283)
@@ -60,6 +61,7 @@ def _exp_arith_overload(x):
             scale = np.int32((np.int32(n) - top + np.int32(127)) << np.int32(23)).view(np.float32)
             y = p * scale * np.float32(1 + top)
             return np.float32(0.0) if x < lo else (np.float32(np.inf) if x > hi else y)
+
         return impl32
     if x == types.float64:
         c = _INV_FACT
@@ -88,6 +90,7 @@ def _exp_arith_overload(x):
             scale = np.int64((np.int64(n) - top + np.int64(1023)) << np.int64(52)).view(np.float64)
             y = p * scale * (1.0 + top)
             return 0.0 if x < lo else (np.inf if x > hi else y)
+
         return impl64
     return None
 
@@ -102,6 +105,7 @@ def _expm1_arith_overload(x):
     Both sides are computed and one selected (no early return), so loops vectorise.
     """
     if x == types.float32:
+
         def impl32(x):
             lo = np.float32(-87.0)
             top = np.float32(0.34657359)
@@ -121,6 +125,7 @@ def _expm1_arith_overload(x):
             small = scale * pm1 + (scale - np.float32(1.0))
             large = exp_arith(x) - np.float32(1.0)
             return small if (x >= lo and x <= top) else large
+
         return impl32
     if x == types.float64:
         c = _INV_FACT
@@ -148,5 +153,6 @@ def _expm1_arith_overload(x):
             small = scale * pm1 + (scale - 1.0)
             large = exp_arith(x) - 1.0
             return small if (x >= lo and x <= top) else large
+
         return impl64
     return None

@@ -66,8 +66,9 @@ def adam_step(hp, t, consts):
 
 
 @helper
-def hidden_backprop_update(a_prev, W, b, mW, sW, mb, sb, delta, delta_prev, prev_code, consts,
-                           opt, lr, mu, b1, b2, eps, wd, step):
+def hidden_backprop_update(
+    a_prev, W, b, mW, sW, mb, sb, delta, delta_prev, prev_code, consts, opt, lr, mu, b1, b2, eps, wd, step
+):
     """Back-propagate ``delta`` through the old W into ``delta_prev``, then update W and b.
 
     Row i of W is read once: ``delta_prev[i] = (W[i] . delta) * g'(a_prev[i])`` and
@@ -132,8 +133,7 @@ def update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one):
 
 
 @helper
-def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, lr, mu, b1, b2,
-                       eps, wd, step):
+def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, lr, mu, b1, b2, eps, wd, step):
     """Update the first layer; no delta is propagated below it.
 
     Plain SGD without weight decay touches only rows with a non-zero input (the
@@ -154,8 +154,28 @@ def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, l
 
 
 @jit
-def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt, m, s, t,
-                       acts, deltas, act_off, nz_ptr, nz_idx, all_idx, skip_zeros):
+def train_epoch_sample(
+    data,
+    offsets,
+    sizes,
+    codes,
+    consts,
+    X,
+    y,
+    order,
+    hp,
+    opt,
+    m,
+    s,
+    t,
+    acts,
+    deltas,
+    act_off,
+    nz_ptr,
+    nz_idx,
+    all_idx,
+    skip_zeros,
+):
     """One per-sample SGD epoch over X[order]; updates data/m/s/t in place, returns summed loss.
 
     With ``skip_zeros`` the first layer visits only sample k's non-zero inputs, listed in
@@ -181,8 +201,12 @@ def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt
         accumulate_sparse(x, nz, count, W, out)
         for layer in range(1, n_layers):
             a_prev = out
-            bias_activate(a_prev.reshape((1, a_prev.shape[0])), bias_view(data, offsets, layer - 1),
-                          codes[layer - 1], consts)
+            bias_activate(
+                a_prev.reshape((1, a_prev.shape[0])),
+                bias_view(data, offsets, layer - 1),
+                codes[layer - 1],
+                consts,
+            )
             out = acts[act_off[layer] : act_off[layer + 1]]
             accumulate_dense(a_prev, weight_view(data, offsets, sizes, layer), out)
         b = bias_view(data, offsets, last)
@@ -202,14 +226,45 @@ def train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, opt
             delta_prev = deltas[act_off[layer - 1] : act_off[layer]]
             hidden_backprop_update(
                 acts[act_off[layer - 1] : act_off[layer]],
-                weight_view(data, offsets, sizes, layer), bias_view(data, offsets, layer),
-                weight_view(m, offsets, sizes, layer), weight_view(s, offsets, sizes, layer),
-                bias_view(m, offsets, layer), bias_view(s, offsets, layer),
-                delta, delta_prev, codes[layer - 1], consts, opt, lr, mu, b1, b2, eps, wd, step)
+                weight_view(data, offsets, sizes, layer),
+                bias_view(data, offsets, layer),
+                weight_view(m, offsets, sizes, layer),
+                weight_view(s, offsets, sizes, layer),
+                bias_view(m, offsets, layer),
+                bias_view(s, offsets, layer),
+                delta,
+                delta_prev,
+                codes[layer - 1],
+                consts,
+                opt,
+                lr,
+                mu,
+                b1,
+                b2,
+                eps,
+                wd,
+                step,
+            )
             delta = delta_prev
         first_layer_update(
-            x, nz, count, weight_view(data, offsets, sizes, 0), bias_view(data, offsets, 0),
-            weight_view(m, offsets, sizes, 0), weight_view(s, offsets, sizes, 0),
-            bias_view(m, offsets, 0), bias_view(s, offsets, 0), delta, consts, opt, lr, mu, b1,
-            b2, eps, wd, step)
+            x,
+            nz,
+            count,
+            weight_view(data, offsets, sizes, 0),
+            bias_view(data, offsets, 0),
+            weight_view(m, offsets, sizes, 0),
+            weight_view(s, offsets, sizes, 0),
+            bias_view(m, offsets, 0),
+            bias_view(s, offsets, 0),
+            delta,
+            consts,
+            opt,
+            lr,
+            mu,
+            b1,
+            b2,
+            eps,
+            wd,
+            step,
+        )
     return total

@@ -43,16 +43,55 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
     order = np.arange(2, dtype=np.int64)
     hp = np.array([0.0, 0.9, 0.9, 0.999, 1e-8, 0.0])
     if mode in ("all", "sample"):
-        k_sgd.train_epoch_sample(data, offsets, sizes, codes, consts, X, y, order, hp, 0, m, s, t,
-                                 np.zeros(4, dt), np.zeros(4, dt), act_off, np.array([0, 3, 6]),
-                                 np.array([0, 1, 2, 0, 1, 2], np.int32), np.arange(3, dtype=np.int32), True)
+        k_sgd.train_epoch_sample(
+            data,
+            offsets,
+            sizes,
+            codes,
+            consts,
+            X,
+            y,
+            order,
+            hp,
+            0,
+            m,
+            s,
+            t,
+            np.zeros(4, dt),
+            np.zeros(4, dt),
+            act_off,
+            np.array([0, 3, 6]),
+            np.array([0, 1, 2, 0, 1, 2], np.int32),
+            np.arange(3, dtype=np.int32),
+            True,
+        )
     grad = np.zeros_like(data)
     if mode in ("all", "batch"):
-        k_batch.train_epoch_batch(data, offsets, sizes, codes, consts, X, y, order, 1, hp, 0, m, s, t,
-                                  grad, np.empty((1, 3), dt), np.empty(1, np.int64), np.empty(4, dt),
-                                  np.empty(3, dt), act_off)
-    k_batch.predict_proba(data, offsets, sizes, codes, consts, X, np.empty((2, 2), dt),
-                          np.empty(8, dt), act_off, 2)
+        k_batch.train_epoch_batch(
+            data,
+            offsets,
+            sizes,
+            codes,
+            consts,
+            X,
+            y,
+            order,
+            1,
+            hp,
+            0,
+            m,
+            s,
+            t,
+            grad,
+            np.empty((1, 3), dt),
+            np.empty(1, np.int64),
+            np.empty(4, dt),
+            np.empty(3, dt),
+            act_off,
+        )
+    k_batch.predict_proba(
+        data, offsets, sizes, codes, consts, X, np.empty((2, 2), dt), np.empty(8, dt), act_off, 2
+    )
     return time.perf_counter() - start
 
 

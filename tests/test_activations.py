@@ -94,7 +94,9 @@ def _closed_form(name: str, z: np.ndarray) -> np.ndarray:
     if name == "tanh":
         return np.array([math.tanh(v) for v in z.ravel()]).reshape(z.shape)
     if name == "selu":
-        return np.array([lam * v if v > 0 else lam * alpha * (math.exp(v) - 1) for v in z.ravel()]).reshape(z.shape)
+        return np.array([lam * v if v > 0 else lam * alpha * (math.exp(v) - 1) for v in z.ravel()]).reshape(
+            z.shape
+        )
     if name == "softmax":
         e = np.exp(z)
         return e / e.sum(axis=-1, keepdims=True)

@@ -61,8 +61,10 @@ class Combo:
     dtype: str
 
     def __str__(self) -> str:
-        return (f"[{self.act}, batch_size={self.batch_size}, {self.optimizer}, "
-                f"weight_decay={self.weight_decay}, {self.dtype}]")
+        return (
+            f"[{self.act}, batch_size={self.batch_size}, {self.optimizer}, "
+            f"weight_decay={self.weight_decay}, {self.dtype}]"
+        )
 
     @property
     def tol(self) -> float:
@@ -71,12 +73,21 @@ class Combo:
     def models(self) -> dict[str, MLP]:
         return {b: MLP(LAYERS, self.act, backend=b, dtype=self.dtype, seed=11) for b in BACKENDS}
 
-    def fit(self, model: MLP, X, y, *, epochs: int = 1, shuffle: bool = True, batch_size="combo",
-            callback=None) -> None:
-        model.fit(X, y, epochs=epochs, lr=LR[self.optimizer], optimizer=self.optimizer,
-                  batch_size=self.batch_size if batch_size == "combo" else batch_size,
-                  weight_decay=self.weight_decay, shuffle=shuffle, train_accuracy=False,
-                  callback=callback)
+    def fit(
+        self, model: MLP, X, y, *, epochs: int = 1, shuffle: bool = True, batch_size="combo", callback=None
+    ) -> None:
+        model.fit(
+            X,
+            y,
+            epochs=epochs,
+            lr=LR[self.optimizer],
+            optimizer=self.optimizer,
+            batch_size=self.batch_size if batch_size == "combo" else batch_size,
+            weight_decay=self.weight_decay,
+            shuffle=shuffle,
+            train_accuracy=False,
+            callback=callback,
+        )
 
 
 def _rel_err(actual, desired) -> float:
@@ -95,8 +106,10 @@ def _check_weights(combo: Combo, stage: str, got: np.ndarray, want: np.ndarray, 
     err = _rel_err(got, want)
     if err > combo.tol:
         ref, nb = Params(LAYERS, want), Params(LAYERS, got)
-        per_layer = ", ".join(f"W{i} {_rel_err(nb.W(i), ref.W(i)):.1e} b{i} {_rel_err(nb.b(i), ref.b(i)):.1e}"
-                              for i in range(ref.n_layers))
+        per_layer = ", ".join(
+            f"W{i} {_rel_err(nb.W(i), ref.W(i)):.1e} b{i} {_rel_err(nb.b(i), ref.b(i)):.1e}"
+            for i in range(ref.n_layers)
+        )
         _fail(combo, f"weights {stage}", f"rel err {err:.2e} > {combo.tol:.0e} ({per_layer}){extra}")
 
 
@@ -120,9 +133,11 @@ def _check_proba(combo: Combo, stage: str, models: dict[str, MLP], X: np.ndarray
 
 def _divergence(nb: MLP, ref: MLP) -> dict[str, float]:
     """Relative errors of the weights and the optimiser buffers of two models."""
-    return {"weights": _rel_err(nb.params.data, ref.params.data),
-            "m": _rel_err(nb.optimizer_state.m, ref.optimizer_state.m),
-            "s": _rel_err(nb.optimizer_state.s, ref.optimizer_state.s)}
+    return {
+        "weights": _rel_err(nb.params.data, ref.params.data),
+        "m": _rel_err(nb.optimizer_state.m, ref.optimizer_state.m),
+        "s": _rel_err(nb.optimizer_state.s, ref.optimizer_state.s),
+    }
 
 
 def _replay_few_steps(combo: Combo, X: np.ndarray, y: np.ndarray) -> str:
@@ -134,11 +149,14 @@ def _replay_few_steps(combo: Combo, X: np.ndarray, y: np.ndarray) -> str:
         rows = slice(start, min(start + bs, len(y)))
         for m in models.values():
             combo.fit(m, X[rows], y[rows], shuffle=False, batch_size=None)
-        bad = {k_: f"{v:.2e}" for k_, v in _divergence(models["numba"], models["numpy"]).items()
-               if v > combo.tol}
+        bad = {
+            k_: f"{v:.2e}" for k_, v in _divergence(models["numba"], models["numpy"]).items() if v > combo.tol
+        }
         if bad:
-            return (f"; replayed one batch at a time, it first diverges after step {k} "
-                    f"(samples {rows.start}..{rows.stop - 1}): {bad}")
+            return (
+                f"; replayed one batch at a time, it first diverges after step {k} "
+                f"(samples {rows.start}..{rows.stop - 1}): {bad}"
+            )
     return "; replayed one batch at a time it agrees, so the epoch kernel differs from stepping"
 
 
@@ -184,8 +202,10 @@ def test_numba_matches_numpy(act, mode, optimizer, weight_decay, dtype, tiny_dat
     models = combo.models()
     snapshots: dict[str, list] = {b: [] for b in BACKENDS}
     for name, m in models.items():
+
         def snap(record, m=m, name=name):
             snapshots[name].append((m.params.data.copy(), m.optimizer_state.copy()))
+
         combo.fit(m, X, y, epochs=2, callback=snap)
     for e in range(2):
         stage = f"epoch {e + 1} of 2 on {len(y)} samples"
@@ -210,22 +230,32 @@ def test_warm_start_matches_numpy(mode, dtype, tiny_data):
     for m in models.values():
         combo.fit(m, X, y)
         combo.fit(m, X, y)
-    _check_weights(combo, "after fit twice (warm start)", models["numba"].params.data,
-                   models["numpy"].params.data)
-    _check_state(combo, "after fit twice (warm start)", models["numba"].optimizer_state,
-                 models["numpy"].optimizer_state)
+    _check_weights(
+        combo, "after fit twice (warm start)", models["numba"].params.data, models["numpy"].params.data
+    )
+    _check_state(
+        combo,
+        "after fit twice (warm start)",
+        models["numba"].optimizer_state,
+        models["numpy"].optimizer_state,
+    )
     momentum = Combo("tanh", MODES[mode], "momentum", 0.0, dtype)
     for m in models.values():
         momentum.fit(m, X, y)
-    _check_weights(momentum, "after switching to momentum", models["numba"].params.data,
-                   models["numpy"].params.data)
+    _check_weights(
+        momentum, "after switching to momentum", models["numba"].params.data, models["numpy"].params.data
+    )
     _check_proba(momentum, "predictions after warm starts", models, X)
 
     handed = models["numpy"].with_backend("numba")
     for m in (handed, models["numpy"]):
         momentum.fit(m, X, y)
-    _check_weights(momentum, "after numpy -> with_backend('numba') -> fit", handed.params.data,
-                   models["numpy"].params.data)
+    _check_weights(
+        momentum,
+        "after numpy -> with_backend('numba') -> fit",
+        handed.params.data,
+        models["numpy"].params.data,
+    )
 
 
 # ------------------------------------------------------------- zero skipping
@@ -243,12 +273,17 @@ def test_skip_zeros_is_exact(act, optimizer, weight_decay, dtype, tiny_data):
     for skip in (True, False):
         params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
         state = OptimizerState.zeros(optimizer, params.data.size, params.dtype)
-        loss = NumbaBackend().train_epoch(params, acts, X.astype(dtype), y, order, 1, cfg, state,
-                                          skip_zeros=skip)
+        loss = NumbaBackend().train_epoch(
+            params, acts, X.astype(dtype), y, order, 1, cfg, state, skip_zeros=skip
+        )
         results[skip] = (loss, params.data, state.m, state.s)
     for what, a, b in zip(("loss", "weights", "m", "s"), results[True], results[False], strict=True):
-        assert_array_equal(a, b, err_msg=f"skip_zeros=True vs False differ in {what} "
-                                         f"[{act}, {optimizer}, weight_decay={weight_decay}, {dtype}]")
+        assert_array_equal(
+            a,
+            b,
+            err_msg=f"skip_zeros=True vs False differ in {what} "
+            f"[{act}, {optimizer}, weight_decay={weight_decay}, {dtype}]",
+        )
 
 
 # ------------------------------------------------------------------ bad input
@@ -258,21 +293,32 @@ def _bad_input_case():
     X = gen.random((9, LAYERS[0]))
     y = gen.integers(0, LAYERS[-1], 9)
     params = init_params(LAYERS, ("relu", "relu", "softmax"), gen, np.dtype(np.float64))
-    return dict(params=params, activations=("relu", "relu", "softmax"), X=X, y=y,
-                order=np.arange(9), batch_size=1, cfg=OptimizerConfig("adam", 0.01),
-                state=OptimizerState.zeros("adam", params.data.size, params.dtype))
+    return dict(
+        params=params,
+        activations=("relu", "relu", "softmax"),
+        X=X,
+        y=y,
+        order=np.arange(9),
+        batch_size=1,
+        cfg=OptimizerConfig("adam", 0.01),
+        state=OptimizerState.zeros("adam", params.data.size, params.dtype),
+    )
 
 
 def _float16_params(kw):
     data = kw["params"].data.astype(np.float16)
-    return dict(params=Params(LAYERS, data), X=kw["X"].astype(np.float16),
-                state=OptimizerState.zeros("adam", data.size, data.dtype))
+    return dict(
+        params=Params(LAYERS, data),
+        X=kw["X"].astype(np.float16),
+        state=OptimizerState.zeros("adam", data.size, data.dtype),
+    )
 
 
 #: spoil(kwargs) -> overrides, and the message the adapter's check must give.
 BAD_INPUTS = [
-    pytest.param(lambda kw: dict(y=np.where(kw["y"] == 0, LAYERS[-1], kw["y"])), "labels in",
-                 id="label-too-large"),
+    pytest.param(
+        lambda kw: dict(y=np.where(kw["y"] == 0, LAYERS[-1], kw["y"])), "labels in", id="label-too-large"
+    ),
     pytest.param(lambda kw: dict(y=kw["y"] - 1), "labels in", id="label-negative"),
     pytest.param(lambda kw: dict(y=kw["y"][:-1]), "shape", id="labels-wrong-length"),
     pytest.param(lambda kw: dict(y=kw["y"][:, None]), "shape", id="labels-2d"),
@@ -281,20 +327,25 @@ BAD_INPUTS = [
     pytest.param(lambda kw: dict(X=kw["X"][:, :-1]), "columns", id="X-wrong-width"),
     pytest.param(lambda kw: dict(X=kw["X"][0]), "2-D", id="X-1d"),
     pytest.param(lambda kw: dict(X=kw["X"].tolist()), "2-D", id="X-list"),
-    pytest.param(lambda kw: dict(state=OptimizerState.zeros("adam", kw["params"].data.size,
-                                                            np.dtype(np.float32))),
-                 "state", id="state-float32"),
-    pytest.param(lambda kw: dict(state=OptimizerState.zeros("adam", 5, np.dtype(np.float64))), "state",
-                 id="state-short"),
+    pytest.param(
+        lambda kw: dict(state=OptimizerState.zeros("adam", kw["params"].data.size, np.dtype(np.float32))),
+        "state",
+        id="state-float32",
+    ),
+    pytest.param(
+        lambda kw: dict(state=OptimizerState.zeros("adam", 5, np.dtype(np.float64))),
+        "state",
+        id="state-short",
+    ),
     pytest.param(lambda kw: dict(order=kw["order"] + 1), "order", id="order-out-of-range"),
     pytest.param(lambda kw: dict(order=kw["order"] - 1), "order", id="order-negative"),
-    pytest.param(lambda kw: dict(activations=("relu", "softmax")), "activations",
-                 id="wrong-number-of-activations"),
+    pytest.param(
+        lambda kw: dict(activations=("relu", "softmax")), "activations", id="wrong-number-of-activations"
+    ),
     pytest.param(lambda kw: dict(y=kw["y"] + 0.5), "y", id="labels-float-fractional"),
     pytest.param(lambda kw: dict(order=kw["order"] + 0.5), "order", id="order-float"),
     pytest.param(_float16_params, "dtype", id="params-float16"),
-    pytest.param(lambda kw: dict(activations=("softmax", "relu", "softmax")), "output",
-                 id="softmax-hidden"),
+    pytest.param(lambda kw: dict(activations=("softmax", "relu", "softmax")), "output", id="softmax-hidden"),
     pytest.param(lambda kw: dict(batch_size=0), "batch_size", id="batch-size-zero"),
     pytest.param(lambda kw: dict(batch_size=2.5), "batch_size", id="batch-size-float"),
 ]
@@ -306,8 +357,16 @@ def test_numba_train_epoch_rejects_bad_input(spoil, match):
     kw.update(spoil(kw))
     before = kw["params"].data.copy()
     with pytest.raises(InvalidParameterError, match=match):
-        NumbaBackend().train_epoch(kw["params"], kw["activations"], kw["X"], kw["y"], kw["order"],
-                                   kw["batch_size"], kw["cfg"], kw["state"])
+        NumbaBackend().train_epoch(
+            kw["params"],
+            kw["activations"],
+            kw["X"],
+            kw["y"],
+            kw["order"],
+            kw["batch_size"],
+            kw["cfg"],
+            kw["state"],
+        )
     assert_array_equal(kw["params"].data, before, err_msg="a rejected call changed the weights")
 
 
@@ -316,8 +375,9 @@ def test_numba_loss_and_gradient_rejects_labels_out_of_range():
     y = kw["y"].copy()
     y[3] = LAYERS[-1]
     with pytest.raises(InvalidParameterError, match="labels in"):
-        NumbaBackend().loss_and_gradient(kw["params"], kw["activations"], kw["X"], y,
-                                         kw["params"].zeros_like())
+        NumbaBackend().loss_and_gradient(
+            kw["params"], kw["activations"], kw["X"], y, kw["params"].zeros_like()
+        )
 
 
 def test_reference_also_trains_on_the_bad_input_base_case():
@@ -325,8 +385,16 @@ def test_reference_also_trains_on_the_bad_input_base_case():
     results = []
     for backend in (NumpyBackend(), NumbaBackend()):
         kw = _bad_input_case()
-        loss = backend.train_epoch(kw["params"], kw["activations"], kw["X"], kw["y"], kw["order"],
-                                   kw["batch_size"], kw["cfg"], kw["state"])
+        loss = backend.train_epoch(
+            kw["params"],
+            kw["activations"],
+            kw["X"],
+            kw["y"],
+            kw["order"],
+            kw["batch_size"],
+            kw["cfg"],
+            kw["state"],
+        )
         results.append((loss, kw["params"].data))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
     assert _rel_err(results[1][1], results[0][1]) <= TOL[np.dtype(np.float64)]

@@ -23,8 +23,15 @@ from fastnn.train import main
 
 #: A run of about a second: 1,000 training samples, 200 for validation, 1 epoch.
 QUICK = ["--train-size", "1000", "--val-size", "200", "--epochs", "1"]
-HISTORY_FIELDS = {"epoch", "loss", "train_accuracy", "val_loss", "val_accuracy", "seconds",
-                  "samples_per_second"}
+HISTORY_FIELDS = {
+    "epoch",
+    "loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "seconds",
+    "samples_per_second",
+}
 
 
 @pytest.fixture(params=backend_names())
@@ -49,16 +56,20 @@ def run_ok(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 def test_quick_run_prints_each_stage_in_order(capsys, backend_name):
     out = run_ok(capsys, [*QUICK, "--epochs", "2", "--backend", backend_name])
     lines = out.splitlines()
-    assert lines[0] == ("data: embedded MNIST subset (5,000 digits): 1,000 train (first 1,000 of "
-                        "3,800), 200 validation, 1,000 test")
+    assert lines[0] == (
+        "data: embedded MNIST subset (5,000 digits): 1,000 train (first 1,000 of "
+        "3,800), 200 validation, 1,000 test"
+    )
     assert lines[1].startswith("hint: ") and "--data DIR" in lines[1]
     assert lines[2].startswith(f"backend {backend_name} | dtype float32 | threads ")
     assert "network 784-128(relu)-64(relu)-10(softmax)" in lines[2]
     rest = lines[3:]
     if backend_name == "numba":
         assert re.fullmatch(r"compile/cache load: \d+\.\d\d s", rest.pop(0))
-    epoch = (r"epoch {}/2  loss \d\.\d{{4}}  train +\d+\.\d\d%  val +\d+\.\d\d%  "
-             r"+[\d,]+ samples/s  elapsed +\d+\.\d\ds")
+    epoch = (
+        r"epoch {}/2  loss \d\.\d{{4}}  train +\d+\.\d\d%  val +\d+\.\d\d%  "
+        r"+[\d,]+ samples/s  elapsed +\d+\.\d\ds"
+    )
     assert re.fullmatch(epoch.format(1), rest[0]), rest[0]
     assert re.fullmatch(epoch.format(2), rest[1]), rest[1]
     assert rest[2].startswith("test accuracy ") and rest[2].endswith("on 1,000 test digits after 2 epochs")
@@ -98,8 +109,10 @@ def test_metrics_json_has_history_config_versions_and_final(capsys, tmp_path, ba
 def test_saved_model_is_exactly_what_the_flags_train(capsys, tmp_path, backend_name):
     """Same weights as the API with the same settings, and the printed accuracy on reload."""
     model_path, metrics_path = tmp_path / "model.npz", tmp_path / "m.json"
-    run_ok(capsys, [*QUICK, "--backend", backend_name, "--save", str(model_path),
-                    "--metrics-json", str(metrics_path)])
+    run_ok(
+        capsys,
+        [*QUICK, "--backend", backend_name, "--save", str(model_path), "--metrics-json", str(metrics_path)],
+    )
     accuracy = json.loads(metrics_path.read_text())["final"]["test_accuracy"]
 
     data = load_embedded()
@@ -122,15 +135,18 @@ def test_hidden_activation_names_get_a_softmax_output(capsys):
     assert "network 784-32(sigmoid)-16(tanh)-10(softmax)" in out
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["--backend", "tpu"], ["--backend", "'numba'", "'numpy'"]),
-    (["--activations", "relu,swish"], ["--activations", "'swish'", "relu", "sigmoid", "tanh", "softmax"]),
-    (["--layers", "784,abc,10"], ["--layers", "784,128,64,10"]),
-    (["--batch-size", "0"], ["--batch-size", "'full'"]),
-    (["--epochs", "0"], ["--epochs"]),
-    (["--target-acc", "97"], ["--target-acc", "[0, 1]"]),
-    (["--optimizer", "rmsprop"], ["--optimizer", "'adam'"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--backend", "tpu"], ["--backend", "'numba'", "'numpy'"]),
+        (["--activations", "relu,swish"], ["--activations", "'swish'", "relu", "sigmoid", "tanh", "softmax"]),
+        (["--layers", "784,abc,10"], ["--layers", "784,128,64,10"]),
+        (["--batch-size", "0"], ["--batch-size", "'full'"]),
+        (["--epochs", "0"], ["--epochs"]),
+        (["--target-acc", "97"], ["--target-acc", "[0, 1]"]),
+        (["--optimizer", "rmsprop"], ["--optimizer", "'adam'"]),
+    ],
+)
 def test_bad_flag_values_are_argparse_errors(capsys, argv, expected):
     with pytest.raises(SystemExit) as info:
         main([*QUICK, *argv])
@@ -140,17 +156,20 @@ def test_bad_flag_values_are_argparse_errors(capsys, argv, expected):
         assert text in err, f"{text!r} missing from:\n{err}"
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["--layers", "128,64"], ["--layers", "784", "did you mean 784,128,64,10?"]),
-    (["--layers", "784,128,5"], ["--layers", "10 classes"]),
-    (["--activations", "relu,relu,relu,relu"], ["--activations", "3 for --layers 784,128,64,10"]),
-    (["--activations", "softmax,relu,softmax"], ["--activations", "output layer", "relu"]),
-    (["--lr", "-1"], ["--lr", "-1"]),
-    (["--momentum", "1.5"], ["--momentum"]),
-    (["--val-size", "4000"], ["--val-size", "4,000"]),
-    (["--train-size", "5000"], ["--train-size", "3,800"]),
-    (["--batch-size", "2000"], ["--batch-size", "full"]),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--layers", "128,64"], ["--layers", "784", "did you mean 784,128,64,10?"]),
+        (["--layers", "784,128,5"], ["--layers", "10 classes"]),
+        (["--activations", "relu,relu,relu,relu"], ["--activations", "3 for --layers 784,128,64,10"]),
+        (["--activations", "softmax,relu,softmax"], ["--activations", "output layer", "relu"]),
+        (["--lr", "-1"], ["--lr", "-1"]),
+        (["--momentum", "1.5"], ["--momentum"]),
+        (["--val-size", "4000"], ["--val-size", "4,000"]),
+        (["--train-size", "5000"], ["--train-size", "3,800"]),
+        (["--batch-size", "2000"], ["--batch-size", "full"]),
+    ],
+)
 def test_bad_combinations_are_one_line_errors(capsys, argv, expected):
     assert main([*QUICK, *argv]) == 2
     out, err = capsys.readouterr()
@@ -209,8 +228,9 @@ def test_keyboard_interrupt_exits_130_after_saving(capsys, tmp_path, monkeypatch
     path = tmp_path / "m.npz"
     assert main([*QUICK, "--backend", "numpy", "--epochs", "3", "--save", str(path)]) == 130
     out, err = capsys.readouterr()
-    assert err == ("interrupted after epoch 1; pass --checkpoint PATH to be able to resume an "
-                   "interrupted run\n")
+    assert err == (
+        "interrupted after epoch 1; pass --checkpoint PATH to be able to resume an interrupted run\n"
+    )
     assert "epoch 1/3" in out and "epoch 2/3" not in out
     assert MLP.load(path).epochs_trained == 1
 
@@ -218,8 +238,10 @@ def test_keyboard_interrupt_exits_130_after_saving(capsys, tmp_path, monkeypatch
 def test_csv_without_test_split_says_so_and_targets_validation(capsys, tmp_path):
     data = load_embedded()
     header = "label," + ",".join(f"pixel{i}" for i in range(784))
-    rows = [",".join(map(str, [label, *pixels]))
-            for label, pixels in zip(data.y_train[:400], data.x_train[:400], strict=True)]
+    rows = [
+        ",".join(map(str, [label, *pixels]))
+        for label, pixels in zip(data.y_train[:400], data.x_train[:400], strict=True)
+    ]
     csv = tmp_path / "train.csv"
     csv.write_text("\n".join([header, *rows]) + "\n")
     assert main(["--data", str(csv), "--val-size", "100", "--epochs", "1", "--target-acc", "0.01"]) == 0
@@ -229,11 +251,23 @@ def test_csv_without_test_split_says_so_and_targets_validation(capsys, tmp_path)
 
 
 def test_help_runs_as_a_module():
-    result = subprocess.run([sys.executable, "-m", "fastnn.train", "--help"], capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "fastnn.train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
-    for text in ("model:", "training:", "data:", "output:", "--backend {numba,numpy}",
-                 "(default: 784,128,64,10)", "--metrics-json"):
+    for text in (
+        "model:",
+        "training:",
+        "data:",
+        "output:",
+        "--backend {numba,numpy}",
+        "(default: 784,128,64,10)",
+        "--metrics-json",
+    ):
         assert text in result.stdout
 
 

@@ -40,17 +40,26 @@ def test_a_normal_run_agrees_and_prints_the_speedup(capsys):
     code, out, err = run(capsys, QUICK)
     assert code == 0 and err == "", err
     lines = out.splitlines()
-    assert lines[0] == ("data: embedded MNIST subset (5,000 digits): 300 train, 100 validation, 1,000 test "
-                        "(the same for both backends)")
+    assert lines[0] == (
+        "data: embedded MNIST subset (5,000 digits): 300 train, 100 validation, 1,000 test "
+        "(the same for both backends)"
+    )
     for name in ("numpy", "numba"):
         for epoch in (1, 2):
-            assert any(line.startswith(f"[{name}] epoch {epoch}/2  loss ") and line.endswith(" s/epoch")
-                       for line in lines), (name, epoch)
+            assert any(
+                line.startswith(f"[{name}] epoch {epoch}/2  loss ") and line.endswith(" s/epoch")
+                for line in lines
+            ), (name, epoch)
     assert re.search(r"^numba compile/cache load: \d+\.\d\d s \(not counted in epoch times\)$", out, re.M)
-    assert re.search(r"^time per epoch: numpy \d+\.\d{3} s, numba \d+\.\d{3} s \(mean of 2\); "
-                     r"speedup \d+\.\dx$", out, re.M)
-    assert re.search(r"^test accuracy: numpy \d+\.\d\d%, numba \d+\.\d\d%; \d+ of 1,000 predictions differ$",
-                     out, re.M)
+    assert re.search(
+        r"^time per epoch: numpy \d+\.\d{3} s, numba \d+\.\d{3} s \(mean of 2\); "
+        r"speedup \d+\.\dx$",
+        out,
+        re.M,
+    )
+    assert re.search(
+        r"^test accuracy: numpy \d+\.\d\d%, numba \d+\.\d\d%; \d+ of 1,000 predictions differ$", out, re.M
+    )
     assert re.search(r"^largest weight difference: \S+ absolute, \S+ relative", out, re.M)
     assert re.search(r"^largest predict_proba difference on the 1,000 test digits: \S+$", out, re.M)
     assert lines[-1] == "backends agree: differences <= rtol 0.001 (float32 default)"
@@ -71,8 +80,21 @@ def test_an_absurdly_tight_tolerance_exits_1(capsys):
 
 def test_metrics_json_shows_the_same_run_on_both_backends(tmp_path, capsys):
     path = tmp_path / "compare.json"
-    argv = [*QUICK, "--epochs", "3", "--batch-size", "8", "--optimizer", "momentum", "--lr", "0.05",
-            "--lr-schedule", "cosine", "--metrics-json", path]
+    argv = [
+        *QUICK,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.05",
+        "--lr-schedule",
+        "cosine",
+        "--metrics-json",
+        path,
+    ]
     code, _, err = run(capsys, argv)
     assert code == 0, err
     doc = json.loads(path.read_text())
@@ -94,8 +116,9 @@ def test_the_reference_run_is_the_train_command_run(tmp_path, capsys):
     capsys.readouterr()
     data = load_embedded()
     x, y, x_val, y_val = split_validation(data.x_train, data.y_train, 100)
-    model = MLP([784, 16, 10], seed=4, backend="numpy").fit(scale_pixels(x[:300]), y[:300], epochs=2, lr=0.01,
-                                           validation=(scale_pixels(x_val), y_val))
+    model = MLP([784, 16, 10], seed=4, backend="numpy").fit(
+        scale_pixels(x[:300]), y[:300], epochs=2, lr=0.01, validation=(scale_pixels(x_val), y_val)
+    )
     ref = json.loads(path.read_text())["history"]["numpy"]
     assert [r["loss"] for r in ref] == [r.loss for r in model.history]
     assert [r["val_accuracy"] for r in ref] == [r.val_accuracy for r in model.history]
@@ -106,11 +129,14 @@ def test_target_accuracy_applies_to_both(capsys):
     assert code == 1 and "below --target-acc 99.90%" in err
 
 
-@pytest.mark.parametrize(("flag", "value", "expected"), [
-    ("--backend", "numba", "always trains with both numpy and numba"),
-    ("--save", "m.npz", "compare trains two models"),
-    ("--resume", "c.npz", "--resume is not a compare flag"),
-])
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--backend", "numba", "always trains with both numpy and numba"),
+        ("--save", "m.npz", "compare trains two models"),
+        ("--resume", "c.npz", "--resume is not a compare flag"),
+    ],
+)
 def test_flags_that_pick_or_save_one_model_are_refused(capsys, flag, value, expected):
     with pytest.raises(SystemExit) as info:
         main([*QUICK, flag, value])
@@ -118,9 +144,14 @@ def test_flags_that_pick_or_save_one_model_are_refused(capsys, flag, value, expe
     assert expected in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    (["--epochs", "0"], "--epochs"), (["--rtol", "-1"], "--rtol"), (["--rtol", "x"], "--rtol"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--rtol", "-1"], "--rtol"),
+        (["--rtol", "x"], "--rtol"),
+    ],
+)
 def test_bad_flags_are_usage_errors(capsys, argv, expected):
     with pytest.raises(SystemExit) as info:
         main([*QUICK, *argv])
@@ -158,7 +189,9 @@ def test_same_weights_check_separates_drift_from_kernel_differences(capsys, monk
 
     monkeypatch.setattr(cls, "train_epoch", drifting)
     code, out, _ = run(capsys, QUICK)
-    assert code == 0 and "backends agree step by step, but the two runs drifted apart: weight difference" in out
+    assert (
+        code == 0 and "backends agree step by step, but the two runs drifted apart: weight difference" in out
+    )
     assert "note: from the same weights (numpy's final ones)" in out
     assert "the kernels agree, the two runs drifted apart" in out and "--dtype float64" in out
     assert len(calls) == 3  # 2 epochs, then the one pass of the check

@@ -42,6 +42,7 @@ N_PIXELS = 784
 
 # ---------------------------------------------------------------------------- helpers
 
+
 def idx_bytes(arr: np.ndarray, magic: int | None = None, dims: tuple[int, ...] | None = None) -> bytes:
     """An IDX file for ``arr`` (uint8); ``magic``/``dims`` override the header to make bad files."""
     magic = 0x0800 + arr.ndim if magic is None else magic
@@ -64,11 +65,16 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def write_idx_dir(directory: Path, images: np.ndarray, labels: np.ndarray, gz: bool = True,
-                  n_test: int = 10) -> Path:
+def write_idx_dir(
+    directory: Path, images: np.ndarray, labels: np.ndarray, gz: bool = True, n_test: int = 10
+) -> Path:
     directory.mkdir(exist_ok=True)
-    parts = {"x_train": images[n_test:], "y_train": labels[n_test:],
-             "x_test": images[:n_test], "y_test": labels[:n_test]}
+    parts = {
+        "x_train": images[n_test:],
+        "y_train": labels[n_test:],
+        "x_test": images[:n_test],
+        "y_test": labels[:n_test],
+    }
     for key, base in IDX_FILES.items():
         write(directory / (base + (".gz" if gz else "")), idx_bytes(parts[key]), gz=gz)
     return directory
@@ -89,6 +95,7 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
 
 
 # ---------------------------------------------------------------------------- round trips
+
 
 @pytest.mark.parametrize("gz", [True, False])
 @pytest.mark.parametrize("suffix", ["", ".gz", ".bin"])
@@ -128,8 +135,11 @@ def test_load_idx_dir_mixes_gz_and_raw_and_prefers_raw(tmp_path, digits):
 @pytest.mark.parametrize("gz", [False, True])
 def test_load_csv_round_trip(tmp_path, digits, label_last, gz):
     images, labels = digits
-    path = write(tmp_path / ("train.csv.gz" if gz else "train.csv"),
-                 csv_text(images, labels, label_last).encode(), gz=gz)
+    path = write(
+        tmp_path / ("train.csv.gz" if gz else "train.csv"),
+        csv_text(images, labels, label_last).encode(),
+        gz=gz,
+    )
     data = load_csv(path)
     np.testing.assert_array_equal(data.x_train, images.reshape(30, -1))
     np.testing.assert_array_equal(data.y_train, labels)
@@ -147,10 +157,17 @@ def test_load_csv_accepts_crlf_bom_and_blank_trailing_lines(tmp_path, digits):
 @pytest.mark.parametrize("layout", ["3d-uint8", "2d-uint8", "float-unit", "float-255", "int64"])
 def test_load_npz_round_trip(tmp_path, digits, layout):
     images, labels = digits
-    x = {"3d-uint8": images, "2d-uint8": images.reshape(30, -1), "float-unit": images / 255.0,
-         "float-255": images.astype(np.float32), "int64": images.astype(np.int64)}[layout]
-    path = write(tmp_path / "mnist.npz", npz_bytes(x_train=x[10:], y_train=labels[10:], x_test=x[:10],
-                                                   y_test=labels[:10].astype(np.int64)))
+    x = {
+        "3d-uint8": images,
+        "2d-uint8": images.reshape(30, -1),
+        "float-unit": images / 255.0,
+        "float-255": images.astype(np.float32),
+        "int64": images.astype(np.int64),
+    }[layout]
+    path = write(
+        tmp_path / "mnist.npz",
+        npz_bytes(x_train=x[10:], y_train=labels[10:], x_test=x[:10], y_test=labels[:10].astype(np.int64)),
+    )
     data = load_npz(path)
     np.testing.assert_array_equal(data.x_train, images[10:].reshape(20, -1))
     np.testing.assert_array_equal(data.x_test, images[:10].reshape(10, -1))
@@ -205,6 +222,7 @@ def test_rebuild_from_csv_gz_is_reproducible_and_checks_the_hash(tmp_path):
 
 # ---------------------------------------------------------------------------- load_dataset
 
+
 def test_load_dataset_dispatch(tmp_path, digits, monkeypatch):
     images, labels = digits
     monkeypatch.delenv("FASTNN_DATA", raising=False)
@@ -215,8 +233,10 @@ def test_load_dataset_dispatch(tmp_path, digits, monkeypatch):
     assert load_dataset(str(directory)).x_train.shape == (20, N_PIXELS)
     csv = write(tmp_path / "train.csv", csv_text(images, labels).encode())
     assert load_dataset(csv).x_train.shape == (30, N_PIXELS)
-    npz = write(tmp_path / "mnist.npz", npz_bytes(x_train=images, y_train=labels, x_test=images[:1],
-                                                  y_test=labels[:1]))
+    npz = write(
+        tmp_path / "mnist.npz",
+        npz_bytes(x_train=images, y_train=labels, x_test=images[:1], y_test=labels[:1]),
+    )
     assert load_dataset(npz).x_test.shape == (1, N_PIXELS)
 
 
@@ -245,11 +265,15 @@ def test_load_dataset_bad_sources(tmp_path):
 
 # ---------------------------------------------------------------------------- bad IDX files
 
+
 def test_missing_idx_file_lists_what_was_looked_for(tmp_path, digits):
     directory = write_idx_dir(tmp_path / "mnist", *digits)
     (directory / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(DataError, match=r"missing MNIST IDX file\(s\) t10k-labels-idx1-ubyte\[\.gz\]; "
-                                        r"looked for train-images-idx3-ubyte\[\.gz\]"):
+    with pytest.raises(
+        DataError,
+        match=r"missing MNIST IDX file\(s\) t10k-labels-idx1-ubyte\[\.gz\]; "
+        r"looked for train-images-idx3-ubyte\[\.gz\]",
+    ):
         load_idx_dir(directory)
     with pytest.raises(DataError, match="no such directory"):
         load_idx_dir(tmp_path / "absent")
@@ -259,16 +283,23 @@ def test_missing_idx_file_lists_what_was_looked_for(tmp_path, digits):
 
 def test_wrong_magic_number(tmp_path, digits):
     images, labels = digits
-    path = write(tmp_path / "train-images-idx3-ubyte.gz", idx_bytes(images, magic=0x0802,
-                                                                    dims=(30, 784)), gz=True)
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz: wrong magic number 0x00000802, "
-                                        r"expected 0x00000803 \(IDX uint8 images\)$"):
+    path = write(
+        tmp_path / "train-images-idx3-ubyte.gz", idx_bytes(images, magic=0x0802, dims=(30, 784)), gz=True
+    )
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte.gz: wrong magic number 0x00000802, "
+        r"expected 0x00000803 \(IDX uint8 images\)$",
+    ):
         read_idx(path, ndim=3)
     labels_path = write(tmp_path / "labels", idx_bytes(labels))
     with pytest.raises(DataError, match=r"wrong magic number 0x00000801, expected 0x00000803"):
         read_idx(labels_path, ndim=3)
-    with pytest.raises(DataError, match=r"wrong magic number 0x504B0304, expected 0x00000801 \(IDX uint8 "
-                                        r"labels\) or 0x00000803"):
+    with pytest.raises(
+        DataError,
+        match=r"wrong magic number 0x504B0304, expected 0x00000801 \(IDX uint8 "
+        r"labels\) or 0x00000803",
+    ):
         read_idx(write(tmp_path / "zip", b"PK\x03\x04" + bytes(100)))
     with pytest.raises(DataError, match=r"IDX data type 0x0D \(float32\) is not supported"):
         read_idx(write(tmp_path / "f32", struct.pack(">II", 0x0D01, 2) + bytes(8)))
@@ -278,8 +309,11 @@ def test_wrong_magic_number(tmp_path, digits):
 def test_truncated_and_extra_bytes(tmp_path, digits, gz):
     images, _ = digits
     good = idx_bytes(images)
-    with pytest.raises(DataError, match=r"truncated: header declares shape \(30, 28, 28\) = 23,520 bytes "
-                                        r"of data, file has 23,519"):
+    with pytest.raises(
+        DataError,
+        match=r"truncated: header declares shape \(30, 28, 28\) = 23,520 bytes "
+        r"of data, file has 23,519",
+    ):
         read_idx(write(tmp_path / "short", good[:-1], gz=gz))
     with pytest.raises(DataError, match="extra bytes after the data"):
         read_idx(write(tmp_path / "long", good + b"\0", gz=gz))
@@ -316,13 +350,18 @@ def test_idx_count_mismatch_label_range_and_image_size(tmp_path, digits):
     images, labels = digits
     directory = write_idx_dir(tmp_path / "a", images, labels)
     write(directory / "train-labels-idx1-ubyte.gz", idx_bytes(labels[:19]), gz=True)
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz has 20 images but .*"
-                                        r"train-labels-idx1-ubyte.gz has 19 labels"):
+    with pytest.raises(
+        DataError,
+        match=r"train-images-idx3-ubyte.gz has 20 images but .*"
+        r"train-labels-idx1-ubyte.gz has 19 labels",
+    ):
         load_idx_dir(directory)
     bad_labels = labels.copy()
     bad_labels[3] = 10
     directory = write_idx_dir(tmp_path / "b", images, bad_labels)
-    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz: labels\[3\] is 10, expected a label 0..9"):
+    with pytest.raises(
+        DataError, match=r"t10k-labels-idx1-ubyte.gz: labels\[3\] is 10, expected a label 0..9"
+    ):
         load_idx_dir(directory)
     directory = write_idx_dir(tmp_path / "c", images, labels)
     write(directory / "t10k-images-idx3-ubyte.gz", idx_bytes(np.zeros((10, 20, 20), np.uint8)), gz=True)
@@ -332,6 +371,7 @@ def test_idx_count_mismatch_label_range_and_image_size(tmp_path, digits):
 
 # ---------------------------------------------------------------------------- bad CSV files
 
+
 def _csv_with(tmp_path, digits, line: int, edit) -> Path:
     """A CSV whose ``line`` (1-based; 1 is the header) is replaced by ``edit(fields)``."""
     lines = csv_text(*digits).splitlines()
@@ -340,17 +380,20 @@ def _csv_with(tmp_path, digits, line: int, edit) -> Path:
     return write(tmp_path / "train.csv", ("\n".join(lines) + "\n").encode())
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda f: f[:-1], r"train.csv: line 5: 784 fields, expected 785"),
-    (lambda f: [*f, "0"], r"line 5: 786 fields, expected 785"),
-    (lambda f: [*f[:3], "x7", *f[4:]], r"line 5, column 4: pixel 'x7' is not an integer"),
-    (lambda f: [*f[:3], "1.5", *f[4:]], r"line 5, column 4: pixel '1.5' is not an integer"),
-    (lambda f: [*f[:3], "", *f[4:]], r"line 5, column 4: pixel '' is not an integer"),
-    (lambda f: [*f[:3], "256", *f[4:]], r"line 5, column 4: pixel 256 out of range 0..255"),
-    (lambda f: [*f[:3], "-1", *f[4:]], r"line 5, column 4: pixel -1 out of range 0..255"),
-    (lambda f: ["10", *f[1:]], r"line 5, column 1: label 10 out of range 0..9"),
-    (lambda f: ["300", *f[1:]], r"line 5, column 1: label 300 out of range 0..9"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda f: f[:-1], r"train.csv: line 5: 784 fields, expected 785"),
+        (lambda f: [*f, "0"], r"line 5: 786 fields, expected 785"),
+        (lambda f: [*f[:3], "x7", *f[4:]], r"line 5, column 4: pixel 'x7' is not an integer"),
+        (lambda f: [*f[:3], "1.5", *f[4:]], r"line 5, column 4: pixel '1.5' is not an integer"),
+        (lambda f: [*f[:3], "", *f[4:]], r"line 5, column 4: pixel '' is not an integer"),
+        (lambda f: [*f[:3], "256", *f[4:]], r"line 5, column 4: pixel 256 out of range 0..255"),
+        (lambda f: [*f[:3], "-1", *f[4:]], r"line 5, column 4: pixel -1 out of range 0..255"),
+        (lambda f: ["10", *f[1:]], r"line 5, column 1: label 10 out of range 0..9"),
+        (lambda f: ["300", *f[1:]], r"line 5, column 1: label 300 out of range 0..9"),
+    ],
+)
 def test_bad_csv_cells_name_the_line(tmp_path, digits, edit, message):
     with pytest.raises(DataError, match=message):
         load_csv(_csv_with(tmp_path, digits, 5, edit))
@@ -389,6 +432,7 @@ def test_consistently_narrow_csv(tmp_path, digits):
 
 # ---------------------------------------------------------------------------- bad npz files
 
+
 def test_npz_with_pickled_object_array_is_refused(tmp_path, digits):
     images, labels = digits
     buf = io.BytesIO()
@@ -396,22 +440,30 @@ def test_npz_with_pickled_object_array_is_refused(tmp_path, digits):
     obj[:] = [images, "payload"]
     np.savez(buf, x_train=obj, y_train=labels, x_test=images, y_test=labels)  # pickles x_train
     path = write(tmp_path / "evil.npz", buf.getvalue())
-    with pytest.raises(DataError, match=r"evil.npz: array 'x_train' holds Python objects .*allow_pickle=False"):
+    with pytest.raises(
+        DataError, match=r"evil.npz: array 'x_train' holds Python objects .*allow_pickle=False"
+    ):
         load_npz(path)
 
 
 def test_npz_missing_key_wrong_shape_and_count(tmp_path, digits):
     images, labels = digits
     path = write(tmp_path / "m.npz", npz_bytes(x_train=images, y_train=labels, x_test=images))
-    with pytest.raises(DataError, match=r"m.npz: missing array 'y_test' \(found \['x_test', 'x_train', "
-                                        r"'y_train'\]\); expected the Keras layout"):
+    with pytest.raises(
+        DataError,
+        match=r"m.npz: missing array 'y_test' \(found \['x_test', 'x_train', "
+        r"'y_train'\]\); expected the Keras layout",
+    ):
         load_npz(path)
-    path = write(tmp_path / "s.npz", npz_bytes(x_train=images.reshape(30, 56, 14), y_train=labels,
-                                               x_test=images, y_test=labels))
+    path = write(
+        tmp_path / "s.npz",
+        npz_bytes(x_train=images.reshape(30, 56, 14), y_train=labels, x_test=images, y_test=labels),
+    )
     with pytest.raises(DataError, match=r"'x_train' has shape \(30, 56, 14\), expected \(n, 28, 28\)"):
         load_npz(path)
-    path = write(tmp_path / "c.npz", npz_bytes(x_train=images, y_train=labels[:29], x_test=images,
-                                               y_test=labels))
+    path = write(
+        tmp_path / "c.npz", npz_bytes(x_train=images, y_train=labels[:29], x_test=images, y_test=labels)
+    )
     with pytest.raises(DataError, match="'x_train' has 30 images but 'y_train' has 29 labels"):
         load_npz(path)
     nan = images / 255.0
@@ -419,8 +471,10 @@ def test_npz_missing_key_wrong_shape_and_count(tmp_path, digits):
     path = write(tmp_path / "n.npz", npz_bytes(x_train=nan, y_train=labels, x_test=images, y_test=labels))
     with pytest.raises(DataError, match="'x_train' contains NaN"):
         load_npz(path)
-    path = write(tmp_path / "r.npz", npz_bytes(x_train=images.astype(np.float32) * 2, y_train=labels,
-                                               x_test=images, y_test=labels))
+    path = write(
+        tmp_path / "r.npz",
+        npz_bytes(x_train=images.astype(np.float32) * 2, y_train=labels, x_test=images, y_test=labels),
+    )
     with pytest.raises(DataError, match=r"'x_train' has values 0..510, expected \[0, 1\] or \[0, 255\]"):
         load_npz(path)
 
@@ -431,15 +485,20 @@ def test_npz_not_a_zip_and_lying_header(tmp_path):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         header = io.BytesIO()
-        np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
-                                                      "shape": (10**9, 784)})
+        np.lib.format.write_array_header_1_0(
+            header, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 784)}
+        )
         zf.writestr("x_train.npy", header.getvalue() + bytes(1000))
-    with pytest.raises(DataError, match=r"array 'x_train' declares shape \(1000000000, 784\) uint8 = "
-                                        r"784,000,000,000 bytes, but its zip entry holds 1,000 bytes"):
+    with pytest.raises(
+        DataError,
+        match=r"array 'x_train' declares shape \(1000000000, 784\) uint8 = "
+        r"784,000,000,000 bytes, but its zip entry holds 1,000 bytes",
+    ):
         load_npz(write(tmp_path / "lie.npz", buf.getvalue()))
 
 
 # ---------------------------------------------------------------------------- fuzzing
+
 
 def _mutations(seed: bytes) -> st.SearchStrategy[bytes]:
     """``seed`` with a few bytes overwritten (often in the header), maybe a slice removed or cut short."""
@@ -455,7 +514,7 @@ def _mutations(seed: bytes) -> st.SearchStrategy[bytes]:
         for pos, byte in changes:
             data[pos] = byte
         if dropped:
-            del data[dropped[0]:dropped[0] + dropped[1]]
+            del data[dropped[0] : dropped[0] + dropped[1]]
         return bytes(data[:end])
 
     return st.tuples(edits, drop, cut).map(apply)
@@ -485,8 +544,12 @@ READERS = {"idx": read_idx, "idx.gz": read_idx, "csv": load_csv, "npz": load_npz
 def test_fuzzed_files_raise_only_data_error(kind, tmp_path_factory):
     directory = tmp_path_factory.mktemp(f"fuzz-{kind.replace('.', '-')}")
 
-    @settings(max_examples=100, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=100,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(data=_mutations(SEEDS[kind]) | st.binary(max_size=64))
     def check(data: bytes) -> None:
         path = write(directory / f"f.{kind}", data)
@@ -502,9 +565,13 @@ NPY_DESCRS = ["|u1", "<f4", ">f8", "<i8", "|b1", "|O", "<c8", "|V4", "<U3", "<M8
 
 
 @settings(max_examples=100, deadline=None, database=None)
-@given(descr=st.sampled_from(NPY_DESCRS), fortran=st.booleans(),
-       shape=st.lists(st.integers(-2, 2**40) | st.integers(0, 3000), max_size=3).map(tuple),
-       payload=st.integers(0, 5000), stored=st.booleans())
+@given(
+    descr=st.sampled_from(NPY_DESCRS),
+    fortran=st.booleans(),
+    shape=st.lists(st.integers(-2, 2**40) | st.integers(0, 3000), max_size=3).map(tuple),
+    payload=st.integers(0, 5000),
+    stored=st.booleans(),
+)
 def test_fuzzed_npy_headers_raise_only_data_error(tmp_path_factory, descr, fortran, shape, payload, stored):
     header = f"{{'descr': {descr!r}, 'fortran_order': {fortran}, 'shape': {shape}, }}"
     if descr.startswith(("'", "[")):
@@ -523,6 +590,7 @@ def test_fuzzed_npy_headers_raise_only_data_error(tmp_path_factory, descr, fortr
 
 
 # ---------------------------------------------------------------------------- helpers on arrays
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, "float32"])
 def test_scale_pixels(dtype):
@@ -582,9 +650,12 @@ def test_mnist_data_checks_its_arrays():
 
 # ---------------------------------------------------------------------------- real MNIST
 
+
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("FASTNN_TEST_MNIST_DIR"), reason="set FASTNN_TEST_MNIST_DIR to the "
-                    "directory holding the four MNIST IDX files")
+@pytest.mark.skipif(
+    not os.environ.get("FASTNN_TEST_MNIST_DIR"),
+    reason="set FASTNN_TEST_MNIST_DIR to the directory holding the four MNIST IDX files",
+)
 def test_real_mnist():
     data = load_idx_dir(os.environ["FASTNN_TEST_MNIST_DIR"])
     assert data.x_train.shape == (60000, N_PIXELS) and data.x_test.shape == (10000, N_PIXELS)

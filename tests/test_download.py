@@ -33,6 +33,7 @@ HANG_SECONDS = 5.0  # how long a "hang" route stalls at most (released at teardo
 
 # ---------------------------------------------------------------------------- helpers
 
+
 def idx(arr: np.ndarray) -> bytes:
     header = (0x0800 + arr.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)
     return header + arr.astype(np.uint8).tobytes()
@@ -51,8 +52,12 @@ def make_payloads() -> dict[str, bytes]:
 
 PAYLOADS = make_payloads()
 GZ = {name: gzip.compress(raw, mtime=0) for name, raw in PAYLOADS.items()}
-SPECS = tuple(MnistFile(name, hashlib.sha256(GZ[name]).hexdigest(), hashlib.sha256(raw).hexdigest(),
-                        len(raw), len(GZ[name])) for name, raw in PAYLOADS.items())
+SPECS = tuple(
+    MnistFile(
+        name, hashlib.sha256(GZ[name]).hexdigest(), hashlib.sha256(raw).hexdigest(), len(raw), len(GZ[name])
+    )
+    for name, raw in PAYLOADS.items()
+)
 NAMES = [spec.name for spec in SPECS]
 TRAIN = NAMES[0]
 
@@ -125,8 +130,16 @@ def server():
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch, tmp_path):
     """No proxies, no FASTNN_* variables, and a private user cache dir."""
-    for var in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY",
-                "FASTNN_DATA", "FASTNN_MNIST_MIRRORS"):
+    for var in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "FASTNN_DATA",
+        "FASTNN_MNIST_MIRRORS",
+    ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setenv("NO_PROXY", "*")
@@ -159,10 +172,11 @@ def assert_verified_cache(cache: Path, content: dict[str, bytes] | None = None) 
 def corrupt(data: bytes) -> bytes:
     """Same length, one payload byte flipped (gz hash and CRC both fail)."""
     i = len(data) // 2
-    return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+    return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
 
 
 # ---------------------------------------------------------------------------- downloads
+
 
 def test_download_verifies_and_second_call_makes_no_request(server, tmp_path):
     cache = tmp_path / "cache" / "nested"
@@ -345,6 +359,7 @@ def test_bad_arguments(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------------------- cache dir and load_dataset
 
+
 def test_default_cache_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "data"))
     assert default_cache_dir() == tmp_path / "data"
@@ -391,6 +406,7 @@ def test_fastnn_data_is_the_download_dir_and_the_default_source(tiny_mnist, tmp_
 
 # ---------------------------------------------------------------------------- command line
 
+
 def test_cli_download_prints_directory(tiny_mnist, tmp_path, capsys):
     assert dl.main(["download", "--dir", str(tmp_path / "x")]) == 0
     out, err = capsys.readouterr()
@@ -402,8 +418,13 @@ def test_cli_download_prints_directory(tiny_mnist, tmp_path, capsys):
 def test_cli_download_without_reachable_mirror_exits_1_without_traceback(tmp_path):
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("FASTNN_")}
     env["FASTNN_MNIST_MIRRORS"] = f"{closed_port_url()},{closed_port_url()}"
-    proc = subprocess.run([sys.executable, "-m", "fastnn.data", "download", "--dir", str(tmp_path / "x")],
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fastnn.data", "download", "--dir", str(tmp_path / "x")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr.count("fastnn: error: could not download train-images-idx3-ubyte.gz") == 1

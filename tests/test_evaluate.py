@@ -30,8 +30,9 @@ def data() -> MnistData:
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory, data: MnistData) -> Path:
     x, y = scale_pixels(data.x_train[1000:]), data.y_train[1000:]
-    model = MLP([784, 24, 10], seed=3).fit(x, y, epochs=2, lr=0.05, batch_size=32, optimizer="momentum",
-                                           train_accuracy=False)
+    model = MLP([784, 24, 10], seed=3).fit(
+        x, y, epochs=2, lr=0.05, batch_size=32, optimizer="momentum", train_accuracy=False
+    )
     return model.save(tmp_path_factory.mktemp("model") / "model.npz")
 
 
@@ -52,8 +53,15 @@ def reference(model_file: Path, x: np.ndarray, y: np.ndarray) -> dict:
         s = precision[k] + recall[k]
         f1[k] = 2 * precision[k] * recall[k] / s if s else 0.0
     p_true = np.maximum(proba[np.arange(len(y)), y], np.finfo(np.float32).tiny)
-    return {"accuracy": np.mean(pred == y), "loss": -np.mean(np.log(p_true)), "cm": cm,
-            "precision": precision, "recall": recall, "f1": f1, "support": np.bincount(y, minlength=10)}
+    return {
+        "accuracy": np.mean(pred == y),
+        "loss": -np.mean(np.log(p_true)),
+        "cm": cm,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": np.bincount(y, minlength=10),
+    }
 
 
 # ------------------------------------------------------------------ metrics
@@ -94,10 +102,15 @@ def test_report_tables_are_aligned():
     assert m[-1].split() == ["total", "1", "1", "2", "4"]
 
 
-@pytest.mark.parametrize(("y", "p", "match"), [
-    ([0, 10], [0, 1], "y_true"), ([0, 1], [0, -1], "y_pred"), ([0.5], [0], "y_true"),
-    ([0, 1], [0], "same length"),
-])
+@pytest.mark.parametrize(
+    ("y", "p", "match"),
+    [
+        ([0, 10], [0, 1], "y_true"),
+        ([0, 1], [0, -1], "y_pred"),
+        ([0.5], [0], "y_true"),
+        ([0, 1], [0], "same length"),
+    ],
+)
 def test_bad_labels_name_the_parameter(y, p, match):
     with pytest.raises(InvalidParameterError, match=match):
         confusion_matrix(np.asarray(y), np.asarray(p))
@@ -134,18 +147,25 @@ def test_printed_tables(capsys, data, model_file):
     out = capsys.readouterr().out
     ref = reference(model_file, data.x_test, data.y_test)
     lines = out.splitlines()
-    assert lines[0] == (f"model: {model_file}: 784-24(relu)-10(softmax), float32, 2 epochs | backend "
-                        f"{DEFAULT_BACKEND}")
+    assert lines[0] == (
+        f"model: {model_file}: 784-24(relu)-10(softmax), float32, 2 epochs | backend {DEFAULT_BACKEND}"
+    )
     assert lines[1] == "data: embedded MNIST subset (5,000 digits): test split, 1,000 digits"
     n_correct = int(np.trace(ref["cm"]))
-    assert lines[2] == (f"accuracy {ref['accuracy']:.2%} ({n_correct:,} of 1,000)  mean loss "
-                        f"{ref['loss']:.4f}")
+    assert lines[2] == (
+        f"accuracy {ref['accuracy']:.2%} ({n_correct:,} of 1,000)  mean loss {ref['loss']:.4f}"
+    )
     for k in range(10):
         row = next(line for line in lines if re.match(rf"\s+{k}\s+\d\.\d{{4}}\s", line))
-        assert row.split() == [str(k), f"{ref['precision'][k]:.4f}", f"{ref['recall'][k]:.4f}",
-                               f"{ref['f1'][k]:.4f}", f"{ref['support'][k]:,}"]
+        assert row.split() == [
+            str(k),
+            f"{ref['precision'][k]:.4f}",
+            f"{ref['recall'][k]:.4f}",
+            f"{ref['f1'][k]:.4f}",
+            f"{ref['support'][k]:,}",
+        ]
     start = lines.index("confusion matrix (rows: true digit, columns: predicted digit)")
-    matrix = [[int(v) for v in line.split()[1:11]] for line in lines[start + 2:start + 12]]
+    matrix = [[int(v) for v in line.split()[1:11]] for line in lines[start + 2 : start + 12]]
     np.testing.assert_array_equal(matrix, ref["cm"])
 
 
@@ -192,8 +212,10 @@ def test_missing_data_names_the_flag(tmp_path, capsys, model_file):
 
 def test_csv_without_test_split_suggests_another_split(tmp_path, capsys, data, model_file):
     header = "label," + ",".join(f"pixel{i}" for i in range(784))
-    rows = [",".join(map(str, [label, *pixels])) for label, pixels in
-            zip(data.y_train[:50], data.x_train[:50], strict=True)]
+    rows = [
+        ",".join(map(str, [label, *pixels]))
+        for label, pixels in zip(data.y_train[:50], data.x_train[:50], strict=True)
+    ]
     csv = tmp_path / "train.csv"
     csv.write_text("\n".join([header, *rows]) + "\n")
     one_line_error(capsys, ["--model", model_file, "--data", csv], "no test split", "--split val")
@@ -203,10 +225,16 @@ def test_csv_without_test_split_suggests_another_split(tmp_path, capsys, data, m
 
 def test_inverted_data_is_refused_or_fixed(tmp_path, capsys, data, model_file):
     path = tmp_path / "inverted.npz"
-    np.savez(path, x_train=255 - data.x_train[:100], y_train=data.y_train[:100],
-             x_test=255 - data.x_test, y_test=data.y_test)
-    one_line_error(capsys, ["--model", model_file, "--data", path], "inverted.npz", "light background",
-                   "--fix-polarity")
+    np.savez(
+        path,
+        x_train=255 - data.x_train[:100],
+        y_train=data.y_train[:100],
+        x_test=255 - data.x_test,
+        y_test=data.y_test,
+    )
+    one_line_error(
+        capsys, ["--model", model_file, "--data", path], "inverted.npz", "light background", "--fix-polarity"
+    )
     out_json = tmp_path / "e.json"
     argv = ["--model", str(model_file), "--data", str(path), "--fix-polarity", "--json", str(out_json)]
     assert main(argv) == 0
@@ -217,14 +245,19 @@ def test_inverted_data_is_refused_or_fixed(tmp_path, capsys, data, model_file):
 
 
 def test_json_directory_is_checked_first(tmp_path, capsys, model_file):
-    one_line_error(capsys, ["--model", model_file, "--json", tmp_path / "no" / "e.json"], "--json",
-                   "does not exist")
+    one_line_error(
+        capsys, ["--model", model_file, "--json", tmp_path / "no" / "e.json"], "--json", "does not exist"
+    )
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    ([], "--model"), (["--model", "m.npz", "--split", "dev"], "--split"),
-    (["--model", "m.npz", "--val-size", "-3"], "--val-size"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "--model"),
+        (["--model", "m.npz", "--split", "dev"], "--split"),
+        (["--model", "m.npz", "--val-size", "-3"], "--val-size"),
+    ],
+)
 def test_bad_flags_are_usage_errors(capsys, argv, expected):
     with pytest.raises(SystemExit) as info:
         main(argv)

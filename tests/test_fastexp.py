@@ -23,14 +23,21 @@ def _apply_expm1(x, out):
 
 def _inputs(dtype):
     rng = np.random.default_rng(7)
-    x = np.concatenate([-np.logspace(-12, 3, 20_000), -rng.random(20_000) * 100, rng.random(2_000) * 80,
-                        [0.0, -0.0, -1e-30, 1e-30]])
+    x = np.concatenate(
+        [
+            -np.logspace(-12, 3, 20_000),
+            -rng.random(20_000) * 100,
+            rng.random(2_000) * 80,
+            [0.0, -0.0, -1e-30, 1e-30],
+        ]
+    )
     return x.astype(dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("kernel", "reference", "name"), [(_apply_exp, np.exp, "exp"),
-                                                          (_apply_expm1, np.expm1, "expm1")])
+@pytest.mark.parametrize(
+    ("kernel", "reference", "name"), [(_apply_exp, np.exp, "exp"), (_apply_expm1, np.expm1, "expm1")]
+)
 def test_matches_numpy_within_a_few_ulp(kernel, reference, name, dtype):
     x = _inputs(dtype)
     got = np.empty_like(x)
@@ -44,7 +51,9 @@ def test_matches_numpy_within_a_few_ulp(kernel, reference, name, dtype):
     rel = np.abs(got[ok].astype(np.float64) - want[ok]) / np.abs(want[ok])
     # exp: within 1 ulp (2 eps of slack); expm1 above ln2/2 is exp(x) - 1, a bit more.
     ulps = 2 if name == "exp" else 3
-    assert rel.max() <= ulps * np.finfo(dtype).eps, f"{name} {np.dtype(dtype).name}: max rel err {rel.max():.3e}"
+    assert rel.max() <= ulps * np.finfo(dtype).eps, (
+        f"{name} {np.dtype(dtype).name}: max rel err {rel.max():.3e}"
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -168,7 +168,9 @@ def test_hand_worked_example():
 
     # One SGD step with lr = 0.5 moves every parameter by -0.5 * gradient.
     before = params.data.copy()
-    backend.apply_update(params, grad.copy(), OptimizerConfig("sgd", lr=0.5), OptimizerState.zeros("sgd", 12, np.float64))
+    backend.apply_update(
+        params, grad.copy(), OptimizerConfig("sgd", lr=0.5), OptimizerState.zeros("sgd", 12, np.float64)
+    )
     assert_allclose(params.data, before - 0.5 * grad, rtol=1e-15)
     assert params.b(1)[0] == pytest.approx(0.0 - 0.5 * 0.0115984875, rel=1e-8)
 
@@ -269,7 +271,9 @@ def test_weight_decay_skips_biases(name):
     p0 = np.linspace(-1.0, 1.0, 17)
     params = Params(OPT_LAYERS, p0.copy())
     cfg = OptimizerConfig(name, lr=0.1, weight_decay=0.5)
-    NumpyBackend().apply_update(params, np.zeros(17), cfg, OptimizerState.zeros(name, 17, np.dtype(np.float64)))
+    NumpyBackend().apply_update(
+        params, np.zeros(17), cfg, OptimizerState.zeros(name, 17, np.dtype(np.float64))
+    )
     biases = WEIGHT_MASK == 0
     assert_array_equal(params.data[biases], p0[biases])
     moved = params.data[~biases] - p0[~biases]

@@ -33,8 +33,10 @@ from fastnn.polarity import PolarityWarning, check_polarity, detect_inverted, li
 
 def centre_of_mass(img: np.ndarray) -> tuple[float, float]:
     total = img.sum()
-    return (float(img.sum(axis=1) @ np.arange(img.shape[0]) / total),
-            float(img.sum(axis=0) @ np.arange(img.shape[1]) / total))
+    return (
+        float(img.sum(axis=1) @ np.arange(img.shape[0]) / total),
+        float(img.sum(axis=0) @ np.arange(img.shape[1]) / total),
+    )
 
 
 def ink_box(img: np.ndarray) -> tuple[int, int]:
@@ -53,8 +55,9 @@ def assert_mnist_like(out: np.ndarray) -> None:
     assert abs(cy - CENTRE) <= 0.5 + 1e-9 and abs(cx - CENTRE) <= 0.5 + 1e-9, (cy, cx)
 
 
-def stroke_digit(width: int, height: int, *, pen: float, offset: tuple[int, int] = (0, 0),
-                 dark_on_light: bool = False) -> np.ndarray:
+def stroke_digit(
+    width: int, height: int, *, pen: float, offset: tuple[int, int] = (0, 0), dark_on_light: bool = False
+) -> np.ndarray:
     """A '7' drawn with an anti-aliased pen ``pen`` px wide, as a uint8 (height, width) image."""
     s = min(width, height) / 100
     dx, dy = offset
@@ -108,8 +111,9 @@ def test_a_majority_decides_a_batch(mnist):
     assert detect_inverted(x)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((3, 3), bool), np.zeros(5, np.uint8), np.array([["a"]]),
-                                 np.zeros((0, 4), np.uint8)])
+@pytest.mark.parametrize(
+    "bad", [np.zeros((3, 3), bool), np.zeros(5, np.uint8), np.array([["a"]]), np.zeros((0, 4), np.uint8)]
+)
 def test_detect_inverted_rejects_what_is_not_an_image(bad):
     with pytest.raises(InvalidParameterError, match="'images' parameter"):
         detect_inverted(bad)
@@ -153,12 +157,15 @@ def test_mnist_digits_are_almost_all_fixed_points(mnist):
 
 
 @pytest.mark.parametrize("dark_on_light", [False, True], ids=["light-ink", "dark-ink"])
-@pytest.mark.parametrize(("width", "height", "pen", "offset"), [
-    (100, 100, 12, (0, 0)),      # centred, square
-    (400, 250, 30, (170, -40)),  # big, wide canvas, far off-centre
-    (60, 90, 6, (-10, 25)),      # small, tall canvas, off-centre the other way
-    (28, 28, 3, (2, 3)),         # already MNIST-sized
-])
+@pytest.mark.parametrize(
+    ("width", "height", "pen", "offset"),
+    [
+        (100, 100, 12, (0, 0)),  # centred, square
+        (400, 250, 30, (170, -40)),  # big, wide canvas, far off-centre
+        (60, 90, 6, (-10, 25)),  # small, tall canvas, off-centre the other way
+        (28, 28, 3, (2, 3)),  # already MNIST-sized
+    ],
+)
 def test_drawn_digits_come_out_like_mnist(width, height, pen, offset, dark_on_light):
     img = stroke_digit(width, height, pen=pen, offset=offset, dark_on_light=dark_on_light)
     assert detect_inverted(img) == dark_on_light

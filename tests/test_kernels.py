@@ -56,7 +56,9 @@ NUMPY = NumpyBackend()
 
 #: Tests of compiled code as such (signatures, .py_func against the machine code) mean
 #: nothing when NUMBA_DISABLE_JIT=1 (the coverage run), where every kernel is Python.
-requires_jit = pytest.mark.skipif(numba.config.DISABLE_JIT, reason="compiled kernels only (NUMBA_DISABLE_JIT=1)")
+requires_jit = pytest.mark.skipif(
+    numba.config.DISABLE_JIT, reason="compiled kernels only (NUMBA_DISABLE_JIT=1)"
+)
 
 
 def _rel_err(actual: np.ndarray, desired: np.ndarray) -> float:
@@ -141,10 +143,27 @@ class TinyNet:
     def train_epoch_sample_args(self, skip_zeros: bool = True) -> tuple:
         n_act = int(self.act_off[-1])
         st = self.state
-        return (self.params.data, self.params.offsets, self.sizes, self.codes, self.consts, self.X,
-                self.y, self.order, self.hp, self.cfg.code, st.m, st.s, st.t,
-                np.zeros(n_act, self.dtype), np.zeros(n_act, self.dtype), self.act_off,
-                *self.nonzero_rows(), np.arange(self.X.shape[1], dtype=np.int32), skip_zeros)
+        return (
+            self.params.data,
+            self.params.offsets,
+            self.sizes,
+            self.codes,
+            self.consts,
+            self.X,
+            self.y,
+            self.order,
+            self.hp,
+            self.cfg.code,
+            st.m,
+            st.s,
+            st.t,
+            np.zeros(n_act, self.dtype),
+            np.zeros(n_act, self.dtype),
+            self.act_off,
+            *self.nonzero_rows(),
+            np.arange(self.X.shape[1], dtype=np.int32),
+            skip_zeros,
+        )
 
     def nonzero_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """CSR (indptr int64, indices int32) of X's non-zero entries, as the adapter makes it."""
@@ -155,21 +174,55 @@ class TinyNet:
     def train_epoch_batch_args(self, batch_size: int) -> tuple:
         bs = min(batch_size, self.order.shape[0])
         n_act, dt, st = int(self.act_off[-1]), self.dtype, self.state
-        return (self.params.data, self.params.offsets, self.sizes, self.codes, self.consts, self.X,
-                self.y, self.order, bs, self.hp, self.cfg.code, st.m, st.s, st.t,
-                np.zeros_like(self.params.data), np.empty((bs, self.X.shape[1]), dt),
-                np.empty(bs, np.int64), np.empty(bs * n_act, dt),
-                np.empty(bs * max(self.params.layer_sizes), dt), self.act_off)
+        return (
+            self.params.data,
+            self.params.offsets,
+            self.sizes,
+            self.codes,
+            self.consts,
+            self.X,
+            self.y,
+            self.order,
+            bs,
+            self.hp,
+            self.cfg.code,
+            st.m,
+            st.s,
+            st.t,
+            np.zeros_like(self.params.data),
+            np.empty((bs, self.X.shape[1]), dt),
+            np.empty(bs, np.int64),
+            np.empty(bs * n_act, dt),
+            np.empty(bs * max(self.params.layer_sizes), dt),
+            self.act_off,
+        )
 
     def predict_proba_args(self, chunk: int) -> tuple:
         out = np.empty((self.X.shape[0], self.params.layer_sizes[-1]), self.dtype)
         abuf = np.empty(chunk * int(self.act_off[-1]), self.dtype)
-        return (self.params.data, self.params.offsets, self.sizes, self.codes, self.consts, self.X,
-                out, abuf, self.act_off, chunk)
+        return (
+            self.params.data,
+            self.params.offsets,
+            self.sizes,
+            self.codes,
+            self.consts,
+            self.X,
+            out,
+            abuf,
+            self.act_off,
+            chunk,
+        )
 
 
-def _tiny_net(dtype, activations=("tanh", "relu", "softmax"), optimizer="adam",
-              weight_decay=1e-3, n=7, layer_sizes=(6, 5, 4, 3), seed=7) -> TinyNet:
+def _tiny_net(
+    dtype,
+    activations=("tanh", "relu", "softmax"),
+    optimizer="adam",
+    weight_decay=1e-3,
+    n=7,
+    layer_sizes=(6, 5, 4, 3),
+    seed=7,
+) -> TinyNet:
     """A deterministic TinyNet: sparse inputs with an all-zero row, non-zero biases."""
     dt = np.dtype(dtype)
     rng = np.random.default_rng(seed)
@@ -182,8 +235,9 @@ def _tiny_net(dtype, activations=("tanh", "relu", "softmax"), optimizer="adam",
     y = rng.integers(0, layer_sizes[-1], size=n).astype(np.int64)
     cfg = OptimizerConfig(optimizer, lr=0.05, weight_decay=weight_decay)
     state = OptimizerState.zeros(optimizer, params.data.size, dt)
-    return TinyNet(params, tuple(activations), X.astype(dt), y, rng.permutation(n).astype(np.int64),
-                   cfg, state)
+    return TinyNet(
+        params, tuple(activations), X.astype(dt), y, rng.permutation(n).astype(np.int64), cfg, state
+    )
 
 
 def _dense_inputs(shape, dtype, rng) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -215,8 +269,9 @@ def _assert_forward_close(got, want, a, W, b, what: str) -> None:
     bound = 4 * eps * ((W.shape[0] + 1) * mag.max(axis=1, keepdims=True) + 1 + np.abs(want))
     excess = np.abs(got.astype(np.float64) - want) - bound.reshape(np.shape(want))
     where = np.unravel_index(excess.argmax(), excess.shape)
-    assert excess.max() <= 0, f"{what}: |numba - numpy| exceeds the rounding bound at {where}: " \
-                              f"{got[where]!r} vs {want[where]!r}"
+    assert excess.max() <= 0, (
+        f"{what}: |numba - numpy| exceeds the rounding bound at {where}: {got[where]!r} vs {want[where]!r}"
+    )
 
 
 # ------------------------------------------------------------------ codes and constants
@@ -317,8 +372,7 @@ def test_dense_forward_sample_skipping_is_exact(act, rng):
 @pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS)
 def test_loss_and_gradient_matches_reference(act, dtype, strict_fp):
     for layer_sizes, n in (((6, 5, 4, 3), 7), ((6, 3), 5), ((6, 1, 2), 1)):
-        net = _tiny_net(dtype, (act,) * (len(layer_sizes) - 2) + ("softmax",), n=n,
-                        layer_sizes=layer_sizes)
+        net = _tiny_net(dtype, (act,) * (len(layer_sizes) - 2) + ("softmax",), n=n, layer_sizes=layer_sizes)
         g_np, g_nb = net.params.zeros_like(), net.params.zeros_like()
         loss_np = NUMPY.loss_and_gradient(net.params, net.activations, net.X, net.y, g_np)
         loss_nb = NUMBA.loss_and_gradient(net.params, net.activations, net.X, net.y, g_nb)
@@ -335,8 +389,9 @@ def test_loss_and_gradient_matches_reference(act, dtype, strict_fp):
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 def test_apply_update_matches_reference(optimizer, weight_decay, dtype, rng):
-    nets = {name: _tiny_net(dtype, optimizer=optimizer, weight_decay=weight_decay)
-            for name in ("numpy", "numba")}
+    nets = {
+        name: _tiny_net(dtype, optimizer=optimizer, weight_decay=weight_decay) for name in ("numpy", "numba")
+    }
     backends = {"numpy": NUMPY, "numba": NUMBA}
     for step in range(1, 4):
         grad = rng.normal(0.0, 0.5, size=nets["numpy"].params.data.shape).astype(dtype)
@@ -426,12 +481,16 @@ def test_float32_signatures_have_no_float64_but_hp(name):
     module, allowed_return = ENTRY_KERNELS[name]
     kernel = getattr(module, name)
     pnames = list(inspect.signature(kernel.py_func).parameters)
-    sigs = [s for s in kernel.nopython_signatures
-            if any(getattr(a, "dtype", a) == types.float32 for a in s.args)]
+    sigs = [
+        s for s in kernel.nopython_signatures if any(getattr(a, "dtype", a) == types.float32 for a in s.args)
+    ]
     assert sigs, f"warmup('float32') compiled no float32 signature of {name}"
     for sig in sigs:
-        bad = [f"{p}: {a}" for p, a in zip(pnames, sig.args, strict=True)
-               if getattr(a, "dtype", a) == types.float64 and p != "hp"]
+        bad = [
+            f"{p}: {a}"
+            for p, a in zip(pnames, sig.args, strict=True)
+            if getattr(a, "dtype", a) == types.float64 and p != "hp"
+        ]
         assert not bad, f"{name} float32 specialisation has float64 arguments: {bad}"
         assert sig.return_type == allowed_return, f"{name} returns {sig.return_type}"
 
@@ -445,16 +504,28 @@ def test_py_func_of_single_step_kernels_matches_jit(dtype):
     for act in ("relu", "selu", "softmax"):
         for skip in (True, False):
             args = net.dense_forward_sample_args(net.X[2], W, b, act, skip)
-            _assert_close(k_dense.dense_forward_sample.py_func(*args), k_dense.dense_forward_sample(*args),
-                          tol, f"dense_forward_sample.py_func {act}")
+            _assert_close(
+                k_dense.dense_forward_sample.py_func(*args),
+                k_dense.dense_forward_sample(*args),
+                tol,
+                f"dense_forward_sample.py_func {act}",
+            )
         args = net.dense_forward_batch_args(net.X, W, b, act)
-        _assert_close(k_dense.dense_forward_batch.py_func(*args), k_dense.dense_forward_batch(*args),
-                      tol, f"dense_forward_batch.py_func {act}")
+        _assert_close(
+            k_dense.dense_forward_batch.py_func(*args),
+            k_dense.dense_forward_batch(*args),
+            tol,
+            f"dense_forward_batch.py_func {act}",
+        )
     a = np.tanh(net.X - net.dtype.type(0.5))
     for act in ("sigmoid", "tanh", "selu"):
         args = net.activation_derivative_args(a, act)
-        _assert_close(k_act.activation_derivative.py_func(*args), k_act.activation_derivative(*args),
-                      tol, f"activation_derivative.py_func {act}")
+        _assert_close(
+            k_act.activation_derivative.py_func(*args),
+            k_act.activation_derivative(*args),
+            tol,
+            f"activation_derivative.py_func {act}",
+        )
 
 
 @requires_jit
@@ -559,8 +630,13 @@ print(json.dumps({"float64_in_float32_code": sorted(set(leaks))}))
 @pytest.fixture(scope="module")
 def boundscheck_run() -> subprocess.CompletedProcess:
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", FASTNN_NUMBA_CACHE="0")
-    return subprocess.run([sys.executable, "-W", "error", "-c", BOUNDSCHECK_SCRIPT], env=env,
-                          capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", BOUNDSCHECK_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 @pytest.mark.slow  # ~20 s (18-24 s measured): a cold compile of every kernel with bounds checks

@@ -123,42 +123,104 @@ def test_save_overwrites_existing_file(trained, tmp_path, tiny_data):
 # ----------------------------------------------------------- malformed files
 MALFORMED = [
     ("missing-meta", lambda p, m, a: np.savez(p, **a), "no 'fastnn_meta' entry"),
-    ("wrong-format-name", lambda p, m, a: _save(p, {**m, "format": "keras-h5"}, a),
-     "not a fastnn model file \\(format is not 'fastnn-mlp'\\)"),
+    (
+        "wrong-format-name",
+        lambda p, m, a: _save(p, {**m, "format": "keras-h5"}, a),
+        "not a fastnn model file \\(format is not 'fastnn-mlp'\\)",
+    ),
     ("meta-not-an-object", lambda p, m, a: _save(p, [m], a), "format is not 'fastnn-mlp'"),
-    ("newer-format-version", lambda p, m, a: _save(p, {**m, "format_version": FORMAT_VERSION + 1}, a),
-     "written by a newer fastnn \\(format version 2; this one reads up to 1\\); upgrade fastnn"),
+    (
+        "newer-format-version",
+        lambda p, m, a: _save(p, {**m, "format_version": FORMAT_VERSION + 1}, a),
+        "written by a newer fastnn \\(format version 2; this one reads up to 1\\); upgrade fastnn",
+    ),
     ("format-version-0", lambda p, m, a: _save(p, {**m, "format_version": 0}, a), "invalid format_version 0"),
-    ("format-version-str", lambda p, m, a: _save(p, {**m, "format_version": "1"}, a), "invalid format_version '1'"),
+    (
+        "format-version-str",
+        lambda p, m, a: _save(p, {**m, "format_version": "1"}, a),
+        "invalid format_version '1'",
+    ),
     ("missing-array", lambda p, m, a: _save(p, m, _without(a, "b1")), "missing array 'b1'"),
-    ("wrong-shape", lambda p, m, a: _save(p, m, {**a, "W0": a["W0"][:, :-1]}),
-     "array 'W0' has shape \\(12, 7\\); the metadata needs \\(12, 8\\)"),
-    ("wrong-bias-shape", lambda p, m, a: _save(p, m, {**a, "b0": a["b0"].reshape(1, -1)}), "array 'b0' has shape"),
-    ("wrong-dtype", lambda p, m, a: _save(p, m, {**a, "W1": a["W1"].astype(np.float64)}),
-     "array 'W1' has shape \\(8, 3\\) and dtype float64; the metadata needs \\(8, 3\\) float32"),
-    ("int-weights", lambda p, m, a: _save(p, m, {**a, "b1": a["b1"].astype(np.int32)}), "array 'b1' .* dtype int32"),
-    ("nan-in-weights", lambda p, m, a: _save(p, m, {**a, "W1": _with_nan(a["W1"])}),
-     "array 'W1' holds NaN or infinite values"),
-    ("inf-in-bias", lambda p, m, a: _save(p, m, {**a, "b0": _with_nan(a["b0"], np.inf)}),
-     "array 'b0' holds NaN or infinite values"),
-    ("invalid-json", lambda p, m, a: np.savez(p, **a, **{META_KEY: np.array('{"format": "fastnn-mlp",')}),
-     "model metadata is not valid JSON"),
-    ("meta-as-bytes", lambda p, m, a: np.savez(p, **a, **{META_KEY: np.array(json.dumps(m).encode())}),
-     "model metadata is not valid JSON"),
-    ("bad-activation", lambda p, m, a: _save(p, {**m, "activations": ["swish", "softmax"]}, a),
-     "invalid model metadata: the 'activation' parameter must be one of .* got 'swish'"),
-    ("softmax-hidden", lambda p, m, a: _save(p, {**m, "activations": ["softmax", "softmax"]}, a),
-     "invalid model metadata: activation 0 is 'softmax'"),
-    ("activations-not-a-list", lambda p, m, a: _save(p, {**m, "activations": 3}, a), "invalid model metadata"),
-    ("bad-dtype", lambda p, m, a: _save(p, {**m, "dtype": "float16"}, a), "invalid model metadata: the 'dtype'"),
-    ("bad-layer-sizes", lambda p, m, a: _save(p, {**m, "layer_sizes": [12, -8, 3]}, a),
-     "invalid layer_sizes \\[12, -8, 3\\] in the metadata"),
-    ("layer-sizes-disagree", lambda p, m, a: _save(p, {**m, "layer_sizes": [12, 9, 3]}, a),
-     "array 'W0' has shape \\(12, 8\\); the metadata needs \\(12, 9\\)"),
-    ("missing-layer-sizes", lambda p, m, a: _save(p, _without(m, "layer_sizes"), a),
-     "invalid layer_sizes None in the metadata"),
-    ("missing-activations", lambda p, m, a: _save(p, _without(m, "activations"), a),
-     "model metadata lacks 'activations'"),
+    (
+        "wrong-shape",
+        lambda p, m, a: _save(p, m, {**a, "W0": a["W0"][:, :-1]}),
+        "array 'W0' has shape \\(12, 7\\); the metadata needs \\(12, 8\\)",
+    ),
+    (
+        "wrong-bias-shape",
+        lambda p, m, a: _save(p, m, {**a, "b0": a["b0"].reshape(1, -1)}),
+        "array 'b0' has shape",
+    ),
+    (
+        "wrong-dtype",
+        lambda p, m, a: _save(p, m, {**a, "W1": a["W1"].astype(np.float64)}),
+        "array 'W1' has shape \\(8, 3\\) and dtype float64; the metadata needs \\(8, 3\\) float32",
+    ),
+    (
+        "int-weights",
+        lambda p, m, a: _save(p, m, {**a, "b1": a["b1"].astype(np.int32)}),
+        "array 'b1' .* dtype int32",
+    ),
+    (
+        "nan-in-weights",
+        lambda p, m, a: _save(p, m, {**a, "W1": _with_nan(a["W1"])}),
+        "array 'W1' holds NaN or infinite values",
+    ),
+    (
+        "inf-in-bias",
+        lambda p, m, a: _save(p, m, {**a, "b0": _with_nan(a["b0"], np.inf)}),
+        "array 'b0' holds NaN or infinite values",
+    ),
+    (
+        "invalid-json",
+        lambda p, m, a: np.savez(p, **a, **{META_KEY: np.array('{"format": "fastnn-mlp",')}),
+        "model metadata is not valid JSON",
+    ),
+    (
+        "meta-as-bytes",
+        lambda p, m, a: np.savez(p, **a, **{META_KEY: np.array(json.dumps(m).encode())}),
+        "model metadata is not valid JSON",
+    ),
+    (
+        "bad-activation",
+        lambda p, m, a: _save(p, {**m, "activations": ["swish", "softmax"]}, a),
+        "invalid model metadata: the 'activation' parameter must be one of .* got 'swish'",
+    ),
+    (
+        "softmax-hidden",
+        lambda p, m, a: _save(p, {**m, "activations": ["softmax", "softmax"]}, a),
+        "invalid model metadata: activation 0 is 'softmax'",
+    ),
+    (
+        "activations-not-a-list",
+        lambda p, m, a: _save(p, {**m, "activations": 3}, a),
+        "invalid model metadata",
+    ),
+    (
+        "bad-dtype",
+        lambda p, m, a: _save(p, {**m, "dtype": "float16"}, a),
+        "invalid model metadata: the 'dtype'",
+    ),
+    (
+        "bad-layer-sizes",
+        lambda p, m, a: _save(p, {**m, "layer_sizes": [12, -8, 3]}, a),
+        "invalid layer_sizes \\[12, -8, 3\\] in the metadata",
+    ),
+    (
+        "layer-sizes-disagree",
+        lambda p, m, a: _save(p, {**m, "layer_sizes": [12, 9, 3]}, a),
+        "array 'W0' has shape \\(12, 8\\); the metadata needs \\(12, 9\\)",
+    ),
+    (
+        "missing-layer-sizes",
+        lambda p, m, a: _save(p, _without(m, "layer_sizes"), a),
+        "invalid layer_sizes None in the metadata",
+    ),
+    (
+        "missing-activations",
+        lambda p, m, a: _save(p, _without(m, "activations"), a),
+        "model metadata lacks 'activations'",
+    ),
     ("bad-seed", lambda p, m, a: _save(p, {**m, "seed": -3}, a), "invalid model metadata: the 'seed'"),
     ("bad-init", lambda p, m, a: _save(p, {**m, "init": "zeros"}, a), "invalid model metadata: the 'init'"),
 ]
@@ -190,7 +252,10 @@ def test_negative_epochs_trained_is_reset(trained, tmp_path):
 @pytest.mark.parametrize(
     ("content", "match"),
     [
-        (b"this is not a zip archive at all\n", "not a fastnn model file \\(an .npz archive without pickles\\)"),
+        (
+            b"this is not a zip archive at all\n",
+            "not a fastnn model file \\(an .npz archive without pickles\\)",
+        ),
         (b"", "not a fastnn model file"),
     ],
     ids=["text", "empty"],
@@ -300,8 +365,9 @@ def test_save_into_missing_directory(trained, tmp_path):
     assert not (tmp_path / "no").exists()
 
 
-@pytest.mark.parametrize("error", [OSError("No space left on device"), KeyboardInterrupt()],
-                         ids=["disk-full", "interrupted"])
+@pytest.mark.parametrize(
+    "error", [OSError("No space left on device"), KeyboardInterrupt()], ids=["disk-full", "interrupted"]
+)
 def test_failed_save_keeps_old_file(error, trained, tmp_path, tiny_data, monkeypatch):
     X, _ = tiny_data
     path = tmp_path / "m.npz"

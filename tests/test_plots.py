@@ -50,8 +50,9 @@ def data() -> MnistData:
 def trained(data: MnistData) -> MLP:
     x, y = scale_pixels(data.x_train[:1500]), data.y_train[:1500]
     x_val, y_val = scale_pixels(data.x_train[3000:3300]), data.y_train[3000:3300]
-    return MLP([784, 20, 10], seed=1).fit(x, y, epochs=3, lr=0.05, batch_size=32, optimizer="momentum",
-                                          validation=(x_val, y_val))
+    return MLP([784, 20, 10], seed=1).fit(
+        x, y, epochs=3, lr=0.05, batch_size=32, optimizer="momentum", validation=(x_val, y_val)
+    )
 
 
 def test_write_plots_writes_four_pngs(tmp_path, data, trained):
@@ -99,8 +100,26 @@ def test_command_makes_the_plots_of_a_train_run_without_retraining(tmp_path, cap
     from fastnn.train import main as train_main
 
     model, metrics = tmp_path / "m.npz", tmp_path / "m.json"
-    assert train_main(["--train-size", "500", "--val-size", "200", "--epochs", "2", "--layers", "784,16,10",
-                       "--save", str(model), "--metrics-json", str(metrics), "--quiet"]) == 0
+    assert (
+        train_main(
+            [
+                "--train-size",
+                "500",
+                "--val-size",
+                "200",
+                "--epochs",
+                "2",
+                "--layers",
+                "784,16,10",
+                "--save",
+                str(model),
+                "--metrics-json",
+                str(metrics),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     out_dir = tmp_path / "plots"
     assert main(["--model", str(model), "--metrics-json", str(metrics), "--out", str(out_dir)]) == 0
@@ -128,9 +147,14 @@ def test_a_history_that_does_not_match_the_model_is_a_warning(tmp_path, capsys, 
     assert err.startswith("fastnn: warning: ") and "trained for 3 epochs" in err and "records 2" in err
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (None, "no such file"), ("{not json", "not a metrics JSON file"), ('{"history": 3}', "no 'history' list"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such file"),
+        ("{not json", "not a metrics JSON file"),
+        ('{"history": 3}', "no 'history' list"),
+    ],
+)
 def test_bad_metrics_json(tmp_path, capsys, trained, content, expected):
     path = trained.save(tmp_path / "m.npz")
     metrics = tmp_path / "m.json"

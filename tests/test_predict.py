@@ -38,8 +38,9 @@ def data() -> MnistData:
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory: pytest.TempPathFactory, data: MnistData) -> Path:
     x, y = scale_pixels(data.x_train), data.y_train
-    model = MLP([784, 32, 10], seed=0).fit(x, y, epochs=4, lr=0.05, batch_size=32, optimizer="momentum",
-                                           train_accuracy=False)
+    model = MLP([784, 32, 10], seed=0).fit(
+        x, y, epochs=4, lr=0.05, batch_size=32, optimizer="momentum", train_accuracy=False
+    )
     return model.save(tmp_path_factory.mktemp("model") / "model.npz")
 
 
@@ -48,12 +49,14 @@ def model(model_file: Path) -> MLP:
     return MLP.load(model_file)
 
 
-def digit_file(path: Path, image: np.ndarray, *, scale: int, pad: tuple[int, int, int, int],
-               invert: bool) -> Path:
+def digit_file(
+    path: Path, image: np.ndarray, *, scale: int, pad: tuple[int, int, int, int], invert: bool
+) -> Path:
     """Save a 28x28 uint8 digit scaled up ``scale`` times (bicubic), padded (top, bottom,
     left, right) with background, optionally as dark ink on white."""
-    big = np.asarray(Image.fromarray(image.reshape(28, 28)).resize((28 * scale, 28 * scale),
-                                                                    Image.Resampling.BICUBIC))
+    big = np.asarray(
+        Image.fromarray(image.reshape(28, 28)).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    )
     top, bottom, left, right = pad
     canvas = np.pad(big, ((top, bottom), (left, right)))
     Image.fromarray(255 - canvas if invert else canvas).save(path)
@@ -70,9 +73,16 @@ def run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, 
 def test_predictions_for_rescaled_test_digits_match_the_originals(tmp_path, capsys, data, model, model_file):
     rng = np.random.default_rng(7)
     n = 30
-    files = [digit_file(tmp_path / f"d{i}.png", data.x_test[i], scale=int(rng.integers(2, 5)),
-                        pad=tuple(int(p) for p in rng.integers(0, 60, size=4)), invert=bool(i % 2))
-             for i in range(n)]
+    files = [
+        digit_file(
+            tmp_path / f"d{i}.png",
+            data.x_test[i],
+            scale=int(rng.integers(2, 5)),
+            pad=tuple(int(p) for p in rng.integers(0, 60, size=4)),
+            invert=bool(i % 2),
+        )
+        for i in range(n)
+    ]
     code, out, err = run(capsys, ["--model", model_file, *files, "--json"])
     assert code == 0, err
     doc = json.loads(out)
@@ -181,8 +191,12 @@ def one_line_error(code: int, out: str, err: str, *expected: str) -> None:
 
 
 def test_missing_model_file(tmp_path, capsys):
-    one_line_error(*run(capsys, ["--model", tmp_path / "none.npz", "--sample", "0"]), "--model",
-                   "none.npz", "no such model file")
+    one_line_error(
+        *run(capsys, ["--model", tmp_path / "none.npz", "--sample", "0"]),
+        "--model",
+        "none.npz",
+        "no such model file",
+    )
 
 
 def test_a_file_that_is_not_a_model(tmp_path, capsys):
@@ -210,17 +224,23 @@ def test_a_blank_image_is_refused(tmp_path, capsys, model_file):
 
 
 def test_sample_out_of_range(capsys, model_file):
-    one_line_error(*run(capsys, ["--model", model_file, "--sample", "1000"]), "--sample 1000",
-                   "has 1,000 images (0..999)")
+    one_line_error(
+        *run(capsys, ["--model", model_file, "--sample", "1000"]),
+        "--sample 1000",
+        "has 1,000 images (0..999)",
+    )
 
 
-@pytest.mark.parametrize(("argv", "expected"), [
-    ([], "nothing to predict"),
-    (["--sample", "-1"], "--sample"),
-    (["--sample", "0", "--top", "11"], "between 1 and 10"),
-    (["--sample", "0", "--backend", "tpu"], "--backend"),
-    (["--sample", "0", "--split", "dev"], "--split"),
-])
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], "nothing to predict"),
+        (["--sample", "-1"], "--sample"),
+        (["--sample", "0", "--top", "11"], "between 1 and 10"),
+        (["--sample", "0", "--backend", "tpu"], "--backend"),
+        (["--sample", "0", "--split", "dev"], "--split"),
+    ],
+)
 def test_bad_flags_are_usage_errors(capsys, model_file, argv, expected):
     with pytest.raises(SystemExit) as info:
         main(["--model", str(model_file), *argv])
@@ -233,20 +253,30 @@ def test_missing_pillow_is_a_clear_error_but_sample_still_works(tmp_path, capsys
     path.write_bytes(b"\x89PNG\r\n\x1a\n")  # never opened: Pillow is "missing"
     monkeypatch.setitem(sys.modules, "PIL", None)
     monkeypatch.setitem(sys.modules, "PIL.Image", None)
-    one_line_error(*run(capsys, ["--model", model_file, path]), "needs Pillow",
-                   "pip install 'fastnn[images]'")
+    one_line_error(
+        *run(capsys, ["--model", model_file, path]), "needs Pillow", "pip install 'fastnn[images]'"
+    )
     code, out, _ = run(capsys, ["--model", model_file, "--sample", "0"])
     assert code == 0 and "test image 0" in out
 
 
 def test_inverted_data_for_sample_needs_fix_polarity(tmp_path, capsys, data, model_file):
     inverted = tmp_path / "inverted.npz"
-    np.savez(inverted, x_train=255 - data.x_train[:200], y_train=data.y_train[:200],
-             x_test=255 - data.x_test[:50], y_test=data.y_test[:50])
-    one_line_error(*run(capsys, ["--model", model_file, "--sample", "3", "--data", inverted]),
-                   "inverted.npz", "--fix-polarity")
-    code, out, err = run(capsys, ["--model", model_file, "--sample", "3", "--data", inverted,
-                                  "--fix-polarity"])
+    np.savez(
+        inverted,
+        x_train=255 - data.x_train[:200],
+        y_train=data.y_train[:200],
+        x_test=255 - data.x_test[:50],
+        y_test=data.y_test[:50],
+    )
+    one_line_error(
+        *run(capsys, ["--model", model_file, "--sample", "3", "--data", inverted]),
+        "inverted.npz",
+        "--fix-polarity",
+    )
+    code, out, err = run(
+        capsys, ["--model", model_file, "--sample", "3", "--data", inverted, "--fix-polarity"]
+    )
     assert code == 0 and err.startswith("fastnn: warning: ") and "inverted the train" in err
     assert f"true {data.y_test[3]}," in out
 

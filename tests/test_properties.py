@@ -27,8 +27,11 @@ LR = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "adam": 0.005}
 @st.composite
 def problems(draw):
     n_hidden = draw(st.integers(0, 3))
-    sizes = ([draw(st.integers(1, 12))] + [draw(st.integers(1, 12)) for _ in range(n_hidden)]
-             + [draw(st.integers(2, 12))])
+    sizes = (
+        [draw(st.integers(1, 12))]
+        + [draw(st.integers(1, 12)) for _ in range(n_hidden)]
+        + [draw(st.integers(2, 12))]
+    )
     acts = [draw(st.sampled_from(HIDDEN_ACTIVATIONS)) for _ in range(n_hidden)] + ["softmax"]
     n = draw(st.integers(1, 24))
     batch_size = draw(st.one_of(st.none(), st.integers(1, n)))
@@ -39,11 +42,21 @@ def problems(draw):
         X[gen.random(X.shape) < 0.7] = 0.0
         X[0] = 0.0
     y = gen.integers(0, sizes[-1], size=n)
-    fit = dict(batch_size=batch_size, optimizer=draw(st.sampled_from(OPTIMIZERS)),
-               weight_decay=draw(st.sampled_from([0.0, 1e-3])))
+    fit = dict(
+        batch_size=batch_size,
+        optimizer=draw(st.sampled_from(OPTIMIZERS)),
+        weight_decay=draw(st.sampled_from([0.0, 1e-3])),
+    )
     fit["lr"] = LR[fit["optimizer"]]
-    return dict(sizes=sizes, acts=acts, X=X, y=y, dtype=draw(st.sampled_from(["float32", "float64"])),
-                seed=draw(st.integers(0, 1000)), fit=fit)
+    return dict(
+        sizes=sizes,
+        acts=acts,
+        X=X,
+        y=y,
+        dtype=draw(st.sampled_from(["float32", "float64"])),
+        seed=draw(st.integers(0, 1000)),
+        fit=fit,
+    )
 
 
 def _rel_err(actual, desired) -> float:
@@ -56,8 +69,9 @@ def _rel_err(actual, desired) -> float:
 @settings(max_examples=40, deadline=None)
 @given(problems())
 def test_one_epoch_agrees_and_predictions_are_probabilities(p):
-    models = {b: MLP(p["sizes"], p["acts"], backend=b, dtype=p["dtype"], seed=p["seed"])
-              for b in ("numpy", "numba")}
+    models = {
+        b: MLP(p["sizes"], p["acts"], backend=b, dtype=p["dtype"], seed=p["seed"]) for b in ("numpy", "numba")
+    }
     for m in models.values():
         m.fit(p["X"], p["y"], epochs=1, train_accuracy=False, **p["fit"])
     nb, ref = models["numba"], models["numpy"]
@@ -73,7 +87,9 @@ def test_one_epoch_agrees_and_predictions_are_probabilities(p):
         assert np.isfinite(proba).all(), f"{b} predict_proba not finite {what}"
         assert np.all((proba >= 0) & (proba <= 1)), f"{b} predict_proba outside [0, 1] {what}"
         sum_tol = 2 * p["sizes"][-1] * np.finfo(proba.dtype).eps  # one rounding per class
-        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=sum_tol,
-                                   err_msg=f"{b} predict_proba rows do not sum to 1 {what}")
-    assert float(np.max(np.abs(probas["numba"].astype(np.float64) - probas["numpy"]))) <= tol, \
+        np.testing.assert_allclose(
+            proba.sum(axis=1), 1.0, rtol=sum_tol, err_msg=f"{b} predict_proba rows do not sum to 1 {what}"
+        )
+    assert float(np.max(np.abs(probas["numba"].astype(np.float64) - probas["numpy"]))) <= tol, (
         f"predict_proba {what}"
+    )

@@ -60,15 +60,30 @@ def test_every_preset_names_only_real_options_and_builds_its_network(name):
 
 
 def test_help_lists_every_preset_with_its_description():
-    result = subprocess.run([sys.executable, "-m", "fastnn.train", "--help"], capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "fastnn.train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())
     for name, preset in PRESETS.items():
         assert f"{name} {preset.reproduces.split(':')[0]}" in text
-    for flag in ("--preset NAME", "--early-stopping PATIENCE", "--monitor {val_accuracy,val_loss,loss}",
-                 "--tol", "--lr-schedule {constant,step,cosine}", "--lr-step", "--lr-gamma",
-                 "--checkpoint PATH", "--resume PATH", "--verbose", "--data PATH"):
+    for flag in (
+        "--preset NAME",
+        "--early-stopping PATIENCE",
+        "--monitor {val_accuracy,val_loss,loss}",
+        "--tol",
+        "--lr-schedule {constant,step,cosine}",
+        "--lr-step",
+        "--lr-gamma",
+        "--checkpoint PATH",
+        "--resume PATH",
+        "--verbose",
+        "--data PATH",
+    ):
         assert flag in result.stdout, flag
     assert "'mnist' (the full 70,000 digits: downloaded once, about 11 MB" in text
     assert "pass --save to keep the model" in text
@@ -85,8 +100,12 @@ def test_preset_run_prints_what_it_reproduces_and_records_it(capsys, tmp_path):
     data = json.loads(metrics.read_text())
     assert data["preset"] == "tutorial"
     config = data["config"]
-    assert (config["lr"], config["layers"], config["batch_size"], config["val_size"]) == \
-        (0.5, [784, 10, 10], "full", 1000)
+    assert (config["lr"], config["layers"], config["batch_size"], config["val_size"]) == (
+        0.5,
+        [784, 10, 10],
+        "full",
+        1000,
+    )
 
 
 def test_a_preset_that_saves_only_hints_unless_save_is_given(capsys, tmp_path, monkeypatch):
@@ -115,8 +134,22 @@ def test_unknown_preset_lists_the_choices(capsys):
 def test_tutorial_preset_reaches_85_percent_on_the_embedded_digits(capsys, tmp_path, backend):
     """500 full-batch steps on 3,000 embedded digits (the original: 84-85% on full MNIST)."""
     metrics = tmp_path / "m.json"
-    assert main(["--preset", "tutorial", "--backend", backend, "--data", "embedded",
-                 "--metrics-json", str(metrics), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--preset",
+                "tutorial",
+                "--backend",
+                backend,
+                "--data",
+                "embedded",
+                "--metrics-json",
+                str(metrics),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     final = json.loads(metrics.read_text())["final"]
     assert final["epochs_trained"] == 500
     assert final["test_accuracy"] >= 0.85

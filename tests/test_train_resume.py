@@ -70,8 +70,21 @@ def test_resume_after_an_epoch_aborted_by_keyboard_interrupt(capsys, tmp_path, m
 
     Adam's moments and step count and a cosine schedule over the total carry over too.
     """
-    common = [*SMALL, "--backend", backend, "--batch-size", "8", "--optimizer", "adam", "--lr", "0.003",
-              "--lr-schedule", "cosine", "--epochs", "4"]
+    common = [
+        *SMALL,
+        "--backend",
+        backend,
+        "--batch-size",
+        "8",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.003",
+        "--lr-schedule",
+        "cosine",
+        "--epochs",
+        "4",
+    ]
     run(capsys, [*common, "--save", str(tmp_path / "straight.npz")])
     ckpt, metrics = tmp_path / "c.npz", tmp_path / "m.json"
     interrupt_epoch(monkeypatch, backend, 3)
@@ -98,8 +111,10 @@ def test_early_stopping_state_survives_a_resume(capsys, tmp_path, stop_at):
     """--tol 1 means no epoch after the first improves: stop after epoch 3, restore epoch 1."""
     common = [*SMALL, "--early-stopping", "2", "--tol", "1", "--epochs", "6"]
     out, _ = run(capsys, [*common, "--save", str(tmp_path / "straight.npz")])
-    assert ("early stopping: no val_accuracy improvement > 1 in 2 epochs; stopped after epoch 3, "
-            "restored the weights of epoch 1") in out
+    assert (
+        "early stopping: no val_accuracy improvement > 1 in 2 epochs; stopped after epoch 3, "
+        "restored the weights of epoch 1"
+    ) in out
     ckpt = tmp_path / "c.npz"
     run(capsys, [*common, "--epochs", str(stop_at), "--checkpoint", str(ckpt)])
     assert (tmp_path / "c.best.npz").exists() == (stop_at == 2)
@@ -131,14 +146,17 @@ def test_already_finished_run_just_evaluates(capsys, tmp_path):
     assert np.array_equal(load_checkpoint(ckpt)[0].params.data, before)
 
 
-@pytest.mark.parametrize(("flags", "expected"), [
-    (["--lr", "0.5"], "--lr 0.5 (the checkpoint has 0.01)"),
-    (["--layers", "784,32,10"], "--layers 784,32,10 (the checkpoint has 784,128,64,10)"),
-    (["--batch-size", "full"], "--batch-size full (the checkpoint has 1)"),
-    (["--val-size", "50"], "--val-size 50 (the checkpoint has 100)"),
-    (["--preset", "tutorial"], "--preset tutorial (the checkpoint has none)"),
-    (["--early-stopping", "3"], "--early-stopping 3 (the checkpoint has none)"),
-])
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["--lr", "0.5"], "--lr 0.5 (the checkpoint has 0.01)"),
+        (["--layers", "784,32,10"], "--layers 784,32,10 (the checkpoint has 784,128,64,10)"),
+        (["--batch-size", "full"], "--batch-size full (the checkpoint has 1)"),
+        (["--val-size", "50"], "--val-size 50 (the checkpoint has 100)"),
+        (["--preset", "tutorial"], "--preset tutorial (the checkpoint has none)"),
+        (["--early-stopping", "3"], "--early-stopping 3 (the checkpoint has none)"),
+    ],
+)
 def test_flags_that_change_the_numbers_are_refused(capsys, tmp_path, flags, expected):
     ckpt = tmp_path / "c.npz"
     run(capsys, [*SMALL, "--epochs", "1", "--checkpoint", str(ckpt), "--quiet"])
@@ -152,16 +170,36 @@ def test_same_values_and_run_options_may_be_given(capsys, tmp_path):
     ckpt = tmp_path / "c.npz"
     run(capsys, [*SMALL, "--epochs", "1", "--checkpoint", str(ckpt), "--quiet"])
     other = next(b for b in backend_names() if b != "numpy")
-    out, _ = run(capsys, ["--resume", str(ckpt), *SMALL, "--lr", "0.01", "--activations", "relu,relu,softmax",
-                          "--epochs", "2", "--backend", other, "--threads", "1", "--verbose"])
+    out, _ = run(
+        capsys,
+        [
+            "--resume",
+            str(ckpt),
+            *SMALL,
+            "--lr",
+            "0.01",
+            "--activations",
+            "relu,relu,softmax",
+            "--epochs",
+            "2",
+            "--backend",
+            other,
+            "--threads",
+            "1",
+            "--verbose",
+        ],
+    )
     assert f"backend {other} |" in out and "epoch 2/2" in out
 
 
 def test_other_data_are_refused(capsys, tmp_path):
     ckpt = tmp_path / "c.npz"
     run(capsys, [*SMALL, "--epochs", "1", "--checkpoint", str(ckpt), "--quiet"])
-    _, err = run(capsys, ["--resume", str(ckpt), "--train-size", "300", "--epochs", "2", "--data",
-                          str(_csv(tmp_path))], code=2)
+    _, err = run(
+        capsys,
+        ["--resume", str(ckpt), "--train-size", "300", "--epochs", "2", "--data", str(_csv(tmp_path))],
+        code=2,
+    )
     assert "the checkpoint was trained on embedded MNIST subset" in err and "pass the --data" in err
 
 
@@ -169,18 +207,23 @@ def _csv(tmp_path: Path) -> Path:
     from fastnn.data import load_embedded
 
     data = load_embedded()
-    rows = [",".join(map(str, [label, *pixels])) for label, pixels in
-            zip(data.y_train[400:900], data.x_train[400:900], strict=True)]
+    rows = [
+        ",".join(map(str, [label, *pixels]))
+        for label, pixels in zip(data.y_train[400:900], data.x_train[400:900], strict=True)
+    ]
     path = tmp_path / "other.csv"
     path.write_text("label," + ",".join(f"pixel{i}" for i in range(784)) + "\n" + "\n".join(rows) + "\n")
     return path
 
 
-@pytest.mark.parametrize(("make", "expected"), [
-    ("model", "a model file, not a checkpoint"),
-    ("missing", "no such model file"),
-    ("garbage", "not a fastnn model file"),
-])
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        ("model", "a model file, not a checkpoint"),
+        ("missing", "no such model file"),
+        ("garbage", "not a fastnn model file"),
+    ],
+)
 def test_resume_from_something_else_is_a_one_line_error(capsys, tmp_path, make, expected):
     path = tmp_path / "x.npz"
     if make == "model":
@@ -191,12 +234,15 @@ def test_resume_from_something_else_is_a_one_line_error(capsys, tmp_path, make, 
     assert err.startswith("fastnn: error: --resume ") and expected in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize(("config", "expected"), [
-    (None, "the checkpoint has no stored training options"),
-    ({"options": {"lr": "fast"}}, "invalid stored option --lr 'fast'"),
-    ({"options": {"optimizer": "rmsprop"}}, "invalid stored option --optimizer 'rmsprop'"),
-    ({"options": {"layers": {"a": 1}}}, "invalid stored option --layers"),
-])
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (None, "the checkpoint has no stored training options"),
+        ({"options": {"lr": "fast"}}, "invalid stored option --lr 'fast'"),
+        ({"options": {"optimizer": "rmsprop"}}, "invalid stored option --optimizer 'rmsprop'"),
+        ({"options": {"layers": {"a": 1}}}, "invalid stored option --layers"),
+    ],
+)
 def test_a_checkpoint_with_bad_stored_options_is_refused(capsys, tmp_path, config, expected):
     """Checkpoints come from files: every stored option is re-parsed by its flag's type."""
     path = tmp_path / "c.npz"

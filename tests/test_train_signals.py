@@ -32,8 +32,13 @@ LONG_RUN = ["--backend", "numpy", "--train-size", "1500", "--val-size", "100", "
 
 def start(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     with (tmp_path / "stderr.txt").open("w") as err:  # the child keeps its own copy
-        return subprocess.Popen([sys.executable, "-m", "fastnn.train", *LONG_RUN, *extra],
-                                stdout=subprocess.PIPE, stderr=err, text=True, cwd=tmp_path)
+        return subprocess.Popen(
+            [sys.executable, "-m", "fastnn.train", *LONG_RUN, *extra],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=tmp_path,
+        )
 
 
 def wait_for_epoch_line(proc: subprocess.Popen[str]) -> list[str]:
@@ -71,8 +76,9 @@ def test_first_sigint_finishes_the_epoch_checkpoints_and_exits_130(tmp_path):
     n = last_epoch(out)
     assert 1 <= n < 200
     assert "Ctrl-C: stopping after this epoch (Ctrl-C again to stop now)" in err
-    assert err.rstrip().endswith(f"interrupted after epoch {n}; resume with: python -m fastnn.train "
-                                 "--resume c.npz")
+    assert err.rstrip().endswith(
+        f"interrupted after epoch {n}; resume with: python -m fastnn.train --resume c.npz"
+    )
     model, config = load_checkpoint(tmp_path / "c.npz")
     assert model.epochs_trained == n and len(model.history) == n
     assert config["options"]["epochs"] == 200 and config["options"]["backend"] == "numpy"
@@ -117,8 +123,11 @@ def test_the_sigint_handler_is_restored_after_training(capsys):
 def test_training_in_a_worker_thread_installs_no_handler(capsys):
     """Only the main thread may set signal handlers; elsewhere, training runs without one."""
     codes = []
-    worker = threading.Thread(target=lambda: codes.append(main(
-        ["--backend", "numpy", "--train-size", "100", "--val-size", "50", "--epochs", "1"])))
+    worker = threading.Thread(
+        target=lambda: codes.append(
+            main(["--backend", "numpy", "--train-size", "100", "--val-size", "50", "--epochs", "1"])
+        )
+    )
     worker.start()
     worker.join(timeout=120)
     assert codes == [0]

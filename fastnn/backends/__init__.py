@@ -45,8 +45,7 @@ class Backend(Protocol):
         """Work that depends only on the training data, done once per ``fit`` and handed
         to every ``train_epoch`` (the numba backend lists non-zero pixels); may be None."""
 
-    def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
-                      activation: str) -> np.ndarray:
+    def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str) -> np.ndarray:
         """Fused ``g(a_prev @ W + b)`` for a batch (n, n_in) -> (n, n_out)."""
 
     def activation_derivative(self, a: np.ndarray, activation: str) -> np.ndarray:
@@ -58,17 +57,28 @@ class Backend(Protocol):
     def predict_proba(self, params: Params, activations: Sequence[str], X: np.ndarray) -> np.ndarray:
         """Softmax output for ``X``, (n_samples, n_classes)."""
 
-    def loss_and_gradient(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                          y: np.ndarray, grad: np.ndarray) -> float:
+    def loss_and_gradient(
+        self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray, grad: np.ndarray
+    ) -> float:
         """Backward pass: summed loss; gradient of the mean loss written into ``grad``."""
 
-    def apply_update(self, params: Params, grad: np.ndarray, cfg: OptimizerConfig,
-                     state: OptimizerState) -> None:
+    def apply_update(
+        self, params: Params, grad: np.ndarray, cfg: OptimizerConfig, state: OptimizerState
+    ) -> None:
         """One optimiser step, in place on ``params.data`` and ``state``."""
 
-    def train_epoch(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                    y: np.ndarray, order: np.ndarray, batch_size: int, cfg: OptimizerConfig,
-                    state: OptimizerState, prepared: Any = None) -> float:
+    def train_epoch(
+        self,
+        params: Params,
+        activations: Sequence[str],
+        X: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        batch_size: int,
+        cfg: OptimizerConfig,
+        state: OptimizerState,
+        prepared: Any = None,
+    ) -> float:
         """One epoch over ``X[order]``; updates ``params``/``state`` in place, returns mean loss.
         ``prepared`` is what ``prepare(X)`` returned for this X, or None."""
 

