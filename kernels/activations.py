@@ -161,7 +161,7 @@ def derivative(a, code, consts):
 
 
 # ---------------------------------------------------------------------- loops
-def _loop_family(fn: Callable[..., Any], dfn: Callable[..., Any]) -> tuple[Any, Any]:
+def _loop_family(fn: Callable[..., Any], dfn: Callable[..., Any]) -> tuple[Any, Any, Any]:
     """The loops every activation needs, specialised on its scalar functions."""
 
     @helper
@@ -177,17 +177,22 @@ def _loop_family(fn: Callable[..., Any], dfn: Callable[..., Any]) -> tuple[Any, 
             for i in range(A.shape[1]):
                 A[r, i] = back[r, i] * dfn(A[r, i], consts)
 
-    return bias_apply_rows, times_derivative_rows
+    @helper
+    def derivative_flat(a, out, consts):
+        for k in range(a.shape[0]):
+            out[k] = dfn(a[k], consts)
+
+    return bias_apply_rows, times_derivative_rows, derivative_flat
 
 
 # Unpacked into plain module globals: Numba calls a global dispatcher directly, while
 # indexing a tuple of them would go through its experimental first-class functions.
-_identity_bias, _identity_back = _loop_family(identity, d_identity)
-_relu_bias, _relu_back = _loop_family(relu, d_relu)
-_leaky_bias, _leaky_back = _loop_family(leaky_relu, d_leaky_relu)
-_sigmoid_bias, _sigmoid_back = _loop_family(sigmoid, d_sigmoid)
-_tanh_bias, _tanh_back = _loop_family(tanh, d_tanh)
-_selu_bias, _selu_back = _loop_family(selu, d_selu)
+_identity_bias, _identity_back, _identity_deriv = _loop_family(identity, d_identity)
+_relu_bias, _relu_back, _relu_deriv = _loop_family(relu, d_relu)
+_leaky_bias, _leaky_back, _leaky_deriv = _loop_family(leaky_relu, d_leaky_relu)
+_sigmoid_bias, _sigmoid_back, _sigmoid_deriv = _loop_family(sigmoid, d_sigmoid)
+_tanh_bias, _tanh_back, _tanh_deriv = _loop_family(tanh, d_tanh)
+_selu_bias, _selu_back, _selu_deriv = _loop_family(selu, d_selu)
 
 
 @helper
@@ -229,6 +234,16 @@ def activation_derivative(a, code, consts, out):
     """out = g'(a) elementwise for a C-contiguous array of any shape; returns out."""
     flat_a = a.reshape(-1)
     flat_out = out.reshape(-1)
-    for k in range(flat_a.shape[0]):
-        flat_out[k] = derivative(flat_a[k], code, consts)
+    if code == RELU:
+        _relu_deriv(flat_a, flat_out, consts)
+    elif code == SIGMOID:
+        _sigmoid_deriv(flat_a, flat_out, consts)
+    elif code == TANH:
+        _tanh_deriv(flat_a, flat_out, consts)
+    elif code == LEAKY_RELU:
+        _leaky_deriv(flat_a, flat_out, consts)
+    elif code == SELU:
+        _selu_deriv(flat_a, flat_out, consts)
+    else:
+        _identity_deriv(flat_a, flat_out, consts)
     return out
