@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from fastnn.download import cached_mnist_dir, download_mnist
+from fastnn.download import cached_mnist_dir, default_cache_dir, download_mnist
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.idx import read_idx
 from fastnn.tabular import N_PIXELS, check_labels, read_csv_arrays, read_npz_arrays
@@ -44,10 +44,13 @@ from fastnn.validation import check_dtype, check_positive_int
 __all__ = [
     "IDX_FILES",
     "MnistData",
+    "cached_mnist_dir",
+    "download_mnist",
     "load_csv",
     "load_dataset",
     "load_embedded",
     "load_idx_dir",
+    "load_mnist",
     "load_npz",
     "one_hot",
     "read_idx",
@@ -315,6 +318,29 @@ def load_embedded() -> MnistData:
     test = _interleave([ix[-EMBEDDED_TEST_PER_CLASS:] for ix in per_class])
     train = _interleave([ix[:-EMBEDDED_TEST_PER_CLASS] for ix in per_class])
     return MnistData(images[train], y[train], images[test], y[test], source=EMBEDDED_SOURCE)
+
+
+def load_mnist(download: bool = False, cache_dir: str | os.PathLike[str] | None = None) -> MnistData:
+    """The full 70,000-digit MNIST from the verified cache.
+
+    With ``download=True`` the files missing from the cache (``cache_dir``, else
+    ``$FASTNN_DATA``, else the user cache folder) are fetched and SHA-256 checked first;
+    without it, a cache that lacks them is a DataError saying how to get them. Never
+    touches the network unless ``download`` is True.
+    """
+    if download:
+        return load_idx_dir(download_mnist(cache_dir))
+    directory = Path(cache_dir) if cache_dir is not None else cached_mnist_dir()
+    if directory is None or not all(
+        (Path(directory) / name).exists() or (Path(directory) / f"{name}.gz").exists()
+        for name in IDX_FILES.values()
+    ):
+        raise DataError(
+            f"full MNIST is not in the cache ({directory or default_cache_dir()}); call "
+            "load_mnist(download=True), run `python -m fastnn.data download`, or pass a directory "
+            "holding the four IDX files to load_idx_dir"
+        )
+    return load_idx_dir(directory)
 
 
 def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:

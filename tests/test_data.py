@@ -661,3 +661,24 @@ def test_real_mnist():
     assert data.x_train.shape == (60000, N_PIXELS) and data.x_test.shape == (10000, N_PIXELS)
     assert data.y_train.shape == (60000,) and data.y_test.shape == (10000,)
     assert set(np.unique(data.y_train)) == set(range(10))
+
+
+# ---------------------------------------------------------------------------- load_mnist
+def test_load_mnist_reads_a_cache_dir_and_never_downloads_unasked(tmp_path, digits):
+    from fastnn.data import load_mnist
+
+    images, labels = digits
+    directory = write_idx_dir(tmp_path / "cache", images, labels, gz=True)
+    data = load_mnist(cache_dir=directory)
+    assert data.x_train.shape == (len(images) - 10, N_PIXELS) and data.x_test.shape == (10, N_PIXELS)
+    with pytest.raises(DataError, match=r"not in the cache .*load_mnist\(download=True\)"):
+        load_mnist(cache_dir=tmp_path / "empty")
+
+
+def test_load_mnist_download_fails_over_cleanly(tmp_path):
+    from fastnn.data import load_mnist
+
+    # conftest points the mirrors at a closed port on 127.0.0.1: every mirror fails.
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz"):
+        load_mnist(download=True, cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("*.part"))
