@@ -46,7 +46,9 @@ def run_preset(preset: Preset, backend: str, data: Any, threads: int | None) -> 
     if st.get("val_size"):
         x, y, xv, yv = split_validation(x, y, st["val_size"])
         validation = (xv, yv)
-    model = fastnn.MLP(st["layers"], st["activations"], backend=backend, seed=0, threads=threads)
+    model = fastnn.MLP(
+        st["layers"], st["activations"], backend=backend, seed=0, threads=threads, init=st.get("init", "auto")
+    )
     batch = "sample" if st.get("batch_size") == 1 else "batch"
     compile_seconds = model.backend.warmup("float32", batch)
     start = time.perf_counter()

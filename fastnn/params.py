@@ -18,7 +18,7 @@ import numpy as np
 from fastnn.activations import get_activation
 from fastnn.errors import InvalidParameterError
 
-INIT_SCHEMES: tuple[str, ...] = ("auto", "he", "glorot", "lecun")
+INIT_SCHEMES: tuple[str, ...] = ("auto", "he", "glorot", "lecun", "fan_out")
 
 
 def layer_offsets(layer_sizes: tuple[int, ...]) -> np.ndarray:
@@ -107,7 +107,8 @@ def init_params(
     ``auto`` picks per layer from its activation: He normal (std ``sqrt(2/n_in)``) for
     relu/leaky_relu, LeCun normal (std ``sqrt(1/n_in)``) for selu, which keeps SELU
     self-normalising, and Glorot uniform (bound ``sqrt(6/(n_in+n_out))``) otherwise,
-    as in Glorot & Bengio (2010) and sklearn's ``_init_coef``. Draws are made in
+    as in Glorot & Bengio (2010) and sklearn's ``_init_coef``. ``fan_out`` draws
+    N(0, 1/n_out), as the classic from-scratch sigmoid script does. Draws are made in
     float64 and cast, so float32 and float64 networks start from the same numbers.
     """
     if init not in INIT_SCHEMES:
@@ -122,6 +123,10 @@ def init_params(
             w = rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out))
         elif scheme == "lecun":
             w = rng.normal(0.0, np.sqrt(1.0 / n_in), size=(n_in, n_out))
+        elif scheme == "fan_out":
+            # N(0, 1/n_out): what the classic per-sample sigmoid script draws (larger
+            # than LeCun's on a wide input layer, which suits sigmoid with a small lr).
+            w = rng.normal(0.0, np.sqrt(1.0 / n_out), size=(n_in, n_out))
         else:
             bound = np.sqrt(6.0 / (n_in + n_out))
             w = rng.uniform(-bound, bound, size=(n_in, n_out))

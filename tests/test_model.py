@@ -522,3 +522,14 @@ def test_import_does_not_import_numba():
         [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_fan_out_init_draws_normal_with_variance_one_over_n_out():
+    from fastnn.params import init_params
+
+    p = init_params(
+        (400, 300, 10), ("sigmoid", "softmax"), np.random.default_rng(0), np.dtype("float64"), "fan_out"
+    )
+    assert abs(p.W(0).std() - np.sqrt(1 / 300)) < 0.02 * np.sqrt(1 / 300)
+    assert abs(p.W(1).std() - np.sqrt(1 / 10)) < 0.1 * np.sqrt(1 / 10)
+    assert not p.b(0).any()
