@@ -60,7 +60,7 @@ LR = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adam": 0.01}
         ({"seed": None}, "'seed' parameter"),
         (
             {"init": "xavier"},
-            r"'init' parameter must be a str among \['auto', 'glorot', 'he', 'lecun'\]; got 'xavier'",
+            r"'init' parameter must be a str among \['auto', 'fan_out', 'glorot', 'he', 'lecun'\]; got 'xavier'",
         ),
         ({"init": None}, "'init' parameter"),
         ({"threads": 0}, "'threads' parameter must be a positive int or None; got 0"),
