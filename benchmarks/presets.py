@@ -114,7 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="mnist", help="MNIST source for fastnn.data.load_dataset")
     p.add_argument("--presets", default=",".join(PRESETS), help="comma-separated preset names")
     p.add_argument("--backends", default="numpy,numba")
-    p.add_argument("--threads", type=int, default=None, help="BLAS/Numba threads for both backends (default: all)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="BLAS/Numba threads for both backends (default: all)"
+    )
     p.add_argument("--json", type=Path, help="write all results as JSON")
     p.add_argument("--out", type=Path, help="write the Markdown table")
     p.add_argument("--update-readme", type=Path, help=f"replace the section between {START} and {END}")

@@ -175,10 +175,8 @@ def header(
         changed = [f"{flag(d)}" for d in preset.settings if d in args.explicit]
         if changed:
             report.say(f"  overridden on the command line: {', '.join(changed)}")
-        if "save" in preset.settings and args.save is None:
-            report.say(
-                f"hint: the original saves its parameters; add --save {preset.settings['save']} to keep them"
-            )
+        if "save" in preset.settings and "save" not in args.explicit:
+            report.say(f"  saves its parameters at the end, as the original does: {args.save}")
     threads = args.threads or f"{available_threads()} (default)"
     lr = f"lr {args.lr}" + ("" if args.lr_schedule == "constant" else f" ({args.lr_schedule} decay)")
     stop = f" | early stopping {args.early_stopping} on {args.monitor}" if args.early_stopping else ""

@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=PRESETS,
         default=None,
         help=f"start from a classic network's settings: {', '.join(PRESETS)} (listed "
-        "below); any flag given on the command line overrides them. A preset "
-        "never writes files by itself: pass --save to keep the model",
+        "below); any flag given on the command line overrides them. two-hidden saves "
+        "its parameters as its original does (to two-hidden.npz; --save PATH elsewhere)",
     )
     model = p.add_argument_group("model")
     model.add_argument(
@@ -421,7 +421,8 @@ def fill_defaults(
     stored = stored or {}
     name = args.preset if args.preset is not UNSET else stored.get("preset")
     preset = dict(PRESETS[name].settings) if name is not None else {}
-    preset.pop("save", None)  # a preset suggests a file name; only --save writes (see --help)
+    if "save" in preset:  # the original script saves; a path, like --save's
+        preset["save"] = Path(preset["save"])
     layers = [stored, preset]
     for dest in _dests(parser):
         if getattr(args, dest) is not UNSET:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from fastnn import MLP
 from fastnn.backends import backend_names
 from fastnn.presets import PRESETS
 from fastnn.train import build_model, build_parser, fill_defaults, main, parse_args
@@ -52,9 +54,7 @@ def test_every_preset_names_only_real_options_and_builds_its_network(name):
     assert set(settings) - {"save"} <= set(STORED_OPTIONS), "a preset key is not a train option"
     args = resolved(["--preset", name])
     for key, value in settings.items():
-        if key != "save":
-            assert getattr(args, key) == value, key
-    assert args.save is None  # a preset never writes a file by itself
+        assert getattr(args, key) == (Path(value) if key == "save" else value), key
     model = build_model(args)
     assert list(model.layer_sizes) == settings["layers"]
 
@@ -86,7 +86,7 @@ def test_help_lists_every_preset_with_its_description():
     ):
         assert flag in result.stdout, flag
     assert "'mnist' (the full 70,000 digits: downloaded once, about 11 MB" in text
-    assert "pass --save to keep the model" in text
+    assert "two-hidden saves its parameters as its original does" in " ".join(text.split())
 
 
 def test_preset_run_prints_what_it_reproduces_and_records_it(capsys, tmp_path):
@@ -108,17 +108,19 @@ def test_preset_run_prints_what_it_reproduces_and_records_it(capsys, tmp_path):
     )
 
 
-def test_a_preset_that_saves_only_hints_unless_save_is_given(capsys, tmp_path, monkeypatch):
+def test_two_hidden_saves_its_parameters_like_the_original(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["--preset", "two-hidden", *QUICK]) == 0
     out = capsys.readouterr().out
-    assert "hint: the original saves its parameters; add --save two-hidden.npz to keep them" in out
+    assert "saves its parameters at the end, as the original does: two-hidden.npz" in out
     assert "early stopping 50 on val_accuracy" in out
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["two-hidden.npz"]
+    assert MLP.load(tmp_path / "two-hidden.npz").layer_sizes == (784, 10, 10, 10)
     assert main(["--preset", "two-hidden", *QUICK, "--save", "mine.npz", "--early-stopping", "0"]) == 0
     out = capsys.readouterr().out
-    assert "the original saves its parameters" not in out and "| early stopping" not in out
-    assert [p.name for p in tmp_path.iterdir()] == ["mine.npz"]
+    assert "as the original does" not in out and "| early stopping" not in out
+    assert (tmp_path / "mine.npz").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.npz", "two-hidden.npz"]
 
 
 def test_unknown_preset_lists_the_choices(capsys):
