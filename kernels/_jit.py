@@ -76,6 +76,12 @@ JIT_OPTIONS: dict[str, Any] = {
 }
 
 
+#: Helpers are linked into the entry points that call them, and an entry point's cache
+#: entry holds that linked code, so a helper's own cache entry is never read: writing
+#: it cost about 2.5 s of a cold compile.
+_HELPER_OPTIONS: dict[str, Any] = {**JIT_OPTIONS, "cache": False}
+
+
 def jit(func: Callable[..., Any]) -> Any:
     """Compile ``func`` lazily (first call, per dtype) with the project's options."""
     return numba.njit(**JIT_OPTIONS)(func)
@@ -88,9 +94,9 @@ def inline(func: Callable[..., Any]) -> Any:
     784-10-10) but each inlined copy is compiled again, so it is kept for code that
     runs per element or per row.
     """
-    return numba.njit(inline="always", **JIT_OPTIONS)(func)
+    return numba.njit(inline="always", **_HELPER_OPTIONS)(func)
 
 
 def helper(func: Callable[..., Any]) -> Any:
     """A per-batch helper compiled once and called (LLVM may still inline it)."""
-    return numba.njit(**JIT_OPTIONS)(func)
+    return numba.njit(**_HELPER_OPTIONS)(func)
