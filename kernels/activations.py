@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from fastnn.kernels._jit import helper, inline, jit
-from fastnn.kernels.fastexp import exp_arith, expm1_arith
+from fastnn.kernels.fastexp import exp_arith, expm1_reduced
 
 IDENTITY = 0
 RELU = 1
@@ -79,7 +79,7 @@ def sigmoid(z, consts):
 @inline
 def tanh(z, consts):
     """a = sign(z) (1 - e) / (1 + e), e = exp(-2|z|), computed as -expm1 / (2 + expm1)."""
-    m = expm1_arith(-(abs(z) + abs(z)))
+    m = expm1_reduced(-(abs(z) + abs(z)))
     t = -m / (consts[ONE] + consts[ONE] + m)
     return -t if z < consts[ZERO] else t
 
@@ -88,7 +88,7 @@ def tanh(z, consts):
 def selu(z, consts):
     """a = lambda z if z > 0 else lambda alpha (exp(z) - 1)"""
     neg = consts[ZERO] if z > consts[ZERO] else z  # keeps NaN, never exp of a large z
-    return consts[LAM] * z if z > consts[ZERO] else consts[LAM_ALPHA] * expm1_arith(neg)
+    return consts[LAM] * z if z > consts[ZERO] else consts[LAM_ALPHA] * expm1_reduced(neg)
 
 
 # ---------------------------------------------------------------- derivatives

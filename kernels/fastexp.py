@@ -39,7 +39,12 @@ def expm1_arith(x):
     return np.expm1(x)
 
 
-@overload(exp_arith, inline="always")
+def expm1_reduced(x):
+    """exp(x) - 1 for x <= ln2/2, the range tanh and SELU need (NumPy's from Python)."""
+    return np.expm1(x)
+
+
+@overload(exp_arith)
 def _exp_arith_overload(x):
     if x == types.float32:
 
@@ -95,9 +100,10 @@ def _exp_arith_overload(x):
     return None
 
 
-@overload(expm1_arith, inline="always")
-def _expm1_arith_overload(x):
-    """expm1 as 2**n * expm1(r) + (2**n - 1) on [lo, ln2/2], exp(x) - 1 elsewhere.
+@overload(expm1_reduced, inline="always")
+def _expm1_reduced_overload(x):
+    """expm1 as 2**n * expm1(r) + (2**n - 1), for x <= ln2/2 (x is clamped to [lo, ln2/2]:
+    below lo the result is -1 to within rounding, as the true value is).
 
     With n = 0 (|x| <= ln2/2) that is the polynomial for expm1(r) itself, which has
     no constant term, so there is no cancellation near 0; for n < 0 both parts are
@@ -122,9 +128,7 @@ def _expm1_arith_overload(x):
             q = q * r + np.float32(0.5)
             pm1 = q * r * r + r
             scale = np.int32((np.int32(n) + np.int32(127)) << np.int32(23)).view(np.float32)
-            small = scale * pm1 + (scale - np.float32(1.0))
-            large = exp_arith(x) - np.float32(1.0)
-            return small if (x >= lo and x <= top) else large
+            return scale * pm1 + (scale - np.float32(1.0))
 
         return impl32
     if x == types.float64:
@@ -150,9 +154,26 @@ def _expm1_arith_overload(x):
             q = q * r + c[2]
             pm1 = q * r * r + r
             scale = np.int64((np.int64(n) + np.int64(1023)) << np.int64(52)).view(np.float64)
-            small = scale * pm1 + (scale - 1.0)
-            large = exp_arith(x) - 1.0
-            return small if (x >= lo and x <= top) else large
+            return scale * pm1 + (scale - 1.0)
+
+        return impl64
+    return None
+
+
+@overload(expm1_arith, inline="always")
+def _expm1_arith_overload(x):
+    """expm1 everywhere: the reduced form up to ln2/2, exp(x) - 1 above (a bit lost there).
+    Both sides are computed and one selected, so a loop over it still vectorises."""
+    if x == types.float32:
+
+        def impl32(x):
+            return expm1_reduced(x) if x <= np.float32(0.34657359) else exp_arith(x) - np.float32(1.0)
+
+        return impl32
+    if x == types.float64:
+
+        def impl64(x):
+            return expm1_reduced(x) if x <= 0.34657359027997264 else exp_arith(x) - 1.0
 
         return impl64
     return None
