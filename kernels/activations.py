@@ -129,22 +129,6 @@ def d_selu(a, consts):
 
 
 @inline
-def activate(z, code, consts):
-    """g(z) for one element, by code (softmax is handled per row by the callers)."""
-    if code == RELU:
-        return relu(z, consts)
-    elif code == SIGMOID:
-        return sigmoid(z, consts)
-    elif code == TANH:
-        return tanh(z, consts)
-    elif code == LEAKY_RELU:
-        return leaky_relu(z, consts)
-    elif code == SELU:
-        return selu(z, consts)
-    return z
-
-
-@inline
 def derivative(a, code, consts):
     """g'(z) from the output a, for one element, by code."""
     if code == RELU:

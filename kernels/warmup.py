@@ -14,7 +14,6 @@ import numpy as np
 
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
-from fastnn.kernels import dense as k_dense
 from fastnn.kernels import sgd as k_sgd
 
 MODES = ("all", "sample", "batch", "predict")
@@ -92,17 +91,4 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
     k_batch.predict_proba(
         data, offsets, sizes, codes, consts, X, np.empty((2, 2), dt), np.empty(8, dt), act_off, 2
     )
-    return time.perf_counter() - start
-
-
-def warmup_all_entry_points(dtype: str | np.dtype = "float32") -> float:
-    """``warmup`` plus the single-step kernels used by tools and tests."""
-    dt = np.dtype(dtype)
-    start = time.perf_counter()
-    warmup(dt)
-    consts = k_act.make_consts(dt)
-    W = np.ones((3, 2), dt)
-    b = np.zeros(2, dt)
-    k_dense.dense_forward_batch(np.ones((2, 3), dt), W, b, k_act.RELU, consts, np.empty((2, 2), dt))
-    k_act.activation_derivative(np.ones((2, 2), dt), k_act.RELU, consts, np.empty((2, 2), dt))
     return time.perf_counter() - start

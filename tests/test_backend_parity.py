@@ -398,3 +398,21 @@ def test_reference_also_trains_on_the_bad_input_base_case():
         results.append((loss, kw["params"].data))
     assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
     assert _rel_err(results[1][1], results[0][1]) <= TOL[np.dtype(np.float64)]
+
+
+def test_fit_lists_non_zero_pixels_once_not_every_epoch(tiny_data, monkeypatch):
+    """The zero-skipping lists cost about as much as a narrow epoch: MLP.fit must make
+    them once (Backend.prepare) and every epoch must reuse them."""
+    from fastnn.backends import numba_backend
+
+    X, y = tiny_data
+    made = []
+    original = numba_backend.NonzeroRows.__init__
+
+    def counting(self, array):
+        made.append(array.shape)
+        original(self, array)
+
+    monkeypatch.setattr(numba_backend.NonzeroRows, "__init__", counting)
+    MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0).fit(X, y, epochs=3, batch_size=1)
+    assert made == [X.shape]

@@ -59,6 +59,22 @@ class NonzeroRows:
         self.indices = cols.astype(np.int32)
 
 
+def _nonzero_rows(X: np.ndarray, prepared: object, skip_zeros: bool | None) -> NonzeroRows | None:
+    """The non-zero lists to skip zeros with, or None for the dense path.
+
+    ``prepared`` (from ``prepare``) is used only if it was made from this very array:
+    only that is safe to index X with, and it already says X is sparse enough, so the
+    zero count is not taken again each epoch.
+    """
+    if skip_zeros is False:
+        return None
+    if isinstance(prepared, NonzeroRows) and prepared.source is X and prepared.shape == X.shape:
+        return prepared
+    if skip_zeros is None and zero_fraction(X) < SPARSE_THRESHOLD:
+        return None
+    return NonzeroRows(X)
+
+
 def zero_fraction(X: np.ndarray, max_rows: int = 2048) -> float:
     """Fraction of exact zeros in (up to) the first ``max_rows`` rows of X."""
     head = X[:max_rows]
@@ -311,16 +327,10 @@ class NumbaBackend:
         consts = self._c(dtype)
         hp = _hyper(cfg)
         if batch_size == 1:
-            if skip_zeros is None:
-                skip_zeros = zero_fraction(X) >= SPARSE_THRESHOLD
             acts = np.zeros(int(act_off[-1]), dtype=dtype)
             deltas = np.zeros_like(acts)
-            if skip_zeros:
-                # Only a list made from this very array is safe to index it with.
-                if isinstance(prepared, NonzeroRows) and prepared.source is X and prepared.shape == X.shape:
-                    rows = prepared
-                else:
-                    rows = NonzeroRows(X)
+            rows = _nonzero_rows(X, prepared, skip_zeros)
+            if rows is not None:
                 nz_ptr, nz_idx = rows.indptr, rows.indices
             else:
                 nz_ptr, nz_idx = np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
@@ -346,7 +356,7 @@ class NumbaBackend:
                 nz_ptr,
                 nz_idx,
                 all_idx,
-                bool(skip_zeros),
+                rows is not None,
             )
         else:
             bs = min(int(batch_size), order.shape[0])
