@@ -682,3 +682,9 @@ def test_load_mnist_download_fails_over_cleanly(tmp_path):
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz"):
         load_mnist(download=True, cache_dir=tmp_path / "cache")
     assert not list((tmp_path / "cache").glob("*.part"))
+
+
+def test_embedded_digits_are_mostly_exact_zeros():
+    """The README's "about 80% of MNIST's pixels are exactly zero", which zero skipping relies on."""
+    fraction = float(np.mean(load_embedded().x_train == 0))
+    assert 0.75 <= fraction <= 0.85, fraction
