@@ -34,10 +34,10 @@ import numpy as np
 from fastnn import cli_common as cli
 from fastnn import train
 from fastnn.atomic import atomic_write
-from fastnn.data import EMBEDDED_SOURCE, load_dataset
+from fastnn.data import EMBEDDED_SOURCE
 from fastnn.errors import FastnnError, InvalidParameterError, TrainingDivergedError
+from fastnn.evaluate import load_data
 from fastnn.model import MLP, EpochRecord
-from fastnn.polarity import check_polarity
 from fastnn.presets import PRESETS
 from fastnn.train_args import MATHS_OPTIONS, check_combinations, command_line, fill_defaults
 from fastnn.train_report import auto_print_every, epoch_line, network_text, versions_text
@@ -144,6 +144,7 @@ def weight_difference(a: MLP, b: MLP) -> dict[str, Any]:
 
 def same_weights_check(
     ref: MLP,
+    p_ref: np.ndarray,
     x_eval: np.ndarray,
     x: np.ndarray,
     y: np.ndarray,
@@ -152,6 +153,7 @@ def same_weights_check(
 ) -> dict[str, Any] | None:
     """Both backends from the *same* weights (the reference's final ones): do they still agree?
 
+    ``p_ref`` is ``ref.predict_proba(x_eval)``, already computed by the caller.
     Returns the largest ``predict_proba`` difference on ``x_eval`` and the relative
     weight difference after one pass over the first ``n_samples`` training samples at
     the run's learning rate, or None if that pass diverges. Small numbers here and a
@@ -159,11 +161,7 @@ def same_weights_check(
     drifted apart (see :func:`run`).
     """
     fast = ref.with_backend(FAST)
-    forward = float(
-        np.abs(
-            ref.predict_proba(x_eval).astype(np.float64) - fast.predict_proba(x_eval).astype(np.float64)
-        ).max()
-    )
+    forward = float(np.abs(p_ref.astype(np.float64) - fast.predict_proba(x_eval).astype(np.float64)).max())
     k = min(len(x), n_samples)
     keep = ("lr", "optimizer", "momentum", "weight_decay", "beta1", "beta2", "eps")
     kw = {key: kwargs[key] for key in keep if key in kwargs}
@@ -206,12 +204,7 @@ def run(args: argparse.Namespace) -> int:
             )
         ref = train.build_model(args)
         fast = ref.with_backend(FAST)  # the same weights and shuffle RNG state, another backend
-        try:
-            data = load_dataset(args.data)
-        except FastnnError as exc:
-            raise type(exc)(f"--data: {exc}" if args.data is not None else str(exc)) from None
-        if hasattr(args, "fix_polarity"):  # when the train command checks polarity, so must we
-            data = check_polarity(data, fix=args.fix_polarity)
+        data = load_data(args)  # --data, then the pixel polarity check, as train does
         split = train.split_data(args, data)
         kwargs = fit_kwargs(args)
     except FastnnError as exc:
@@ -303,7 +296,7 @@ def run(args: argparse.Namespace) -> int:
         if not problems
         else "backends DISAGREE: " + "; ".join(problems)
     )
-    check = same_weights_check(ref, x_eval, split["x"], split["y"], kwargs) if problems else None
+    check = same_weights_check(ref, p_ref, x_eval, split["x"], split["y"], kwargs) if problems else None
     note = None
     drifted = False
     if check is not None:
