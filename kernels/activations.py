@@ -145,38 +145,46 @@ def derivative(a, code, consts):
 
 
 # ---------------------------------------------------------------------- loops
-def _loop_family(fn: Callable[..., Any], dfn: Callable[..., Any]) -> tuple[Any, Any, Any]:
-    """The loops every activation needs, specialised on its scalar functions."""
+def _loop_family(name: str, fn: Callable[..., Any], dfn: Callable[..., Any]) -> tuple[Any, Any, Any]:
+    """The loops every activation needs, specialised on its scalar functions.
 
-    @helper
+    Each loop gets a qualified name of its own (``relu_bias_apply_rows``, ...): Numba
+    names machine code by module, qualified name, a per-process counter and the
+    argument types, so six closures sharing one name could collide when two cache
+    entries compiled in different processes are loaded together, and one entry point
+    would then run another activation's loop.
+    """
+
     def bias_apply_rows(Z, b, consts):
         for r in range(Z.shape[0]):
             for j in range(Z.shape[1]):
                 Z[r, j] = fn(Z[r, j] + b[j], consts)
 
-    @helper
     def times_derivative_rows(back, A, consts):
         # A[r, i] <- back[r, i] * g'(A[r, i]): the output turns into the delta in place.
         for r in range(A.shape[0]):
             for i in range(A.shape[1]):
                 A[r, i] = back[r, i] * dfn(A[r, i], consts)
 
-    @helper
     def derivative_flat(a, out, consts):
         for k in range(a.shape[0]):
             out[k] = dfn(a[k], consts)
 
-    return bias_apply_rows, times_derivative_rows, derivative_flat
+    loops = []
+    for loop in (bias_apply_rows, times_derivative_rows, derivative_flat):
+        loop.__name__ = loop.__qualname__ = f"{name}_{loop.__name__}"
+        loops.append(helper(loop))
+    return loops[0], loops[1], loops[2]
 
 
 # Unpacked into plain module globals: Numba calls a global dispatcher directly, while
 # indexing a tuple of them would go through its experimental first-class functions.
-_identity_bias, _identity_back, _identity_deriv = _loop_family(identity, d_identity)
-_relu_bias, _relu_back, _relu_deriv = _loop_family(relu, d_relu)
-_leaky_bias, _leaky_back, _leaky_deriv = _loop_family(leaky_relu, d_leaky_relu)
-_sigmoid_bias, _sigmoid_back, _sigmoid_deriv = _loop_family(sigmoid, d_sigmoid)
-_tanh_bias, _tanh_back, _tanh_deriv = _loop_family(tanh, d_tanh)
-_selu_bias, _selu_back, _selu_deriv = _loop_family(selu, d_selu)
+_identity_bias, _identity_back, _identity_deriv = _loop_family("identity", identity, d_identity)
+_relu_bias, _relu_back, _relu_deriv = _loop_family("relu", relu, d_relu)
+_leaky_bias, _leaky_back, _leaky_deriv = _loop_family("leaky_relu", leaky_relu, d_leaky_relu)
+_sigmoid_bias, _sigmoid_back, _sigmoid_deriv = _loop_family("sigmoid", sigmoid, d_sigmoid)
+_tanh_bias, _tanh_back, _tanh_deriv = _loop_family("tanh", tanh, d_tanh)
+_selu_bias, _selu_back, _selu_deriv = _loop_family("selu", selu, d_selu)
 
 
 @helper

@@ -649,3 +649,19 @@ def test_no_float64_arguments_in_float32_helpers(boundscheck_run):
     assert boundscheck_run.returncode == 0, boundscheck_run.stderr[-4000:]
     report = json.loads(boundscheck_run.stdout.strip().splitlines()[-1])
     assert report["float64_in_float32_code"] == []
+
+
+# ------------------------------------------------------------- the on-disk cache
+def test_every_kernel_function_has_a_qualified_name_of_its_own():
+    """Numba names compiled code by module, qualified name, a per-process counter and
+    the argument types. Two functions sharing a qualified name (closures made by one
+    factory) can then get the same symbol in cache entries written by different
+    processes, and loading both makes one entry point run the other's code."""
+    owners: dict[tuple[str, str], set[int]] = {}
+    for mod in (k_act, k_dense, k_sgd, k_batch):
+        for obj in vars(mod).values():
+            if isinstance(obj, numba.core.dispatcher.Dispatcher) and obj.py_func.__module__ == mod.__name__:
+                owners.setdefault((mod.__name__, obj.py_func.__qualname__), set()).add(id(obj))
+    shared = sorted(name for name, objs in owners.items() if len(objs) > 1)
+    assert not shared, f"kernel functions sharing a qualified name: {shared}"
+    assert ("fastnn.kernels.activations", "relu_bias_apply_rows") in owners
