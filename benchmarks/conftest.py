@@ -249,7 +249,7 @@ def _train_setup(
             else np.random.default_rng(SEED + 1).permutation(n).astype(np.int64)
         )
         bs = n if batch is None else batch
-        prepared = be.prepare(X)  # per-data-set work, done once per fit by MLP.fit: untimed
+        prepared = be.prepare(X, bs)  # per-data-set work, done once per fit by MLP.fit: untimed
 
         def run(params, state):
             return be.train_epoch(params, acts, X, y, order, bs, cfg, state, prepared=prepared)

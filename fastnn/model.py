@@ -262,7 +262,7 @@ class MLP:
             self.optimizer_state = OptimizerState.zeros(cfg.name, self.params.data.shape[0], self.dtype)
 
         with limit_threads(self.threads):
-            prepared = self.backend.prepare(X)  # once per fit, not per epoch
+            prepared = self.backend.prepare(X, bs)  # once per fit, not per epoch
             for _ in range(epochs_):
                 # Everything an epoch changes is saved first, so a failed or interrupted
                 # epoch leaves the model exactly as it was after the previous one (and a

@@ -32,20 +32,45 @@ def bias_view(data, offsets, layer):
     return data[offsets[2 * layer + 1] : offsets[2 * layer + 2]]
 
 
-@inline
-def softmax_row(z, out):
-    """out = exp(z - max z) / sum(exp(z - max z)); z and out may be the same array."""
-    m = z[0]
-    for j in range(1, z.shape[0]):
-        if z[j] > m:
-            m = z[j]
-    s = out.dtype.type(0)
-    for j in range(z.shape[0]):
-        e = exp_arith(z[j] - m)
-        out[j] = e
-        s += e
-    for j in range(z.shape[0]):
-        out[j] = out[j] / s
+@helper
+def add_bias_shift_by_max(Z, b):
+    """Z = Z + b, then each row minus its maximum, in place: every exponent is then <= 0."""
+    n = Z.shape[1]
+    for r in range(Z.shape[0]):
+        row = Z[r]
+        for j in range(n):
+            row[j] += b[j]
+        m = row[0]
+        for j in range(1, n):
+            if row[j] > m:
+                m = row[j]
+        for j in range(n):
+            row[j] -= m
+
+
+@helper
+def exp_in_place(Z):
+    """Z = exp(Z) for a C-contiguous Z, as one long loop over all its entries.
+
+    A 10-class row alone is too short for LLVM to vectorise; the whole block is not.
+    """
+    flat = Z.reshape(Z.size)
+    for i in range(flat.shape[0]):
+        flat[i] = exp_arith(flat[i])
+
+
+@helper
+def softmax_rows(Z, b):
+    """Z = softmax(Z + b) row by row, in place (Z C-contiguous): shift, exponentiate, normalise."""
+    add_bias_shift_by_max(Z, b)
+    exp_in_place(Z)
+    for r in range(Z.shape[0]):
+        row = Z[r]
+        s = row[0]
+        for j in range(1, Z.shape[1]):
+            s += row[j]
+        for j in range(Z.shape[1]):
+            row[j] /= s
 
 
 @inline
@@ -124,11 +149,7 @@ def dense_forward_sample(x, W, b, code, consts, nz, out):
 def bias_activate_rows(Z, b, code, consts):
     """Z = g(Z + b) in place: the bias and activation fused in one pass after the GEMM."""
     if code == SOFTMAX:
-        for r in range(Z.shape[0]):
-            row = Z[r]
-            for j in range(Z.shape[1]):
-                row[j] += b[j]
-            softmax_row(row, row)
+        softmax_rows(Z, b)
     else:
         bias_activate(Z, b, code, consts)
 

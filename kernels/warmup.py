@@ -74,6 +74,7 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
             consts,
             X,
             y,
+            np.empty((0, 0), dt),
             order,
             1,
             hp,

@@ -416,3 +416,80 @@ def test_fit_lists_non_zero_pixels_once_not_every_epoch(tiny_data, monkeypatch):
     monkeypatch.setattr(numba_backend.NonzeroRows, "__init__", counting)
     MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0).fit(X, y, epochs=3, batch_size=1)
     assert made == [X.shape]
+
+
+# ------------------------------------------------------------- prepared data
+def test_prepare_makes_what_the_batch_size_needs(tiny_data, monkeypatch):
+    """Per-sample runs get the non-zero lists, full batches X transposed, mini-batches
+    nothing; an unknown batch size gets the lists (the per-sample default)."""
+    from fastnn.backends import numba_backend
+
+    X, _ = tiny_data
+    nb = NumbaBackend()
+    sample, unknown, full, mini = nb.prepare(X, 1), nb.prepare(X), nb.prepare(X, len(X)), nb.prepare(X, 8)
+    assert sample.nonzero is not None and sample.transposed is None
+    assert unknown.nonzero is not None and unknown.transposed is None
+    assert full.nonzero is None and full.transposed.flags.c_contiguous
+    assert_array_equal(full.transposed, X.T)
+    assert mini is None
+    assert nb.prepare(np.ones_like(X), 1) is None, "dense inputs take no zero-skipping lists"
+    monkeypatch.setattr(numba_backend, "TRANSPOSE_MAX_BYTES", X.nbytes - 1)
+    assert nb.prepare(X, len(X)) is None, "a copy above TRANSPOSE_MAX_BYTES is not made"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=str)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_full_batch_with_x_transposed_matches_the_plain_path(tiny_data, dtype, optimizer):
+    """The transposed copy changes only how BLAS reads X: same steps as without it, and a
+    copy made for another array (here X's copy) is not used."""
+    X, y = tiny_data
+    X = X.astype(dtype)
+    acts = ("tanh", "relu", "softmax")
+    nb = NumbaBackend()
+    results = []
+    for prepared in (None, nb.prepare(X, len(X)), nb.prepare(X.copy(), len(X))):
+        params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
+        state = OptimizerState.zeros(optimizer, params.data.size, params.dtype)
+        cfg = OptimizerConfig(optimizer, LR[optimizer])
+        order = np.arange(len(X))
+        losses = [
+            nb.train_epoch(params, acts, X, y, order, len(X), cfg, state, prepared=prepared) for _ in range(3)
+        ]
+        results.append((losses, params.data))
+    for losses, weights in results[1:]:
+        assert losses == pytest.approx(results[0][0], rel=TOL[np.dtype(dtype)])
+        assert _rel_err(weights, results[0][1]) <= TOL[np.dtype(dtype)]
+    # And the kernel does read the copy: a wrong one gives a wrong first-layer step.
+    from fastnn.backends.numba_backend import Prepared
+
+    params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
+    wrong = Prepared(X, None, np.zeros_like(X.T, order="C"))
+    nb.train_epoch(
+        params,
+        acts,
+        X,
+        y,
+        np.arange(len(X)),
+        len(X),
+        OptimizerConfig("sgd", 0.5),
+        OptimizerState.zeros("sgd", params.data.size, params.dtype),
+        prepared=wrong,
+    )
+    fresh = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
+    assert_array_equal(params.W(0), fresh.W(0))
+    assert not np.array_equal(params.W(1), fresh.W(1))
+
+
+def test_fit_prepares_once_for_its_batch_size(tiny_data, monkeypatch):
+    X, y = tiny_data
+    seen = []
+    original = NumbaBackend.prepare
+
+    def spying(self, array, batch_size=None):
+        seen.append(batch_size)
+        return original(self, array, batch_size)
+
+    monkeypatch.setattr(NumbaBackend, "prepare", spying)
+    for bs in (None, 8, 1):
+        MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0).fit(X, y, epochs=2, batch_size=bs)
+    assert seen == [len(X), 8, 1]

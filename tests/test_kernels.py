@@ -171,7 +171,8 @@ class TinyNet:
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=self.X.shape[0]))])
         return indptr.astype(np.int64), cols.astype(np.int32)
 
-    def train_epoch_batch_args(self, batch_size: int) -> tuple:
+    def train_epoch_batch_args(self, batch_size: int, transposed: bool = False) -> tuple:
+        """``transposed``: hand the kernel X.T stored C-contiguous (full batch's fast path)."""
         bs = min(batch_size, self.order.shape[0])
         n_act, dt, st = int(self.act_off[-1]), self.dtype, self.state
         return (
@@ -182,6 +183,7 @@ class TinyNet:
             self.consts,
             self.X,
             self.y,
+            np.ascontiguousarray(self.X.T) if transposed else np.empty((0, 0), dt),
             self.order,
             bs,
             self.hp,
@@ -528,17 +530,18 @@ def test_py_func_of_single_step_kernels_matches_jit(dtype):
 
 @requires_jit
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("mode", ["sample-skip", "sample-dense", "batch-3", "full-batch"])
+@pytest.mark.parametrize("mode", ["sample-skip", "sample-dense", "batch-3", "full-batch", "full-batch-xt"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_py_func_of_training_kernels_matches_jit(optimizer, mode, dtype):
     wd = 0.0 if optimizer == "sgd" else 1e-3  # the plain-SGD fast path and the general one
     jit_net, py_net = (_tiny_net(dtype, optimizer=optimizer, weight_decay=wd) for _ in range(2))
-    bs = {"batch-3": 3, "full-batch": jit_net.X.shape[0]}.get(mode, 1)
+    n = jit_net.X.shape[0]
+    bs = {"batch-3": 3, "full-batch": n, "full-batch-xt": n}.get(mode, 1)
 
     def args(net: TinyNet) -> tuple:
         if bs == 1:
             return net.train_epoch_sample_args(skip_zeros=mode == "sample-skip")
-        return net.train_epoch_batch_args(bs)
+        return net.train_epoch_batch_args(bs, transposed=mode == "full-batch-xt")
 
     kernel = k_sgd.train_epoch_sample if bs == 1 else k_batch.train_epoch_batch
     loss_jit = kernel(*args(jit_net))

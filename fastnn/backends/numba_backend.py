@@ -28,6 +28,12 @@ from fastnn.params import Params
 #: input, and pays once about a third of the inputs are zero (MNIST: ~80%).
 SPARSE_THRESHOLD = 0.3
 
+#: Full-batch training keeps a transposed copy of X (once per fit) when X is at most
+#: this big: the first layer's gradient is then ``X.T`` stored C-contiguous times the
+#: delta, a product BLAS runs faster than the same product on the F-ordered view.
+#: Above it, the copy's memory is not worth the time saved; the view is used.
+TRANSPOSE_MAX_BYTES = 1 << 30
+
 
 def _codes(activations: Sequence[str]) -> np.ndarray:
     return np.array([get_activation(a).code for a in activations], dtype=np.int64)
@@ -59,20 +65,46 @@ class NonzeroRows:
         self.indices = cols.astype(np.int32)
 
 
+class Prepared:
+    """What ``NumbaBackend.prepare`` makes once per fit from the training inputs X.
+
+    ``nonzero``: the per-sample zero-skipping lists (None when X is dense or the run is
+    batched); ``transposed``: X.T as a C-contiguous copy for full-batch runs (else None).
+    Both are used only for the very array they were made from (``is_for``): only that
+    is safe to index X with.
+    """
+
+    def __init__(self, X: np.ndarray, nonzero: NonzeroRows | None, transposed: np.ndarray | None) -> None:
+        self.source = X
+        self.shape = X.shape
+        self.nonzero = nonzero
+        self.transposed = transposed
+
+    def is_for(self, X: np.ndarray) -> bool:
+        return self.source is X and self.shape == X.shape
+
+
 def _nonzero_rows(X: np.ndarray, prepared: object, skip_zeros: bool | None) -> NonzeroRows | None:
     """The non-zero lists to skip zeros with, or None for the dense path.
 
-    ``prepared`` (from ``prepare``) is used only if it was made from this very array:
-    only that is safe to index X with, and it already says X is sparse enough, so the
-    zero count is not taken again each epoch.
+    Lists ``prepare`` made for this very array are reused; they already say X is
+    sparse enough, so the zero count is not taken again each epoch.
     """
     if skip_zeros is False:
         return None
-    if isinstance(prepared, NonzeroRows) and prepared.source is X and prepared.shape == X.shape:
-        return prepared
+    if isinstance(prepared, Prepared) and prepared.is_for(X) and prepared.nonzero is not None:
+        return prepared.nonzero
     if skip_zeros is None and zero_fraction(X) < SPARSE_THRESHOLD:
         return None
     return NonzeroRows(X)
+
+
+def _transposed(X: np.ndarray, prepared: object) -> np.ndarray:
+    """X.T stored C-contiguous if ``prepare`` made it for this X, else an empty array
+    (the kernels then use the F-ordered view ``X.T``)."""
+    if isinstance(prepared, Prepared) and prepared.is_for(X) and prepared.transposed is not None:
+        return prepared.transposed
+    return np.empty((0, 0), dtype=X.dtype)
 
 
 def zero_fraction(X: np.ndarray, max_rows: int = 2048) -> float:
@@ -155,12 +187,23 @@ class NumbaBackend:
             )
         return X, np.ascontiguousarray(y_arr, dtype=np.int64)
 
-    def prepare(self, X: np.ndarray) -> NonzeroRows | None:
-        """Per-data-set work for ``train_epoch``: the non-zero lists when X is sparse
-        enough to skip zeros (None otherwise). ``MLP.fit`` calls it once per fit."""
-        if X.ndim == 2 and zero_fraction(X) >= SPARSE_THRESHOLD:
-            return NonzeroRows(X)
-        return None
+    def prepare(self, X: np.ndarray, batch_size: int | None = None) -> Prepared | None:
+        """Per-data-set work for ``train_epoch``, done once per fit by ``MLP.fit``.
+
+        Per-sample runs (``batch_size`` 1, or None when unknown) get the non-zero lists
+        if X is sparse enough to skip zeros; full-batch runs (``batch_size >= len(X)``)
+        get X transposed (see ``TRANSPOSE_MAX_BYTES``). Returns None when neither applies.
+        """
+        if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
+            return None  # train_epoch will reject or convert it, with its own message
+        nonzero = transposed = None
+        if (batch_size is None or batch_size == 1) and zero_fraction(X) >= SPARSE_THRESHOLD:
+            nonzero = NonzeroRows(X)
+        if batch_size is not None and batch_size >= X.shape[0] > 1 and X.nbytes <= TRANSPOSE_MAX_BYTES:
+            transposed = np.ascontiguousarray(X.T)
+        if nonzero is None and transposed is None:
+            return None
+        return Prepared(X, nonzero, transposed)
 
     def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
         """Compile (or load from Numba's cache) the kernels for ``dtype``; returns the
@@ -245,6 +288,7 @@ class NumbaBackend:
                 self._c(params.dtype),
                 X,
                 y,
+                np.empty((0, 0), dtype=params.dtype),
                 grad,
                 abuf,
                 tmp,
@@ -293,7 +337,7 @@ class NumbaBackend:
         cfg: OptimizerConfig,
         state: OptimizerState,
         skip_zeros: bool | None = None,
-        prepared: NonzeroRows | None = None,
+        prepared: Prepared | None = None,
     ) -> float:
         """One compiled epoch; updates ``params``/``state`` in place and returns the mean loss.
 
@@ -376,6 +420,7 @@ class NumbaBackend:
                 consts,
                 X,
                 y,
+                _transposed(X, prepared) if not gathered else np.empty((0, 0), dtype=dtype),
                 order,
                 bs,
                 hp,

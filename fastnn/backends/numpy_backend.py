@@ -26,7 +26,7 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def prepare(self, X: np.ndarray) -> None:
+    def prepare(self, X: np.ndarray, batch_size: int | None = None) -> None:
         """Nothing to precompute: each epoch works on X as it is."""
         return None
 
