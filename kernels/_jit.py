@@ -1,10 +1,12 @@
 """The one set of JIT options every kernel uses (stumpy ``config``, numbagg ``_FASTMATH``).
 
 - ``cache=True`` unless ``FASTNN_NUMBA_CACHE=0``: the first run compiles and writes
-  the machine code next to the kernels; later processes load it. Where the package
-  directory is read-only, Numba itself falls back to a per-user cache directory
-  (``$NUMBA_CACHE_DIR`` if set, else ``~/.cache/numba``-style paths), so installs into
-  a system site-packages still cache.
+  the machine code to disk; later processes load it. The folder is the first that is
+  writable, in Numba's own order: ``$NUMBA_CACHE_DIR``, the package's ``__pycache__``,
+  the per-user cache (``~/.cache/numba``). Where none is (a read-only install run by
+  a user without a writable home), a private folder in the temp directory is used;
+  failing that, kernels compile in every process, with a warning, instead of Numba
+  refusing to import them.
 - fast-math is off. Full fast-math also assumes no NaN/inf (``nnan``/``ninf``), which
   would break the checks that stop a diverging run, and approximates functions
   (``afn``). Only two LLVM flags are on: ``reassoc``, which lets a dot product be
@@ -23,19 +25,80 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numba
+from numba.misc.appdirs import AppDirs
 
 CACHE: bool = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
 
-_KERNEL_DIR = Path(__file__).resolve().parent
+#: The kernel folder as Numba derives cache paths from it (absolute, links not resolved).
+_KERNEL_DIR = Path(os.path.abspath(os.path.dirname(__file__)))
+#: Numba's name for this folder's entries inside a cache root (``get_suitable_cache_subpath``).
+_CACHE_SUBDIR = f"{_KERNEL_DIR.name}_{hashlib.sha1(str(_KERNEL_DIR).encode()).hexdigest()}"
 _STAMP_NAME = "fastnn-kernels.sha256"
 
 
-def _drop_stale_cache() -> None:
+def _sources_digest() -> str:
+    digest = hashlib.sha256()
+    for source in sorted(_KERNEL_DIR.glob("*.py")):
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def _writable(folder: Path) -> bool:
+    """Numba's own test for a cache folder: create it, then a temporary file in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
+def _private_temp_root() -> Path | None:
+    """``<tmp>/fastnn-numba-<uid>``, made mode 700; None unless it is ours and private.
+
+    The temp directory is shared, and a cache folder another user could write to would
+    let them plant machine code that this process then runs.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    root = Path(tempfile.gettempdir()) / f"fastnn-numba-{uid if uid is not None else 'user'}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        info = root.lstat()
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_mode & 0o022 or (uid is not None and info.st_uid != uid):
+        return None
+    return root
+
+
+def cache_folder() -> Path | None:
+    """The folder Numba will cache the kernels in (its locator order), or None if none
+    is writable even after the temp-directory fallback (which sets Numba's CACHE_DIR)."""
+    candidates = []
+    if numba.config.CACHE_DIR:
+        candidates.append(Path(numba.config.CACHE_DIR) / _CACHE_SUBDIR)
+    candidates.append(_KERNEL_DIR / "__pycache__")
+    candidates.append(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir) / _CACHE_SUBDIR)
+    for folder in candidates:
+        if _writable(folder):
+            return folder
+    root = _private_temp_root()
+    if root is not None and _writable(root / _CACHE_SUBDIR):
+        numba.config.CACHE_DIR = str(root)
+        return root / _CACHE_SUBDIR
+    return None
+
+
+def drop_stale_cache(folder: Path) -> None:
     """Delete cached machine code compiled from other versions of the kernel sources.
 
     Numba keys a cache entry on the mtime and size of the file that holds the entry
@@ -43,30 +106,40 @@ def _drop_stale_cache() -> None:
     ``activations.py`` would leave ``dense.py``'s cached code stale. So the cache
     folder carries a hash of every kernel source, and a mismatch clears it.
     """
-    cache_dir = _KERNEL_DIR / "__pycache__"
-    digest = hashlib.sha256()
-    for source in sorted(_KERNEL_DIR.glob("*.py")):
-        digest.update(source.name.encode())
-        digest.update(source.read_bytes())
-    stamp = cache_dir / _STAMP_NAME
+    digest = _sources_digest()
+    stamp = folder / _STAMP_NAME
     try:
-        if stamp.read_text() == digest.hexdigest():
+        if stamp.read_text() == digest:
             return
     except OSError:
         pass
     try:
-        cache_dir.mkdir(exist_ok=True)
-        for entry in list(cache_dir.glob("*.nbi")) + list(cache_dir.glob("*.nbc")):
+        for entry in list(folder.glob("*.nbi")) + list(folder.glob("*.nbc")):
             entry.unlink(missing_ok=True)
-        stamp.write_text(digest.hexdigest())
+        stamp.write_text(digest)
     except OSError:
-        # Read-only install: Numba caches in a per-user folder instead, and an
-        # install always rewrites the sources (new mtimes), which Numba does notice.
-        pass
+        pass  # cache_folder() found it writable; if that changed, Numba will say so
 
 
-if CACHE and "NUMBA_CACHE_DIR" not in os.environ:
-    _drop_stale_cache()
+def choose_cache() -> bool:
+    """Find the cache folder and clear it of stale code; False (with a warning) if there
+    is no writable folder, so kernels compile without a cache instead of failing."""
+    folder = cache_folder()
+    if folder is None:
+        warnings.warn(
+            "fastnn: no writable folder for Numba's cache (the package folder, ~/.cache and "
+            "the temp directory all refused); kernels will compile in every process. "
+            "Set NUMBA_CACHE_DIR to a writable folder to keep them.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return False
+    drop_stale_cache(folder)
+    return True
+
+
+if CACHE:
+    CACHE = choose_cache()
 
 JIT_OPTIONS: dict[str, Any] = {
     "cache": CACHE,
