@@ -161,15 +161,20 @@ def jit(func: Callable[..., Any]) -> Any:
 
 
 def inline(func: Callable[..., Any]) -> Any:
-    """A small hot helper that Numba inlines into its callers (scalar and per-row code).
+    """A function Numba inlines into its callers' IR instead of compiling it on its own.
 
-    Inlining lets the per-sample loop see through every call (measured 2x faster on
-    784-10-10) but each inlined copy is compiled again, so it is kept for code that
-    runs per element or per row.
+    For hot scalar and per-row code, inlining lets the loop see through every call
+    (measured 2x faster per sample on 784-10-10). For the stages of a batch step
+    (forward, output, backward, update) and the activation dispatchers, it saves
+    compile time: LLVM re-optimises a compiled helper inside every caller above it,
+    so each level of calls costs another pass over everything below (a cold batched
+    run compiled in 7.2-7.7 s instead of 9.3-10.6 s). Each call site is typed again,
+    so it suits functions with one or two call sites per entry point.
     """
     return numba.njit(inline="always", **_HELPER_OPTIONS)(func)
 
 
 def helper(func: Callable[..., Any]) -> Any:
-    """A per-batch helper compiled once and called (LLVM may still inline it)."""
+    """A function compiled once per signature and called from many places (LLVM may
+    still inline it): the per-activation loops, the softmax passes, ``layer_view``."""
     return numba.njit(**_HELPER_OPTIONS)(func)

@@ -187,7 +187,7 @@ _tanh_bias, _tanh_back, _tanh_deriv = _loop_family("tanh", tanh, d_tanh)
 _selu_bias, _selu_back, _selu_deriv = _loop_family("selu", selu, d_selu)
 
 
-@helper
+@inline
 def bias_activate(Z, b, code, consts):
     """Z = g(Z + b) in place for a 2-D batch (not softmax): bias and activation in one pass."""
     if code == RELU:
@@ -204,7 +204,7 @@ def bias_activate(Z, b, code, consts):
         _identity_bias(Z, b, consts)
 
 
-@helper
+@inline
 def times_derivative(back, A, code, consts):
     """A = back * g'(A) in place, for 2-D A (the activations become the deltas)."""
     if code == RELU:

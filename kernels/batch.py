@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.kernels._jit import helper, jit
-from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, bias_activate, times_derivative
+from fastnn.kernels._jit import helper, inline, jit
+from fastnn.kernels.activations import ONE, ZERO, bias_activate, times_derivative
 from fastnn.kernels.dense import (
     add_bias_shift_by_max,
-    bias_activate_rows,
     bias_view,
     exp_in_place,
+    softmax_rows,
     weight_view,
 )
 from fastnn.kernels.sgd import ADAM, MOMENTUM, NESTEROV, SGD, adam_step
@@ -42,7 +42,7 @@ def layer_view(abuf, act_off, layer, rows, batch_size):
     return abuf[start : start + rows * n].reshape((rows, n))
 
 
-@helper
+@inline
 def forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size):
     """Layers 0..L-2 of the forward pass into abuf; returns nothing (outputs stay in abuf)."""
     rows = Xb.shape[0]
@@ -57,7 +57,7 @@ def forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch
         bias_activate(out, b, codes[layer], consts)  # hidden layers: never softmax
 
 
-@helper
+@inline
 def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size):
     """Output layer: logits, loss (float64 sum) and delta = (softmax - onehot) / rows in place.
 
@@ -92,7 +92,7 @@ def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, bat
     return total
 
 
-@helper
+@inline
 def backward_layer(data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, batch_size, grad, layer):
     """Gradient of layer ``layer`` into ``grad``; the delta below replaces that layer's output.
 
@@ -158,7 +158,7 @@ def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step
             p[k] -= step * mk / (np.sqrt(sk) + eps)
 
 
-@helper
+@inline
 def update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, zero):
     update_range(
         data, grad, m, s, offsets[2 * layer], offsets[2 * layer + 1], wd, opt, lr, mu, b1, b2, eps, step, one
@@ -208,7 +208,7 @@ def apply_update(data, grad, offsets, consts, hp, opt, m, s, t):
         update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, consts[ZERO])
 
 
-@helper
+@inline
 def batch_step(
     data,
     offsets,
@@ -285,51 +285,29 @@ def train_epoch_batch(
     lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
     n = order.shape[0]
     total = 0.0
-    if batch_size >= n and n == X.shape[0]:
-        # X[0:n] has the same Numba type as xbuf[:rows] below: one compiled batch_step.
-        return batch_step(
-            data,
-            offsets,
-            sizes,
-            codes,
-            consts,
-            X[0:n],
-            y[0:n],
-            XT,
-            hp,
-            opt,
-            m,
-            s,
-            t,
-            grad,
-            abuf,
-            tmp,
-            act_off,
-            batch_size,
-            lr,
-            mu,
-            b1,
-            b2,
-            eps,
-            wd,
-        )
+    direct = batch_size >= n and n == X.shape[0]
     for start in range(0, n, batch_size):
         rows = min(batch_size, n - start)
-        for r in range(rows):
-            idx = order[start + r]
-            # An explicit loop, not xbuf[r] = X[idx]: array assignment pulls in
-            # Numba's broadcasting machinery, seconds of compile for a plain copy.
-            for c in range(X.shape[1]):
-                xbuf[r, c] = X[idx, c]
-            ybuf[r] = y[idx]
+        if direct:
+            # X[0:n] has the same Numba type as xbuf[:rows]: one call site, one compile.
+            Xb, yb = X[0:n], y[0:n]
+        else:
+            for r in range(rows):
+                idx = order[start + r]
+                # An explicit loop, not xbuf[r] = X[idx]: array assignment pulls in
+                # Numba's broadcasting machinery, seconds of compile for a plain copy.
+                for c in range(X.shape[1]):
+                    xbuf[r, c] = X[idx, c]
+                ybuf[r] = y[idx]
+            Xb, yb = xbuf[:rows], ybuf[:rows]
         total += batch_step(
             data,
             offsets,
             sizes,
             codes,
             consts,
-            xbuf[:rows],
-            ybuf[:rows],
+            Xb,
+            yb,
             XT,
             hp,
             opt,
@@ -367,5 +345,5 @@ def predict_proba(data, offsets, sizes, codes, consts, X, out, abuf, act_off, ch
             np.dot(Xb, W, res)
         else:
             np.dot(layer_view(abuf, act_off, last - 1, rows, chunk), W, res)
-        bias_activate_rows(res, data[offsets[2 * last + 1] : offsets[2 * last + 2]], SOFTMAX, consts)
+        softmax_rows(res, bias_view(data, offsets, last))
     return out
