@@ -201,7 +201,9 @@ class MLP:
         ``weight_decay`` is an L2 penalty on weights. Calling ``fit`` again continues
         from the current weights and optimiser state (warm start); changing
         ``optimizer`` starts that optimiser's state afresh. ``callback`` is called
-        after every epoch with its record and stops training by returning True.
+        after every epoch with its record and stops training by returning True; it must
+        not modify X in place (the numba backend works from what it derived from X when
+        the fit began: non-zero lists, or a transposed copy for full batches).
         Returns ``self``; per-epoch records accumulate in ``self.history``.
 
         ``lr_schedule`` is ``constant``, ``step`` (times ``lr_gamma`` every ``lr_step``
