@@ -221,6 +221,7 @@ def write_plots(
     history: Sequence[EpochRecord | Mapping[str, Any]],
     x_test: np.ndarray,
     y_test: np.ndarray,
+    split_name: str = "test",
 ) -> list[Path]:
     """Write the training plots of ``model`` into ``directory`` (created if missing).
 
@@ -237,6 +238,9 @@ def write_plots(
     y_test : numpy.ndarray, shape (n,)
         Labels. Empty (a data set without a test split): no confusion matrix and
         no misclassified digits.
+    split_name : str
+        What the images are, for the confusion matrix's title (``"validation"`` when
+        a data set without a test split is evaluated on its validation split).
 
     Returns
     -------
@@ -267,7 +271,7 @@ def write_plots(
     if len(y):
         pred = model.predict(x)
         cm = confusion_matrix(y, pred, model.n_classes)
-        written.append(plot_confusion(cm, out / PLOT_FILES["confusion"]))
+        written.append(plot_confusion(cm, out / PLOT_FILES["confusion"], split_name))
         written.append(plot_misclassified(x, y, pred, out / PLOT_FILES["misclassified"]))
     written.append(plot_first_layer(model.params.W(0), out / PLOT_FILES["weights"]))
     return written

@@ -308,12 +308,12 @@ def finish(
             )
             report.say(f"wrote metrics to {args.metrics_json}")
         if args.plot is not None and status != "interrupted":
-            x_plot, y_plot = (
-                (split["x_test"], split["y_test"])
+            x_plot, y_plot, split_name = (
+                (split["x_test"], split["y_test"], "test")
                 if len(split["y_test"])
-                else (split["x_val"], split["y_val"])
+                else (split["x_val"], split["y_val"], "validation")
             )
-            for path in write_plots(args.plot, model, model.history, x_plot, y_plot):
+            for path in write_plots(args.plot, model, model.history, x_plot, y_plot, split_name):
                 report.say(f"wrote {path}")
     except FastnnError as exc:
         return cli.error(cli.name_flags(str(exc)))

@@ -77,6 +77,27 @@ def test_no_history_and_no_test_split_write_only_the_weights(tmp_path, trained):
     assert png_size(written[0])
 
 
+def test_confusion_title_names_the_split_it_counts(tmp_path, data, trained, monkeypatch):
+    """A data set without a test split is plotted on its validation split: say so."""
+    from fastnn import plots
+
+    titles = []
+    real_save = plots._save
+
+    def recording(fig, path):
+        titles.extend(ax.get_title() for ax in fig.axes)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", recording)
+    write_plots(tmp_path, trained, [], data.x_test[:100], data.y_test[:100], "validation")
+    assert any(t.startswith("confusion matrix") and t.endswith("of 100 validation digits") for t in titles), (
+        titles
+    )
+    titles.clear()
+    write_plots(tmp_path, trained, [], data.x_test[:100], data.y_test[:100])
+    assert any(t.endswith("of 100 test digits") for t in titles), titles
+
+
 def test_a_perfect_model_still_gets_a_misclassified_file(tmp_path, data, trained):
     x = data.x_test[:50]
     labels = trained.predict(scale_pixels(x))  # every prediction "correct"
