@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import inspect
 import json
 import os
 import sys
@@ -39,7 +38,7 @@ from fastnn.errors import FastnnError, InvalidParameterError, TrainingDivergedEr
 from fastnn.evaluate import load_data
 from fastnn.model import MLP, EpochRecord
 from fastnn.presets import PRESETS
-from fastnn.train_args import MATHS_OPTIONS, check_combinations, command_line, fill_defaults
+from fastnn.train_args import MATHS_OPTIONS, check_combinations, command_line, fill_defaults, fit_kwargs
 from fastnn.train_report import auto_print_every, epoch_line, network_text, versions_text
 
 #: The two backends compared: the reference and the fast one.
@@ -113,17 +112,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     fill_defaults(args, parser)
     args.backend = REFERENCE
     return args
-
-
-def fit_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """Every ``MLP.fit`` keyword a train flag sets under the same name (epochs, lr, batch_size,
-    optimizer, momentum, weight_decay, lr_schedule, early_stopping, monitor, tol, ...)."""
-    skip = {"self", "X", "y", "validation", "callback"}
-    return {
-        name: getattr(args, name)
-        for name in inspect.signature(MLP.fit).parameters
-        if name not in skip and hasattr(args, name)
-    }
 
 
 def weight_difference(a: MLP, b: MLP) -> dict[str, Any]:
