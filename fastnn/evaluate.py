@@ -32,10 +32,13 @@ from fastnn.metrics import (
     confusion_matrix,
     format_confusion_matrix,
     format_report,
+    loss_and_accuracy,
 )
 from fastnn.model import MLP
 from fastnn.polarity import FIX_FLAG, check_polarity
 from fastnn.tabular import N_PIXELS
+from fastnn.train_report import network_text
+from fastnn.validation import check_y
 
 #: The splits a command can read: the test set, or the training set divided as
 #: ``python -m fastnn.train`` divides it (the first --val-size samples are validation).
@@ -126,10 +129,8 @@ def load_model(args: argparse.Namespace) -> MLP:
 
 def describe_model(model: MLP, path: Path) -> str:
     """``m.npz: 784-32(relu)-10(softmax), float32, 3 epochs | backend numpy``."""
-    layers = zip(model.layer_sizes[1:], model.activations, strict=True)
-    net = "-".join([str(model.layer_sizes[0])] + [f"{n}({a})" for n, a in layers])
     epochs = f"{model.epochs_trained} epoch" + ("" if model.epochs_trained == 1 else "s")
-    return f"{path}: {net}, {model.dtype.name}, {epochs} | backend {model.backend.name}"
+    return f"{path}: {network_text(model)}, {model.dtype.name}, {epochs} | backend {model.backend.name}"
 
 
 def load_data(args: argparse.Namespace, warn: Callable[[str], None] | None = None) -> MnistData:
@@ -187,8 +188,12 @@ def evaluate_model(
     ``images`` are uint8 gray levels (n, 784), scaled here in the model's dtype.
     """
     x = scale_pixels(images, model.dtype)
-    scores = model.evaluate(x, labels)
-    return scores, classification_report(confusion_matrix(labels, model.predict(x), model.n_classes))
+    y = check_y(labels, len(x), model.n_classes)
+    with np.errstate(over="ignore", invalid="ignore"):
+        proba = model.predict_proba(x)  # once: the loss, accuracy and report all come from it
+    loss, accuracy = loss_and_accuracy(proba, y)
+    report = classification_report(confusion_matrix(y, proba.argmax(axis=1), model.n_classes))
+    return {"loss": loss, "accuracy": accuracy}, report
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""Classification metrics from labels: confusion matrix, precision, recall, F1 (NumPy only).
+"""Classification metrics: loss and accuracy from probabilities; confusion matrix,
+precision, recall, F1 from labels (NumPy only).
 
 Conventions are scikit-learn's, so numbers can be checked against it: the confusion
 matrix has true classes as rows and predicted classes as columns; precision of class
@@ -39,6 +40,15 @@ def _labels(name: str, y: npt.ArrayLike, n_classes: int) -> np.ndarray:
             f"{arr.min()} to {arr.max()}"
         )
     return arr.astype(np.int64, copy=False)
+
+
+def loss_and_accuracy(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of predicted probabilities ``proba`` (n, classes)
+    for valid labels ``y``. A probability that underflowed to 0 is clipped to the
+    dtype's smallest normal number for the loss only, so it reads large, not inf."""
+    tiny = np.finfo(proba.dtype).tiny
+    p_true = np.maximum(proba[np.arange(len(y)), y].astype(np.float64), tiny)
+    return float(-np.mean(np.log(p_true))), float(np.mean(proba.argmax(axis=1) == y))
 
 
 def confusion_matrix(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, n_classes: int = 10) -> np.ndarray:

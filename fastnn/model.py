@@ -22,6 +22,7 @@ import numpy as np
 from fastnn.activations import get_activation
 from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
 from fastnn.errors import InvalidParameterError, TrainingDivergedError
+from fastnn.metrics import loss_and_accuracy
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import INIT_SCHEMES, init_params
 from fastnn.schedule import LR_SCHEDULES, EarlyStopping, lr_at
@@ -375,9 +376,7 @@ class MLP:
     def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         with np.errstate(over="ignore", invalid="ignore"):
             proba = self.backend.predict_proba(self.params, self.activations, X)
-        # Clip only for the reported loss: a probability that underflowed to 0 would give inf.
-        p_true = np.maximum(proba[np.arange(len(y)), y].astype(np.float64), np.finfo(self.dtype).tiny)
-        return float(-np.mean(np.log(p_true))), float(np.mean(proba.argmax(axis=1) == y))
+        return loss_and_accuracy(proba, y)
 
     # ------------------------------------------------------------------ helpers
     def copy(self) -> MLP:
