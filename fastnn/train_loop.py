@@ -112,6 +112,7 @@ class EarlyStop:
     def __init__(self, patience: int, monitor: str, tol: float) -> None:
         self.rule = EarlyStopping(patience, monitor, tol)
         self.stopped = False
+        self._hashed: tuple[int, str] | None = None  # (best epoch, its weights' SHA-256)
 
     @property
     def best_epoch(self) -> int:
@@ -123,6 +124,15 @@ class EarlyStop:
         self.stopped = self.rule.update(value, r.epoch, params)
         return self.stopped
 
+    def _best_sha256(self) -> str | None:
+        """The best weights' hash, computed once per best epoch, not on every checkpoint."""
+        rule = self.rule
+        if rule.best_params is None:
+            return None
+        if self._hashed is None or self._hashed[0] != rule.best_epoch:
+            self._hashed = (rule.best_epoch, params_sha256(rule.best_params))
+        return self._hashed[1]
+
     def state(self) -> dict[str, Any]:
         rule = self.rule
         return {
@@ -130,7 +140,7 @@ class EarlyStop:
             "best_epoch": rule.best_epoch,
             "waited": rule.waited,
             "stopped": self.stopped,
-            "best_sha256": None if rule.best_params is None else params_sha256(rule.best_params),
+            "best_sha256": self._best_sha256(),
         }
 
     def restore(self, state: Any, model: MLP, checkpoint: Path) -> None:
@@ -160,6 +170,7 @@ class EarlyStop:
             )
         self.rule.best, self.rule.best_epoch, self.rule.waited = float(best), epoch, waited
         self.rule.best_params, self.stopped = weights.astype(model.dtype, copy=True), stopped
+        self._hashed = None
 
 
 class Session:
