@@ -655,6 +655,7 @@ def test_no_float64_arguments_in_float32_helpers(boundscheck_run):
 
 
 # ------------------------------------------------------------- the on-disk cache
+@requires_jit
 def test_every_kernel_function_has_a_qualified_name_of_its_own():
     """Numba names compiled code by module, qualified name, a per-process counter and
     the argument types. Two functions sharing a qualified name (closures made by one
