@@ -4,9 +4,10 @@
   the machine code to disk; later processes load it. The folder is the first that is
   writable, in Numba's own order: ``$NUMBA_CACHE_DIR``, the package's ``__pycache__``,
   the per-user cache (``~/.cache/numba``). Where none is (a read-only install run by
-  a user without a writable home), a private folder in the temp directory is used;
-  failing that, kernels compile in every process, with a warning, instead of Numba
-  refusing to import them.
+  a user without a writable home), a private folder in the temp directory is used
+  for the kernels only (POSIX; Numba's own setting is left alone); failing that,
+  kernels compile in every process, with a warning, instead of Numba refusing to
+  import them. (A custom ``NUMBA_CACHE_LOCATOR_CLASSES`` is not followed here.)
 - fast-math is off. Full fast-math also assumes no NaN/inf (``nnan``/``ninf``), which
   would break the checks that stop a diverging run, and approximates functions
   (``afn``). Only two LLVM flags are on: ``reassoc``, which lets a dot product be
@@ -80,9 +81,9 @@ def _private_temp_root() -> Path | None:
     return root
 
 
-def cache_folder() -> Path | None:
-    """The folder Numba will cache the kernels in (its locator order), or None if none
-    is writable even after the temp-directory fallback (which sets Numba's CACHE_DIR)."""
+def _find_cache_folder() -> tuple[Path, str | None] | None:
+    """(folder, the CACHE_DIR Numba must be given to use it, or None), or None if no
+    folder is writable, trying them in Numba's locator order and then the temp fallback."""
     candidates = []
     if numba.config.CACHE_DIR:
         candidates.append(Path(numba.config.CACHE_DIR) / _CACHE_SUBDIR)
@@ -90,12 +91,17 @@ def cache_folder() -> Path | None:
     candidates.append(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir) / _CACHE_SUBDIR)
     for folder in candidates:
         if _writable(folder):
-            return folder
+            return folder, None
     root = _private_temp_root()
     if root is not None and _writable(root / _CACHE_SUBDIR):
-        numba.config.CACHE_DIR = str(root)
-        return root / _CACHE_SUBDIR
+        return root / _CACHE_SUBDIR, str(root)
     return None
+
+
+def cache_folder() -> Path | None:
+    """The folder the kernels' machine code is cached in, or None if none is writable."""
+    found = _find_cache_folder()
+    return None if found is None else found[0]
 
 
 def drop_stale_cache(folder: Path) -> None:
@@ -121,11 +127,18 @@ def drop_stale_cache(folder: Path) -> None:
         pass  # cache_folder() found it writable; if that changed, Numba will say so
 
 
+#: Numba's CACHE_DIR while an entry point is decorated (Numba picks an entry's cache
+#: folder then): the temp fallback, or None to leave Numba's setting alone. Only the
+#: kernels use it; other code in the process keeps Numba's own cache folders.
+_ENTRY_CACHE_DIR: str | None = None
+
+
 def choose_cache() -> bool:
     """Find the cache folder and clear it of stale code; False (with a warning) if there
     is no writable folder, so kernels compile without a cache instead of failing."""
-    folder = cache_folder()
-    if folder is None:
+    global _ENTRY_CACHE_DIR
+    found = _find_cache_folder()
+    if found is None:
         warnings.warn(
             "fastnn: no writable folder for Numba's cache (the package folder, ~/.cache and "
             "the temp directory all refused); kernels will compile in every process. "
@@ -134,6 +147,7 @@ def choose_cache() -> bool:
             stacklevel=3,
         )
         return False
+    folder, _ENTRY_CACHE_DIR = found
     drop_stale_cache(folder)
     return True
 
@@ -156,8 +170,16 @@ _HELPER_OPTIONS: dict[str, Any] = {**JIT_OPTIONS, "cache": False}
 
 
 def jit(func: Callable[..., Any]) -> Any:
-    """Compile ``func`` lazily (first call, per dtype) with the project's options."""
-    return numba.njit(**JIT_OPTIONS)(func)
+    """An entry point: compiled lazily (first call, per dtype) with the project's
+    options, and cached in the folder ``choose_cache`` found."""
+    if _ENTRY_CACHE_DIR is None:
+        return numba.njit(**JIT_OPTIONS)(func)
+    saved = numba.config.CACHE_DIR
+    numba.config.CACHE_DIR = _ENTRY_CACHE_DIR
+    try:
+        return numba.njit(**JIT_OPTIONS)(func)
+    finally:
+        numba.config.CACHE_DIR = saved
 
 
 def inline(func: Callable[..., Any]) -> Any:

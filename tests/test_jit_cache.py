@@ -1,6 +1,7 @@
 """Where the kernels' machine code is cached (``fastnn.kernels._jit``), and what happens
-when a folder is stale, shared or read-only. Nothing here depends on the order Numba
-compiled things in; a real read-only install is checked in a subprocess."""
+when a folder is stale, shared or read-only. Unwritable folders are simulated (the
+tests may run as root, who can write anywhere); a fresh process caching into
+``NUMBA_CACHE_DIR`` is checked for real."""
 
 from __future__ import annotations
 
@@ -30,8 +31,9 @@ def test_package_folder_when_writable(monkeypatch):
 
 @requires_posix_ids
 def test_read_only_install_without_a_home_falls_back_to_a_private_temp_folder(tmp_path, monkeypatch):
-    """Package folder and ~/.cache refused: a mode-700 folder in the temp directory, and
-    Numba's CACHE_DIR pointed at it (Numba would otherwise refuse to import the kernels)."""
+    """Package folder and ~/.cache refused: a mode-700 folder in the temp directory, given
+    to Numba as CACHE_DIR only while entry points are decorated (Numba would otherwise
+    refuse to import the kernels), never for the rest of the process."""
     monkeypatch.setattr(numba.config, "CACHE_DIR", "")
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     refused = (_jit._KERNEL_DIR / "__pycache__", "numba")
@@ -41,11 +43,21 @@ def test_read_only_install_without_a_home_falls_back_to_a_private_temp_folder(tm
         "_writable",
         lambda folder: folder != refused[0] and refused[1] not in folder.parts and real_writable(folder),
     )
-    folder = _jit.cache_folder()
+    monkeypatch.setattr(_jit, "_ENTRY_CACHE_DIR", None)
     root = tmp_path / f"fastnn-numba-{os.getuid()}"
-    assert folder == root / _jit._CACHE_SUBDIR and folder.is_dir()
-    assert str(root) == numba.config.CACHE_DIR
-    assert root.stat().st_mode & 0o777 == 0o700
+    assert _jit.cache_folder() == root / _jit._CACHE_SUBDIR
+    assert _jit.choose_cache() is True
+    assert (root / _jit._CACHE_SUBDIR).is_dir() and root.stat().st_mode & 0o777 == 0o700
+    assert str(root) == _jit._ENTRY_CACHE_DIR
+    assert numba.config.CACHE_DIR == "", "the fallback leaked into Numba's process-wide setting"
+
+    def entry(x):
+        return x + 1
+
+    dispatcher = _jit.jit(entry)
+    # Numba names the subfolder after the decorated function's own folder (tests/ here).
+    assert Path(dispatcher._cache._cache_path).parent == root
+    assert numba.config.CACHE_DIR == ""
 
 
 @requires_posix_ids
@@ -64,7 +76,7 @@ def test_a_temp_folder_others_can_write_is_refused(tmp_path, monkeypatch):
 
 
 def test_no_writable_folder_means_no_cache_and_a_warning(monkeypatch):
-    monkeypatch.setattr(_jit, "cache_folder", lambda: None)
+    monkeypatch.setattr(_jit, "_find_cache_folder", lambda: None)
     with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
         assert _jit.choose_cache() is False
 
