@@ -3,7 +3,8 @@
 Mirrors ``NumpyBackend.loss_and_gradient``, ``apply_update``, ``train_epoch`` (batch
 size > 1) and ``predict_proba``. Matrix products go to BLAS through ``np.dot`` with an
 ``out`` buffer (Numba calls SciPy's BLAS, whose threads give the second core); every
-elementwise step is fused into one pass after its product: bias + activation after
+elementwise step is fused into the pass after its product (the output softmax takes
+three whole-block passes, see ``dense.softmax_rows``): bias + activation after
 ``A @ W``, the activation derivative after ``delta @ W.T``, and the optimiser step
 for a layer right after its gradient ``A.T @ delta`` is formed, while it is in cache.
 Transposes are views (``A.T`` is F-ordered; BLAS reads it as is), never copies made
@@ -308,7 +309,7 @@ def train_epoch_batch(
             consts,
             Xb,
             yb,
-            XT,
+            XT if direct else XT[:0],  # only the whole of X has a transposed copy
             hp,
             opt,
             m,

@@ -54,6 +54,9 @@ def exp_in_place(Z):
 
     A 10-class row alone is too short for LLVM to vectorise; the whole block is not.
     """
+    if not Z.flags.c_contiguous:
+        # Compiled, reshape would refuse; as plain Python it would quietly copy.
+        raise ValueError("exp_in_place needs a C-contiguous array")
     flat = Z.reshape(Z.size)
     for i in range(flat.shape[0]):
         flat[i] = exp_arith(flat[i])

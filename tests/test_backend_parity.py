@@ -440,14 +440,13 @@ def test_prepare_makes_what_the_batch_size_needs(tiny_data, monkeypatch):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=str)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_full_batch_with_x_transposed_matches_the_plain_path(tiny_data, dtype, optimizer):
-    """The transposed copy changes only how BLAS reads X: same steps as without it, and a
-    copy made for another array (here X's copy) is not used."""
+    """The transposed copy changes only how BLAS reads X: same steps as without it."""
     X, y = tiny_data
     X = X.astype(dtype)
     acts = ("tanh", "relu", "softmax")
     nb = NumbaBackend()
     results = []
-    for prepared in (None, nb.prepare(X, len(X)), nb.prepare(X.copy(), len(X))):
+    for prepared in (None, nb.prepare(X, len(X))):
         params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
         state = OptimizerState.zeros(optimizer, params.data.size, params.dtype)
         cfg = OptimizerConfig(optimizer, LR[optimizer])
@@ -478,6 +477,33 @@ def test_full_batch_with_x_transposed_matches_the_plain_path(tiny_data, dtype, o
     fresh = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
     assert_array_equal(params.W(0), fresh.W(0))
     assert not np.array_equal(params.W(1), fresh.W(1))
+    # ... but only for the array it was made from: the same wrong copy made for X's copy
+    # is ignored, and the step is the plain one.
+    params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
+    elsewhere = Prepared(X.copy(), None, np.zeros_like(X.T, order="C"))
+    nb.train_epoch(
+        params,
+        acts,
+        X,
+        y,
+        np.arange(len(X)),
+        len(X),
+        OptimizerConfig("sgd", 0.5),
+        OptimizerState.zeros("sgd", params.data.size, params.dtype),
+        prepared=elsewhere,
+    )
+    plain = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
+    nb.train_epoch(
+        plain,
+        acts,
+        X,
+        y,
+        np.arange(len(X)),
+        len(X),
+        OptimizerConfig("sgd", 0.5),
+        OptimizerState.zeros("sgd", plain.data.size, plain.dtype),
+    )
+    assert_array_equal(params.data, plain.data)
 
 
 def test_fit_prepares_once_for_its_batch_size(tiny_data, monkeypatch):
