@@ -300,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
         description="Write the training plots of a saved model without retraining: loss and accuracy "
         "curves (from the history in a --metrics-json file), the confusion matrix and the "
-        "misclassified digits of the test split, and the first layer's weights as images.",
+        "misclassified digits of a split (--split, the test split by default), and the first "
+        "layer's weights as images.",
         epilog="Exit status: 0 done, 2 bad flags, files or data, or matplotlib missing "
         "(pip install 'fastnn[plots]').",
     )
@@ -347,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{args.metrics_json} records {len(history)}; are they from the same run?"
             )
         images, labels = select_split(args, load_data(args))
-        written = write_plots(args.out, model, history, images, labels)
+        what = {"test": "test", "val": "validation", "train": "training"}[args.split]
+        written = write_plots(args.out, model, history, images, labels, what)
     except FastnnError as exc:
         return cli.error(str(exc))
     except KeyboardInterrupt:

@@ -151,12 +151,18 @@ def test_command_makes_the_plots_of_a_train_run_without_retraining(tmp_path, cap
         assert png_size(out_dir / name)
 
 
-def test_command_without_metrics_skips_the_curves(tmp_path, capsys, trained):
+def test_command_without_metrics_skips_the_curves(tmp_path, capsys, trained, monkeypatch):
+    from fastnn import plots
+
+    names = []
+    real = plots.write_plots
+    monkeypatch.setattr(plots, "write_plots", lambda *a: names.append(a[-1]) or real(*a))
     path = trained.save(tmp_path / "m.npz")
     argv = ["--model", str(path), "--out", str(tmp_path / "p"), "--split", "val", "--val-size", "300"]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "curves.png" not in out and out.count("wrote ") == 3
+    assert names == ["validation"], "the confusion matrix must be titled with the split plotted"
 
 
 def test_a_history_that_does_not_match_the_model_is_a_warning(tmp_path, capsys, trained):
