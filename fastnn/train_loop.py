@@ -112,7 +112,7 @@ class EarlyStop:
     def __init__(self, patience: int, monitor: str, tol: float) -> None:
         self.rule = EarlyStopping(patience, monitor, tol)
         self.stopped = False
-        self._hashed: tuple[int, str] | None = None  # (best epoch, its weights' SHA-256)
+        self._hashed: tuple[np.ndarray, str] | None = None  # (best weights, their SHA-256)
 
     @property
     def best_epoch(self) -> int:
@@ -129,8 +129,8 @@ class EarlyStop:
         rule = self.rule
         if rule.best_params is None:
             return None
-        if self._hashed is None or self._hashed[0] != rule.best_epoch:
-            self._hashed = (rule.best_epoch, params_sha256(rule.best_params))
+        if self._hashed is None or self._hashed[0] is not rule.best_params:
+            self._hashed = (rule.best_params, params_sha256(rule.best_params))
         return self._hashed[1]
 
     def state(self) -> dict[str, Any]:

@@ -82,7 +82,7 @@ class Backend(Protocol):
         prepared: Any = None,
     ) -> float:
         """One epoch over ``X[order]``; updates ``params``/``state`` in place, returns mean loss.
-        ``prepared`` is what ``prepare(X)`` returned for this X, or None."""
+        ``prepared`` is what ``prepare(X, batch_size)`` returned for this X, or None."""
 
 
 def backend_names() -> list[str]:

@@ -52,14 +52,11 @@ class NonzeroRows:
 
     Made once per data set (``NumbaBackend.prepare``) instead of once per sample per
     epoch: listing a 784-pixel row's non-zeros costs about as much as the rest of a
-    784-10-10 sample's work. It remembers the array it was made from, and the adapter
-    uses it only for that same array.
+    784-10-10 sample's work (``Prepared.is_for`` ties it to the array it came from).
     """
 
     def __init__(self, X: np.ndarray) -> None:
         rows, cols = np.nonzero(X)
-        self.source = X
-        self.shape = X.shape
         self.indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=self.indptr[1:])
         self.indices = cols.astype(np.int32)
