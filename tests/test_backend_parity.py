@@ -458,52 +458,40 @@ def test_full_batch_with_x_transposed_matches_the_plain_path(tiny_data, dtype, o
     for losses, weights in results[1:]:
         assert losses == pytest.approx(results[0][0], rel=TOL[np.dtype(dtype)])
         assert _rel_err(weights, results[0][1]) <= TOL[np.dtype(dtype)]
-    # And the kernel does read the copy: a wrong one gives a wrong first-layer step.
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=str)
+def test_full_batch_reads_the_transposed_copy_only_for_its_own_array(tiny_data, dtype):
+    """A wrong copy (zeros) freezes the first layer, so the kernel does read it; the same
+    wrong copy made for another array (X's copy) is ignored: the plain step is taken."""
     from fastnn.backends.numba_backend import Prepared
 
-    params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
-    wrong = Prepared(X, None, np.zeros_like(X.T, order="C"))
-    nb.train_epoch(
-        params,
-        acts,
-        X,
-        y,
-        np.arange(len(X)),
-        len(X),
-        OptimizerConfig("sgd", 0.5),
-        OptimizerState.zeros("sgd", params.data.size, params.dtype),
-        prepared=wrong,
-    )
+    X, y = tiny_data
+    X = X.astype(dtype)
+    acts = ("tanh", "relu", "softmax")
+
+    def one_step(prepared):
+        params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
+        state = OptimizerState.zeros("sgd", params.data.size, params.dtype)
+        NumbaBackend().train_epoch(
+            params,
+            acts,
+            X,
+            y,
+            np.arange(len(X)),
+            len(X),
+            OptimizerConfig("sgd", 0.5),
+            state,
+            prepared=prepared,
+        )
+        return params
+
     fresh = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
-    assert_array_equal(params.W(0), fresh.W(0))
-    assert not np.array_equal(params.W(1), fresh.W(1))
-    # ... but only for the array it was made from: the same wrong copy made for X's copy
-    # is ignored, and the step is the plain one.
-    params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
-    elsewhere = Prepared(X.copy(), None, np.zeros_like(X.T, order="C"))
-    nb.train_epoch(
-        params,
-        acts,
-        X,
-        y,
-        np.arange(len(X)),
-        len(X),
-        OptimizerConfig("sgd", 0.5),
-        OptimizerState.zeros("sgd", params.data.size, params.dtype),
-        prepared=elsewhere,
-    )
-    plain = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
-    nb.train_epoch(
-        plain,
-        acts,
-        X,
-        y,
-        np.arange(len(X)),
-        len(X),
-        OptimizerConfig("sgd", 0.5),
-        OptimizerState.zeros("sgd", plain.data.size, plain.dtype),
-    )
-    assert_array_equal(params.data, plain.data)
+    zeros_t = np.zeros_like(X.T, order="C")
+    wrong = one_step(Prepared(X, None, zeros_t))
+    assert_array_equal(wrong.W(0), fresh.W(0))
+    assert not np.array_equal(wrong.W(1), fresh.W(1))
+    assert_array_equal(one_step(Prepared(X.copy(), None, zeros_t)).data, one_step(None).data)
 
 
 def test_fit_prepares_once_for_its_batch_size(tiny_data, monkeypatch):

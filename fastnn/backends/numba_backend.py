@@ -417,7 +417,7 @@ class NumbaBackend:
                 consts,
                 X,
                 y,
-                _transposed(X, prepared) if not gathered else np.empty((0, 0), dtype=dtype),
+                _transposed(X, prepared),  # the kernel uses it only when one batch is all of X
                 order,
                 bs,
                 hp,
