@@ -205,7 +205,12 @@ class MLP:
         after every epoch with its record and stops training by returning True; it must
         not modify X in place (the numba backend works from what it derived from X when
         the fit began: non-zero lists, or a transposed copy for full batches).
-        Returns ``self``; per-epoch records accumulate in ``self.history``.
+        Returns ``self``; per-epoch records accumulate in ``self.history``. A record's
+        ``train_accuracy`` (unless ``train_accuracy=False``) is measured by the epoch's
+        own forward passes, each batch before its update, as Keras and PyTorch Lightning
+        report it: no second pass over X is made. ``seconds`` is all the wall time fit
+        spent on that epoch (the first one includes fit's per-call preparation), so
+        ``samples_per_second`` is what a stopwatch around ``fit`` sees.
 
         ``lr_schedule`` is ``constant``, ``step`` (times ``lr_gamma`` every ``lr_step``
         epochs) or ``cosine`` (to 0 over ``total_epochs``, by default the epochs trained
@@ -217,6 +222,7 @@ class MLP:
         Raises TrainingDivergedError if the loss becomes NaN or infinite; the weights
         from before that epoch are restored first.
         """
+        mark = time.perf_counter()
         X = check_X(X, self.layer_sizes[0], self.dtype)
         y = check_y(y, X.shape[0], self.n_classes)
         n = X.shape[0]
@@ -281,12 +287,11 @@ class MLP:
                 )
                 epoch_lr = lr_at(self.epochs_trained, run_epochs, cfg.lr, lr_schedule, lr_step, lr_gamma)
                 epoch_cfg = dataclasses.replace(cfg, lr=epoch_lr) if epoch_lr != cfg.lr else cfg
-                start = time.perf_counter()
                 try:
                     # Overflow is expected when a run diverges; it is detected just below,
                     # so NumPy's warnings (errors under -W error) must not pre-empt that.
                     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                        loss = self.backend.train_epoch(
+                        result = self.backend.train_epoch(
                             self.params,
                             self.activations,
                             X,
@@ -301,7 +306,7 @@ class MLP:
                     # Interrupted or failed mid-epoch: never leave half-updated weights.
                     self._restore(good, good_state, good_rng)
                     raise
-                seconds = time.perf_counter() - start
+                loss = result.loss
                 if not math.isfinite(loss) or not np.isfinite(self.params.data).all():
                     self._restore(good, good_state, good_rng)
                     what = (
@@ -315,14 +320,18 @@ class MLP:
                         f"than lr={cfg.lr}."
                     )
                 self.epochs_trained += 1
-                train_acc = self._accuracy(X, y) if train_accuracy else None
                 val_loss = val_acc = None
                 if validation is not None:
                     val_loss, val_acc = self._loss_and_accuracy(Xv, yv)
+                # An epoch's time is all the wall time fit spent on it (the first also
+                # carries fit's checks and per-fit preparation), so summed over the
+                # epochs it is what a stopwatch around fit sees.
+                now = time.perf_counter()
+                seconds, mark = now - mark, now
                 record = EpochRecord(
                     self.epochs_trained,
                     loss,
-                    train_acc,
+                    result.accuracy if train_accuracy else None,
                     val_loss,
                     val_acc,
                     seconds,
@@ -331,6 +340,7 @@ class MLP:
                 )
                 self.history.append(record)
                 stop = callback is not None and bool(callback(record))
+                mark = time.perf_counter()  # the callback's own time is the caller's
                 if stopper is not None:
                     value = {"val_accuracy": val_acc, "val_loss": val_loss, "loss": loss}[stopper.monitor]
                     assert value is not None
@@ -367,11 +377,6 @@ class MLP:
         with limit_threads(self.threads):
             loss, acc = self._loss_and_accuracy(X, y)
         return {"loss": loss, "accuracy": acc}
-
-    def _accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
-        with np.errstate(over="ignore", invalid="ignore"):
-            proba = self.backend.predict_proba(self.params, self.activations, X)
-        return float(np.mean(proba.argmax(axis=1) == y))
 
     def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         with np.errstate(over="ignore", invalid="ignore"):

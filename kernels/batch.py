@@ -33,6 +33,7 @@ from fastnn.kernels.dense import (
     weight_view,
 )
 from fastnn.kernels.sgd import ADAM, MOMENTUM, NESTEROV, SGD, adam_step
+from fastnn.kernels.sparse import batch_columns, sparse_forward, sparse_grad_update
 
 
 @helper
@@ -44,39 +45,62 @@ def layer_view(abuf, act_off, layer, rows, batch_size):
 
 
 @inline
-def forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size):
-    """Layers 0..L-2 of the forward pass into abuf; returns nothing (outputs stay in abuf)."""
-    rows = Xb.shape[0]
-    for layer in range(codes.shape[0] - 1):
-        out = layer_view(abuf, act_off, layer, rows, batch_size)
-        W = weight_view(data, offsets, sizes, layer)
-        b = data[offsets[2 * layer + 1] : offsets[2 * layer + 2]]
-        if layer == 0:
-            np.dot(Xb, W, out)
-        else:
-            np.dot(layer_view(abuf, act_off, layer - 1, rows, batch_size), W, out)
-        bias_activate(out, b, codes[layer], consts)  # hidden layers: never softmax
+def layer_product(
+    data, offsets, sizes, Xb, rows_idx, csr, counts, abuf, act_off, rows, batch_size, layer, out
+):
+    """out = (input of ``layer``) @ W for the batch, before bias and activation.
+
+    The first layer's input is Xb, or, when ``rows_idx`` is non-empty, rows
+    ``rows_idx`` of X read through their non-zero lists ``csr`` (Xb is then unused),
+    which also counts the batch's non-zeros per input into ``counts``.
+    """
+    W = weight_view(data, offsets, sizes, layer)
+    if layer > 0:
+        np.dot(layer_view(abuf, act_off, layer - 1, rows, batch_size), W, out)
+    elif rows_idx.shape[0] > 0:
+        sparse_forward(csr[0], csr[1], csr[2], rows_idx, W, out, counts)
+    else:
+        np.dot(Xb, W, out)
 
 
 @inline
-def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size):
-    """Output layer: logits, loss (float64 sum) and delta = (softmax - onehot) / rows in place.
+def forward_hidden(
+    data, offsets, sizes, codes, consts, Xb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+):
+    """Layers 0..L-2 of the forward pass into abuf; returns nothing (outputs stay in abuf)."""
+    for layer in range(codes.shape[0] - 1):
+        out = layer_view(abuf, act_off, layer, rows, batch_size)
+        layer_product(
+            data, offsets, sizes, Xb, rows_idx, csr, counts, abuf, act_off, rows, batch_size, layer, out
+        )
+        bias_activate(out, bias_view(data, offsets, layer), codes[layer], consts)  # never softmax
+
+
+@inline
+def output_delta(
+    data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+):
+    """Output layer: logits, loss (float64 sum), the number of rows whose most probable
+    class is the label (first maximum, as argmax), and delta = (softmax - onehot) / rows
+    in place.
 
     The softmax runs as whole-block passes (see ``dense.softmax_rows``); the loss is
     log(sum e) - (z[y] - max z), read between the shift and the exponentials.
     """
-    rows = Xb.shape[0]
     last = codes.shape[0] - 1
     out = layer_view(abuf, act_off, last, rows, batch_size)
-    W = weight_view(data, offsets, sizes, last)
-    if last == 0:
-        np.dot(Xb, W, out)
-    else:
-        np.dot(layer_view(abuf, act_off, last - 1, rows, batch_size), W, out)
+    layer_product(data, offsets, sizes, Xb, rows_idx, csr, counts, abuf, act_off, rows, batch_size, last, out)
     add_bias_shift_by_max(out, bias_view(data, offsets, last))
     total = 0.0
+    correct = 0
     for r in range(rows):
-        total -= np.float64(out[r, yb[r]])
+        label = yb[r]
+        total -= np.float64(out[r, label])
+        best = 0
+        for j in range(1, out.shape[1]):
+            if out[r, j] > out[r, best]:
+                best = j
+        correct += best == label
     exp_in_place(out)
     scale = data.dtype.type(rows)
     for r in range(rows):
@@ -90,11 +114,23 @@ def output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, bat
         row[yb[r]] -= consts[ONE]
         for j in range(row.shape[0]):
             row[j] /= scale
-    return total
+    return total, correct
 
 
 @inline
-def backward_layer(data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, batch_size, grad, layer):
+def bias_gradient(delta, gb, zero):
+    """gb = sum of delta's rows."""
+    for j in range(gb.shape[0]):
+        gb[j] = zero
+    for r in range(delta.shape[0]):
+        for j in range(gb.shape[0]):
+            gb[j] += delta[r, j]
+
+
+@inline
+def backward_layer(
+    data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, rows, batch_size, grad, layer
+):
     """Gradient of layer ``layer`` into ``grad``; the delta below replaces that layer's output.
 
     delta_prev = (delta @ W.T) * g'(a_prev) is formed before W changes, so a caller may
@@ -102,10 +138,8 @@ def backward_layer(data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_o
     C-contiguous, or empty: with it the first layer's gradient is a plain product
     ``XT @ delta``, which BLAS runs faster than ``Xb.T @ delta`` on a tall Xb.
     """
-    rows = Xb.shape[0]
     delta = layer_view(abuf, act_off, layer, rows, batch_size)
     gW = weight_view(grad, offsets, sizes, layer)
-    gb = grad[offsets[2 * layer + 1] : offsets[2 * layer + 2]]
     if layer == 0:
         if XT.shape[1] == rows and XT.shape[0] == Xb.shape[1]:
             np.dot(XT, delta, gW)
@@ -114,11 +148,7 @@ def backward_layer(data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_o
     else:
         a_prev = layer_view(abuf, act_off, layer - 1, rows, batch_size)
         np.dot(a_prev.T, delta, gW)
-    for j in range(gb.shape[0]):
-        gb[j] = consts[ZERO]
-    for r in range(rows):
-        for j in range(gb.shape[0]):
-            gb[j] += delta[r, j]
+    bias_gradient(delta, bias_view(grad, offsets, layer), consts[ZERO])
     if layer > 0:
         n_in = sizes[layer]
         back = tmp[: rows * n_in].reshape((rows, n_in))
@@ -183,15 +213,29 @@ def update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd,
     )
 
 
+@inline
+def no_csr(X):
+    """The empty non-zero lists that select the dense first layer."""
+    return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0, dtype=X.dtype)
+
+
 @jit
 def loss_and_gradient(data, offsets, sizes, codes, consts, Xb, yb, XT, grad, abuf, tmp, act_off):
     """Summed loss of the batch; gradient of the mean loss into ``grad`` (Params layout).
     ``XT`` is Xb transposed (C-contiguous) or empty, as for ``backward_layer``."""
     rows = Xb.shape[0]
-    forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, rows)
-    total = output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, rows)
+    csr = no_csr(Xb)
+    rows_idx = csr[0]
+    forward_hidden(
+        data, offsets, sizes, codes, consts, Xb, rows_idx, csr, rows_idx, abuf, act_off, rows, rows
+    )
+    total, _ = output_delta(
+        data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, rows_idx, abuf, act_off, rows, rows
+    )
     for layer in range(codes.shape[0] - 1, -1, -1):
-        backward_layer(data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, rows, grad, layer)
+        backward_layer(
+            data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, rows, rows, grad, layer
+        )
     return total
 
 
@@ -210,6 +254,19 @@ def apply_update(data, grad, offsets, consts, hp, opt, m, s, t):
 
 
 @inline
+def mark_fresh_rows(m, s, opt, fresh):
+    """fresh[k] = row k of the first layer's optimiser state is all zero (see
+    ``sparse.sparse_grad_update``); checked once per epoch, kept up to date by it."""
+    for k in range(fresh.shape[0]):
+        f = True
+        for j in range(m.shape[1]):
+            if m[k, j] != 0 or (opt == ADAM and s[k, j] != 0):
+                f = False
+                break
+        fresh[k] = f
+
+
+@inline
 def batch_step(
     data,
     offsets,
@@ -218,6 +275,10 @@ def batch_step(
     consts,
     Xb,
     yb,
+    rows_idx,
+    csr,
+    cols,
+    fresh,
     XT,
     hp,
     opt,
@@ -228,6 +289,7 @@ def batch_step(
     abuf,
     tmp,
     act_off,
+    rows,
     batch_size,
     lr,
     mu,
@@ -236,20 +298,54 @@ def batch_step(
     eps,
     wd,
 ):
-    """Forward, backward and update for one batch; each layer is updated right after its gradient."""
+    """Forward, backward and update for one batch; each layer is updated right after its
+    gradient. With a non-empty ``rows_idx`` the first layer skips zero inputs: its
+    product, and its gradient fused with its update, run over the non-zero lists."""
     one = consts[ONE]
-    step = consts[ZERO]
+    zero = consts[ZERO]
+    step = zero
     if opt == ADAM:
         t[0] += 1
         step = adam_step(hp, t[0], consts)
-    forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch_size)
-    total = output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size)
+    colptr, col_rows, col_vals, g, counts = cols
+    forward_hidden(
+        data, offsets, sizes, codes, consts, Xb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+    )
+    total, correct = output_delta(
+        data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+    )
     for layer in range(codes.shape[0] - 1, -1, -1):
-        backward_layer(
-            data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, batch_size, grad, layer
-        )
-        update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, consts[ZERO])
-    return total
+        if layer == 0 and rows_idx.shape[0] > 0:
+            delta = layer_view(abuf, act_off, 0, rows, batch_size)
+            bias_gradient(delta, bias_view(grad, offsets, 0), zero)
+            batch_columns(csr[0], csr[1], csr[2], rows_idx, counts, colptr, col_rows, col_vals)
+            sparse_grad_update(
+                colptr,
+                col_rows,
+                col_vals,
+                delta,
+                weight_view(data, offsets, sizes, 0),
+                weight_view(m, offsets, sizes, 0),
+                weight_view(s, offsets, sizes, 0),
+                fresh,
+                g,
+                opt,
+                lr,
+                mu,
+                b1,
+                b2,
+                eps,
+                wd,
+                step,
+                one,
+            )
+            update_range(data, grad, m, s, offsets[1], offsets[2], zero, opt, lr, mu, b1, b2, eps, step, one)
+        else:
+            backward_layer(
+                data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, rows, batch_size, grad, layer
+            )
+            update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, zero)
+    return total, correct
 
 
 @jit
@@ -275,33 +371,48 @@ def train_epoch_batch(
     abuf,
     tmp,
     act_off,
+    csr,
+    cols,
+    fresh,
 ):
-    """One mini-batch epoch over X[order]; updates data/m/s/t in place, returns summed loss.
+    """One mini-batch epoch over X[order]; updates data/m/s/t in place and returns the
+    summed loss and the number of samples whose prediction (before their batch's
+    update) was the label.
 
-    When one batch covers all of X (full batch), X is used as it is, without a gather,
-    and ``XT`` (X transposed, C-contiguous, or an empty array) serves the first layer's
-    gradient. Mini-batches ignore ``XT``.
+    ``csr`` holds the non-zero lists of X (``sparse.csr_rows``) or is empty: with them the
+    first layer skips zero inputs (no gather of X's rows), using the scratch ``cols``
+    (``colptr``, row numbers and values of the batch regrouped by column, and one
+    gradient row) and ``fresh`` (one flag per input). When one batch covers all of X
+    (full batch) and ``csr`` is empty, X is used as it is, without a gather, and ``XT``
+    (X transposed, C-contiguous, or an empty array) serves the first layer's gradient.
+    Mini-batches ignore ``XT``.
     """
     T = data.dtype.type
     lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
     n = order.shape[0]
     total = 0.0
-    direct = batch_size >= n and n == X.shape[0]
+    correct = 0
+    sparse = csr[0].shape[0] > 0
+    if sparse and opt != SGD:
+        mark_fresh_rows(weight_view(m, offsets, sizes, 0), weight_view(s, offsets, sizes, 0), opt, fresh)
+    direct = batch_size >= n and n == X.shape[0] and not sparse
     for start in range(0, n, batch_size):
         rows = min(batch_size, n - start)
+        rows_idx = order[start : start + rows] if sparse else order[:0]
         if direct:
             # X[0:n] has the same Numba type as xbuf[:rows]: one call site, one compile.
             Xb, yb = X[0:n], y[0:n]
         else:
             for r in range(rows):
                 idx = order[start + r]
-                # An explicit loop, not xbuf[r] = X[idx]: array assignment pulls in
-                # Numba's broadcasting machinery, seconds of compile for a plain copy.
-                for c in range(X.shape[1]):
-                    xbuf[r, c] = X[idx, c]
                 ybuf[r] = y[idx]
-            Xb, yb = xbuf[:rows], ybuf[:rows]
-        total += batch_step(
+                if not sparse:
+                    # An explicit loop, not xbuf[r] = X[idx]: array assignment pulls in
+                    # Numba's broadcasting machinery, seconds of compile for a plain copy.
+                    for c in range(X.shape[1]):
+                        xbuf[r, c] = X[idx, c]
+            Xb, yb = xbuf[: 0 if sparse else rows], ybuf[:rows]
+        batch_total, batch_correct = batch_step(
             data,
             offsets,
             sizes,
@@ -309,6 +420,10 @@ def train_epoch_batch(
             consts,
             Xb,
             yb,
+            rows_idx,
+            csr,
+            cols,
+            fresh,
             XT if direct else XT[:0],  # only the whole of X has a transposed copy
             hp,
             opt,
@@ -319,6 +434,7 @@ def train_epoch_batch(
             abuf,
             tmp,
             act_off,
+            rows,
             batch_size,
             lr,
             mu,
@@ -327,7 +443,9 @@ def train_epoch_batch(
             eps,
             wd,
         )
-    return total
+        total += batch_total
+        correct += batch_correct
+    return total, correct
 
 
 @jit
@@ -335,11 +453,15 @@ def predict_proba(data, offsets, sizes, codes, consts, X, out, abuf, act_off, ch
     """Softmax outputs for X in chunks of ``chunk`` rows into ``out``; returns out."""
     n = X.shape[0]
     last = codes.shape[0] - 1
+    csr = no_csr(X)
+    rows_idx = csr[0]
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         Xb = X[start:stop]
         rows = stop - start
-        forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, chunk)
+        forward_hidden(
+            data, offsets, sizes, codes, consts, Xb, rows_idx, csr, rows_idx, abuf, act_off, rows, chunk
+        )
         res = out[start:stop]
         W = weight_view(data, offsets, sizes, last)
         if last == 0:

@@ -176,7 +176,8 @@ def train_epoch_sample(
     all_idx,
     skip_zeros,
 ):
-    """One per-sample SGD epoch over X[order]; updates data/m/s/t in place, returns summed loss.
+    """One per-sample SGD epoch over X[order]; updates data/m/s/t in place and returns the
+    summed loss and how many samples were predicted right before their own update.
 
     With ``skip_zeros`` the first layer visits only sample k's non-zero inputs, listed in
     CSR form (``nz_idx[nz_ptr[k]:nz_ptr[k+1]]``, computed once per data set by the
@@ -190,6 +191,7 @@ def train_epoch_sample(
     step = consts[ZERO]
     last = n_layers - 1
     total = 0.0
+    correct = 0
     for k in range(order.shape[0]):
         idx = order[k]
         x = X[idx]
@@ -213,6 +215,11 @@ def train_epoch_sample(
         for j in range(out.shape[0]):
             out[j] += b[j]
         label = y[idx]
+        best = 0
+        for j in range(1, out.shape[0]):
+            if out[j] > out[best]:
+                best = j
+        correct += best == label
         total += softmax_loss_row(out, label, out)
         delta = deltas[act_off[last] : act_off[last + 1]]
         for j in range(delta.shape[0]):
@@ -267,4 +274,4 @@ def train_epoch_sample(
             wd,
             step,
         )
-    return total
+    return total, correct

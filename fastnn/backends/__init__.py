@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from functools import cache
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -25,6 +25,18 @@ BACKENDS: dict[str, str] = {
 }
 
 DEFAULT_BACKEND = "numba"
+
+
+class EpochResult(NamedTuple):
+    """What one ``train_epoch`` measured, from the passes training itself made.
+
+    ``accuracy`` is the fraction of samples whose most probable class was the label
+    in the forward pass of their own batch, before that batch's update (as Keras and
+    PyTorch Lightning report training accuracy): no second pass over X is made.
+    """
+
+    loss: float
+    accuracy: float
 
 
 @runtime_checkable
@@ -80,8 +92,9 @@ class Backend(Protocol):
         cfg: OptimizerConfig,
         state: OptimizerState,
         prepared: Any = None,
-    ) -> float:
-        """One epoch over ``X[order]``; updates ``params``/``state`` in place, returns mean loss.
+    ) -> EpochResult:
+        """One epoch over ``X[order]``; updates ``params``/``state`` in place and returns
+        the mean loss and the training accuracy of the epoch's own forward passes.
         ``prepared`` is what ``prepare(X, batch_size)`` returned for this X, or None."""
 
 

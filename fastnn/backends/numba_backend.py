@@ -13,6 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from fastnn.activations import get_activation
+from fastnn.backends import EpochResult
+from fastnn.backends import numba_data as prep
+from fastnn.backends.numba_data import Prepared
 from fastnn.backends.numpy_backend import PREDICT_CHUNK
 from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
@@ -22,17 +25,6 @@ from fastnn.kernels import sgd as k_sgd
 from fastnn.kernels.warmup import warmup as _warmup
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import Params
-
-#: Inputs with at least this fraction of exact zeros take the zero-skipping path.
-#: Skipping is exact, so this only decides speed: the zero test costs a compare per
-#: input, and pays once about a third of the inputs are zero (MNIST: ~80%).
-SPARSE_THRESHOLD = 0.3
-
-#: Full-batch training keeps a transposed copy of X (once per fit) when X is at most
-#: this big: the first layer's gradient is then ``X.T`` stored C-contiguous times the
-#: delta, a product BLAS runs faster than the same product on the F-ordered view.
-#: Above it, the copy's memory is not worth the time saved; the view is used.
-TRANSPOSE_MAX_BYTES = 1 << 30
 
 
 def _codes(activations: Sequence[str]) -> np.ndarray:
@@ -45,69 +37,6 @@ def _act_offsets(layer_sizes: Sequence[int]) -> np.ndarray:
 
 def _hyper(cfg: OptimizerConfig) -> np.ndarray:
     return np.array([cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay], dtype=np.float64)
-
-
-class NonzeroRows:
-    """Each row's non-zero column indices in CSR form (int32), for the zero-skipping path.
-
-    Made once per data set (``NumbaBackend.prepare``) instead of once per sample per
-    epoch: listing a 784-pixel row's non-zeros costs about as much as the rest of a
-    784-10-10 sample's work (``Prepared.is_for`` ties it to the array it came from).
-    """
-
-    def __init__(self, X: np.ndarray) -> None:
-        rows, cols = np.nonzero(X)
-        self.indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
-        np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=self.indptr[1:])
-        self.indices = cols.astype(np.int32)
-
-
-class Prepared:
-    """What ``NumbaBackend.prepare`` makes once per fit from the training inputs X.
-
-    ``nonzero``: the per-sample zero-skipping lists (None when X is dense or the run is
-    batched); ``transposed``: X.T as a C-contiguous copy for full-batch runs (else None).
-    Both are used only for the very array they were made from (``is_for``): only that
-    is safe to index X with.
-    """
-
-    def __init__(self, X: np.ndarray, nonzero: NonzeroRows | None, transposed: np.ndarray | None) -> None:
-        self.source = X
-        self.shape = X.shape
-        self.nonzero = nonzero
-        self.transposed = transposed
-
-    def is_for(self, X: np.ndarray) -> bool:
-        return self.source is X and self.shape == X.shape
-
-
-def _nonzero_rows(X: np.ndarray, prepared: object, skip_zeros: bool | None) -> NonzeroRows | None:
-    """The non-zero lists to skip zeros with, or None for the dense path.
-
-    Lists ``prepare`` made for this very array are reused; they already say X is
-    sparse enough, so the zero count is not taken again each epoch.
-    """
-    if skip_zeros is False:
-        return None
-    if isinstance(prepared, Prepared) and prepared.is_for(X) and prepared.nonzero is not None:
-        return prepared.nonzero
-    if skip_zeros is None and zero_fraction(X) < SPARSE_THRESHOLD:
-        return None
-    return NonzeroRows(X)
-
-
-def _transposed(X: np.ndarray, prepared: object) -> np.ndarray:
-    """X.T stored C-contiguous if ``prepare`` made it for this X, else an empty array
-    (the kernels then use the F-ordered view ``X.T``)."""
-    if isinstance(prepared, Prepared) and prepared.is_for(X) and prepared.transposed is not None:
-        return prepared.transposed
-    return np.empty((0, 0), dtype=X.dtype)
-
-
-def zero_fraction(X: np.ndarray, max_rows: int = 2048) -> float:
-    """Fraction of exact zeros in (up to) the first ``max_rows`` rows of X."""
-    head = X[:max_rows]
-    return float(np.count_nonzero(head == 0)) / max(head.size, 1)
 
 
 def _check_param_dtype(dtype: np.dtype) -> None:
@@ -134,7 +63,15 @@ class NumbaBackend:
 
     name = "numba"
 
-    def __init__(self) -> None:
+    def __init__(self, skip_zeros: bool | None = None) -> None:
+        """``skip_zeros``: None (default) skips zero inputs in the first layer when the
+        data is sparse enough (see ``numba_data``); True or False forces either path,
+        for benchmarks. Both give the same results."""
+        if skip_zeros is not None and not isinstance(skip_zeros, bool):
+            raise InvalidParameterError(
+                f"the 'skip_zeros' parameter must be None, True or False; got {skip_zeros!r}"
+            )
+        self.skip_zeros = skip_zeros
         self._consts: dict[np.dtype, np.ndarray] = {}
 
     def _c(self, dtype: np.dtype) -> np.ndarray:
@@ -187,20 +124,13 @@ class NumbaBackend:
     def prepare(self, X: np.ndarray, batch_size: int | None = None) -> Prepared | None:
         """Per-data-set work for ``train_epoch``, done once per fit by ``MLP.fit``.
 
-        Per-sample runs (``batch_size`` 1, or None when unknown) get the non-zero lists
-        if X is sparse enough to skip zeros; full-batch runs (``batch_size >= len(X)``)
-        get X transposed (see ``TRANSPOSE_MAX_BYTES``). Returns None when neither applies.
+        Runs that skip zero inputs (per-sample, or mini-batch on sparse enough data)
+        get the non-zero lists; full-batch runs (``batch_size >= len(X)``) get X
+        transposed (see ``numba_data``). Returns None when neither applies.
         """
         if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
             return None  # train_epoch will reject or convert it, with its own message
-        nonzero = transposed = None
-        if (batch_size is None or batch_size == 1) and zero_fraction(X) >= SPARSE_THRESHOLD:
-            nonzero = NonzeroRows(X)
-        if batch_size is not None and batch_size >= X.shape[0] > 1 and X.nbytes <= TRANSPOSE_MAX_BYTES:
-            transposed = np.ascontiguousarray(X.T)
-        if nonzero is None and transposed is None:
-            return None
-        return Prepared(X, nonzero, transposed)
+        return prep.prepare(np.ascontiguousarray(X), batch_size, self.skip_zeros)
 
     def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
         """Compile (or load from Numba's cache) the kernels for ``dtype``; returns the
@@ -335,12 +265,13 @@ class NumbaBackend:
         state: OptimizerState,
         skip_zeros: bool | None = None,
         prepared: Prepared | None = None,
-    ) -> float:
-        """One compiled epoch; updates ``params``/``state`` in place and returns the mean loss.
+    ) -> EpochResult:
+        """One compiled epoch; updates ``params``/``state`` in place and returns the mean
+        loss and training accuracy (see ``Backend.train_epoch``).
 
-        ``skip_zeros`` (per-sample only) chooses the zero-skipping first layer; by default
-        it is used when at least ``SPARSE_THRESHOLD`` of the inputs are exactly zero. Both
-        paths give the same result.
+        ``skip_zeros`` chooses the zero-skipping first layer for this call (None: the
+        backend's own setting, by default decided by the data's fraction of zeros, see
+        ``numba_data``). Both paths give the same result.
         """
         X, y = self._check_inputs(params, activations, X, y)
         self._check_state(params, state)
@@ -361,23 +292,27 @@ class NumbaBackend:
                 f"the 'batch_size' parameter must be a positive int; got {batch_size!r}"
             )
         if order.size == 0:
-            return float("nan")
+            return EpochResult(float("nan"), float("nan"))
         dtype = params.dtype
         codes = _codes(activations)
         act_off = _act_offsets(params.layer_sizes)
         consts = self._c(dtype)
         hp = _hyper(cfg)
-        if batch_size == 1:
+        sizes = np.asarray(params.layer_sizes, dtype=np.int64)
+        bs = min(int(batch_size), order.shape[0])
+        skip = self.skip_zeros if skip_zeros is None else skip_zeros
+        # A batch over all of X never skips zeros (see numba_data.skips_zeros).
+        full = bs >= order.shape[0] and order.shape[0] == n
+        rows = None if full and bs > 1 else prep.nonzero_rows(X, prepared, bs, skip)
+        if bs == 1:
             acts = np.zeros(int(act_off[-1]), dtype=dtype)
             deltas = np.zeros_like(acts)
-            rows = _nonzero_rows(X, prepared, skip_zeros)
             if rows is not None:
                 nz_ptr, nz_idx = rows.indptr, rows.indices
             else:
                 nz_ptr, nz_idx = np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32)
             all_idx = np.arange(X.shape[1], dtype=np.int32)
-            sizes = np.asarray(params.layer_sizes, dtype=np.int64)
-            total = k_sgd.train_epoch_sample(
+            total, correct = k_sgd.train_epoch_sample(
                 params.data,
                 params.offsets,
                 sizes,
@@ -400,16 +335,33 @@ class NumbaBackend:
                 rows is not None,
             )
         else:
-            bs = min(int(batch_size), order.shape[0])
-            sizes = np.asarray(params.layer_sizes, dtype=np.int64)
             grad = np.zeros_like(params.data)
-            # One batch over all of X uses X as it is (as the reference does): no gather.
-            gathered = not (bs >= order.shape[0] and order.shape[0] == n)
-            xbuf = np.empty((bs if gathered else 0, X.shape[1]), dtype=dtype)
-            ybuf = np.empty(bs if gathered else 0, dtype=np.int64)
+            # One batch over all of X uses X as it is (as the reference does): no gather;
+            # skipping zeros reads X through its non-zero lists instead.
+            xbuf = np.empty((0 if full or rows is not None else bs, X.shape[1]), dtype=dtype)
+            ybuf = np.empty(0 if full else bs, dtype=np.int64)
             abuf = np.empty(bs * int(act_off[-1]), dtype=dtype)
             tmp = np.empty(bs * max(params.layer_sizes), dtype=dtype)
-            total = k_batch.train_epoch_batch(
+            if rows is not None:
+                csr = (rows.indptr, rows.indices, rows.values)
+                nnz = rows.max_batch_nonzeros(bs)
+                cols = (
+                    np.empty(X.shape[1] + 1, dtype=np.int64),
+                    np.empty(nnz, dtype=np.int32),
+                    np.empty(nnz, dtype=dtype),
+                    np.empty(params.layer_sizes[1], dtype=dtype),
+                    np.zeros(X.shape[1], dtype=np.int64),  # per-input counts, kept zeroed
+                )
+            else:
+                csr = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dtype))
+                cols = (
+                    np.empty(0, np.int64),
+                    np.empty(0, np.int32),
+                    np.empty(0, dtype),
+                    np.empty(0, dtype),
+                    np.empty(0, np.int64),
+                )
+            total, correct = k_batch.train_epoch_batch(
                 params.data,
                 params.offsets,
                 sizes,
@@ -417,7 +369,7 @@ class NumbaBackend:
                 consts,
                 X,
                 y,
-                _transposed(X, prepared),  # the kernel uses it only when one batch is all of X
+                prep.transposed(X, prepared),  # the kernel uses it only when one batch is all of X
                 order,
                 bs,
                 hp,
@@ -431,5 +383,8 @@ class NumbaBackend:
                 abuf,
                 tmp,
                 act_off,
+                csr,
+                cols,
+                np.empty(X.shape[1] if rows is not None else 0, dtype=np.bool_),
             )
-        return float(total) / order.shape[0]
+        return EpochResult(float(total) / order.shape[0], int(correct) / order.shape[0])

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from fastnn.activations import get_activation
+from fastnn.backends import EpochResult
 from fastnn.optim import OptimizerConfig, OptimizerState, adam_step_size
 from fastnn.params import Params
 
@@ -67,6 +68,12 @@ class NumpyBackend:
         stays finite where ``-log(softmax(z)[y])`` would underflow to ``inf``. The
         output delta is the fused softmax + cross-entropy gradient ``(a - onehot(y)) / B``.
         """
+        return self._loss_gradient_correct(params, activations, X, y, grad)[0]
+
+    def _loss_gradient_correct(
+        self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray, grad: np.ndarray
+    ) -> tuple[float, int]:
+        """``loss_and_gradient``, and how many rows' most probable class is the label."""
         n_layers = params.n_layers
         outs = [X]
         for i in range(n_layers - 1):
@@ -77,6 +84,7 @@ class NumpyBackend:
         sum_e = e.sum(axis=1, keepdims=True)
         rows = np.arange(X.shape[0])
         loss = float(np.sum(np.log(sum_e[:, 0]) + z_max[:, 0] - z[rows, y], dtype=np.float64))
+        correct = int(np.count_nonzero(z.argmax(axis=1) == y))
 
         delta = e / sum_e
         delta[rows, y] -= 1
@@ -87,7 +95,7 @@ class NumpyBackend:
             np.sum(delta, axis=0, out=gb[i])
             if i > 0:
                 delta = (delta @ params.W(i).T) * self.activation_derivative(outs[i], activations[i - 1])
-        return loss
+        return loss, correct
 
     def apply_update(
         self, params: Params, grad: np.ndarray, cfg: OptimizerConfig, state: OptimizerState
@@ -133,8 +141,9 @@ class NumpyBackend:
         cfg: OptimizerConfig,
         state: OptimizerState,
         prepared: object = None,
-    ) -> float:
-        """One pass over ``X[order]`` in batches of ``batch_size``; returns the mean loss.
+    ) -> EpochResult:
+        """One pass over ``X[order]`` in batches of ``batch_size``; returns the mean loss
+        and the training accuracy, both measured on each batch before its update.
 
         Updates ``params`` and ``state`` in place. ``batch_size=1`` is per-sample SGD,
         ``batch_size >= len(order)`` is full-batch gradient descent; a smaller last
@@ -143,6 +152,7 @@ class NumpyBackend:
         """
         grad = params.zeros_like()
         total = 0.0
+        correct = 0
         n = order.shape[0]
         # One batch holding every sample of X: the order cannot change the gradient,
         # so skip the gather (a full copy of X) and use the data as it is.
@@ -153,6 +163,8 @@ class NumpyBackend:
             else:
                 idx = order[start : start + batch_size]
                 xb, yb = X[idx], y[idx]
-            total += self.loss_and_gradient(params, activations, xb, yb, grad)
+            loss, batch_correct = self._loss_gradient_correct(params, activations, xb, yb, grad)
+            total += loss
+            correct += batch_correct
             self.apply_update(params, grad, cfg, state)
-        return total / n
+        return EpochResult(total / n, correct / n)

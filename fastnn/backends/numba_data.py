@@ -1,0 +1,126 @@
+"""What the numba backend derives from the training data once per fit.
+
+Zero-skipping needs each row's non-zero inputs; full-batch runs want X transposed.
+Both depend only on X and the batch size, so ``NumbaBackend.prepare`` makes them once
+per ``fit`` and every epoch reuses them. They are used only with the very array they
+were made from (``Prepared.is_for``): only that is safe to index X with.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn.kernels import sparse as k_sparse
+
+#: Per-sample runs skip zero inputs when at least this fraction of them is zero. Skipping
+#: is exact, so this only decides speed: the list costs an index load per input, and
+#: pays once about a third of the inputs are zero (MNIST: ~80%).
+SPARSE_THRESHOLD = 0.3
+
+#: Mini-batch runs skip zero inputs in the first layer when at least this fraction of
+#: them is zero. The sparse products stream one weight row per non-zero input instead
+#: of a blocked GEMM, so they need more zeros to win than per-sample runs do
+#: (``benchmarks/bench_sparsity.py`` measures the crossover).
+BATCH_SPARSE_THRESHOLD = 0.5
+
+#: Full-batch training keeps a transposed copy of X (once per fit) when X is at most
+#: this big: the first layer's gradient is then ``X.T`` stored C-contiguous times the
+#: delta, a product BLAS runs faster than the same product on the F-ordered view.
+#: Above it, the copy's memory is not worth the time saved; the view is used.
+TRANSPOSE_MAX_BYTES = 1 << 30
+
+
+def zero_fraction(X: np.ndarray, max_rows: int = 2048) -> float:
+    """Fraction of exact zeros in (up to) the first ``max_rows`` rows of X."""
+    head = X[:max_rows]
+    return float(np.count_nonzero(head == 0)) / max(head.size, 1)
+
+
+class NonzeroRows:
+    """Each row's non-zero column indices (int32) and values in CSR form.
+
+    Built by a compiled kernel (two passes over X, no intermediate index arrays), once
+    per fit: ``np.nonzero`` over MNIST's 47 million pixels alone took 0.22 s.
+    """
+
+    def __init__(self, X: np.ndarray) -> None:
+        self.indptr = np.empty(X.shape[0] + 1, dtype=np.int64)
+        self.indices, self.values = k_sparse.csr_rows(X, self.indptr)
+
+    def max_batch_nonzeros(self, batch_size: int) -> int:
+        """The most non-zeros any ``batch_size`` rows can hold (scratch size for a batch)."""
+        counts = np.diff(self.indptr)
+        if batch_size >= counts.shape[0]:
+            return int(counts.sum())
+        return int(np.partition(counts, counts.shape[0] - batch_size)[-batch_size:].sum())
+
+
+class Prepared:
+    """What ``NumbaBackend.prepare`` made from the training inputs X.
+
+    ``nonzero``: the zero-skipping lists (None when X is too dense to skip zeros, or the
+    run is full-batch); ``transposed``: X.T as a C-contiguous copy for full-batch runs
+    (else None).
+    """
+
+    def __init__(self, X: np.ndarray, nonzero: NonzeroRows | None, transposed: np.ndarray | None) -> None:
+        self.source = X
+        self.shape = X.shape
+        self.nonzero = nonzero
+        self.transposed = transposed
+
+    def is_for(self, X: np.ndarray) -> bool:
+        return self.source is X and self.shape == X.shape
+
+
+def skips_zeros(X: np.ndarray, batch_size: int | None, skip_zeros: bool | None) -> bool:
+    """Whether a run with this batch size takes the zero-skipping first layer.
+
+    ``skip_zeros`` True or False forces it (benchmarks compare the two paths); None
+    decides by the measured fraction of zeros. Full-batch runs never skip zeros: their
+    first layer is two tall BLAS products, which a list walk does not beat (measured
+    0.77x on MNIST 784-10-10).
+    """
+    n = X.shape[0]
+    if batch_size is not None and batch_size >= n > 1:
+        return False
+    if skip_zeros is not None:
+        return skip_zeros
+    threshold = SPARSE_THRESHOLD if batch_size in (None, 1) else BATCH_SPARSE_THRESHOLD
+    return zero_fraction(X) >= threshold
+
+
+def prepare(X: np.ndarray, batch_size: int | None, skip_zeros: bool | None) -> Prepared | None:
+    """The per-fit data for ``X`` and ``batch_size`` (None: per-sample or unknown), or
+    None when the run needs none."""
+    nonzero = NonzeroRows(X) if skips_zeros(X, batch_size, skip_zeros) else None
+    transposed = None
+    if batch_size is not None and batch_size >= X.shape[0] > 1 and X.nbytes <= TRANSPOSE_MAX_BYTES:
+        transposed = np.ascontiguousarray(X.T)
+    if nonzero is None and transposed is None:
+        return None
+    return Prepared(X, nonzero, transposed)
+
+
+def nonzero_rows(
+    X: np.ndarray, prepared: object, batch_size: int, skip_zeros: bool | None
+) -> NonzeroRows | None:
+    """The non-zero lists to skip zeros with, or None for the dense path.
+
+    Lists ``prepare`` made for this very array are reused (they already settled that X
+    is sparse enough); otherwise they are made here when this run should skip zeros.
+    """
+    if isinstance(prepared, Prepared) and prepared.is_for(X):
+        if prepared.nonzero is not None and skip_zeros is not False:
+            return prepared.nonzero
+        if skip_zeros is None:
+            return None
+    return NonzeroRows(X) if skips_zeros(X, batch_size, skip_zeros) else None
+
+
+def transposed(X: np.ndarray, prepared: object) -> np.ndarray:
+    """X.T stored C-contiguous if ``prepare`` made it for this X, else an empty array
+    (the kernels then use the F-ordered view ``X.T``)."""
+    if isinstance(prepared, Prepared) and prepared.is_for(X) and prepared.transposed is not None:
+        return prepared.transposed
+    return np.empty((0, 0), dtype=X.dtype)

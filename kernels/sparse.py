@@ -1,0 +1,149 @@
+"""Zero-skipping for the first layer: non-zero lists, and the products that use them.
+
+About 80% of MNIST's pixels are exactly 0, and the first layer (784 x units) holds most
+of a network's arithmetic. A zero input adds nothing to ``x @ W`` and nothing to the
+weight gradient ``X.T @ delta``, so both can run over the non-zero inputs only: the
+same sums with the zero terms left out, i.e. exact (only the rounding order differs
+from BLAS, as between any two BLAS builds).
+
+- ``csr_rows``: every row's non-zero columns and values (CSR), made once per fit.
+- ``sparse_forward``: ``out[r] = x_r @ W`` for the batch's rows, one W row per non-zero.
+- ``batch_columns``: the batch's non-zeros regrouped by column (a counting sort), so
+  the gradient of W's row ``k`` is one sum over the samples where pixel ``k`` is set.
+- ``sparse_grad_update``: that sum, then the optimiser step on row ``k`` while the row,
+  its gradient and its optimiser state are in cache: no gradient buffer for W is
+  written or read again. Rows whose pixel is 0 in every sample of the batch have a
+  zero gradient; plain SGD without weight decay leaves them exactly as they are, and
+  so does any rule whose state for that row is still all zero (``fresh`` rows).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fastnn.kernels._jit import helper, inline, jit
+from fastnn.kernels.sgd import SGD, update_row
+
+
+@jit
+def csr_rows(X, indptr):
+    """Non-zero columns (int32) and values of every row of X; ``indptr`` (n + 1, int64)
+    is filled with the row starts. Two passes (count, then fill): nothing is
+    allocated beyond the exact result, and no intermediate index array is built."""
+    n, d = X.shape
+    indptr[0] = 0
+    for r in range(n):
+        count = 0
+        for c in range(d):
+            count += X[r, c] != 0
+        indptr[r + 1] = indptr[r] + count
+    # One spare slot: the fill below stores every entry and advances only past
+    # non-zeros, so the last row's trailing zeros land in it (and are then cut off).
+    indices = np.empty(indptr[n] + 1, dtype=np.int32)
+    values = np.empty(indptr[n] + 1, dtype=X.dtype)
+    for r in range(n):
+        q = indptr[r]
+        for c in range(d):
+            v = X[r, c]
+            indices[q] = c
+            values[q] = v
+            q += v != 0
+    return indices[: indptr[n]], values[: indptr[n]]
+
+
+@inline
+def sparse_forward(indptr, indices, values, rows_idx, W, out, counts):
+    """out[r] = X[rows_idx[r]] @ W over that row's non-zero inputs (bias comes later),
+    and counts[k] += the number of those rows with input k set (for ``batch_columns``).
+
+    Four non-zeros per pass over the output row: one load and store of ``out[r]`` serves
+    four weight rows (measured 1.25x over one at a time). Plain 2-D indexing, no row
+    views: a view per non-zero costs a reference-count update, more than its arithmetic.
+    """
+    n_out = W.shape[1]
+    for r in range(rows_idx.shape[0]):
+        for j in range(n_out):
+            out[r, j] = 0
+        row = rows_idx[r]
+        q = indptr[row]
+        stop = indptr[row + 1]
+        while q + 3 < stop:
+            k1, k2, k3, k4 = indices[q], indices[q + 1], indices[q + 2], indices[q + 3]
+            v1, v2, v3, v4 = values[q], values[q + 1], values[q + 2], values[q + 3]
+            counts[k1] += 1
+            counts[k2] += 1
+            counts[k3] += 1
+            counts[k4] += 1
+            for j in range(n_out):
+                out[r, j] += (v1 * W[k1, j] + v2 * W[k2, j]) + (v3 * W[k3, j] + v4 * W[k4, j])
+            q += 4
+        while q < stop:
+            k = indices[q]
+            v = values[q]
+            counts[k] += 1
+            for j in range(n_out):
+                out[r, j] += v * W[k, j]
+            q += 1
+
+
+@inline
+def batch_columns(indptr, indices, values, rows_idx, counts, colptr, col_rows, col_vals):
+    """Regroup the batch's non-zeros by column (a counting sort whose counts
+    ``sparse_forward`` took): column k's entries are ``col_rows/col_vals[colptr[k]:
+    colptr[k+1]]`` (batch row numbers, in order). Leaves ``counts`` zeroed for the next
+    batch."""
+    n_cols = colptr.shape[0] - 1
+    total = 0
+    for k in range(n_cols):
+        colptr[k] = total
+        total += counts[k]
+        counts[k] = colptr[k]  # from here on: where column k's next entry goes
+    colptr[n_cols] = total
+    for r in range(rows_idx.shape[0]):
+        row = rows_idx[r]
+        for q in range(indptr[row], indptr[row + 1]):
+            k = indices[q]
+            p = counts[k]
+            col_rows[p] = r
+            col_vals[p] = values[q]
+            counts[k] = p + 1
+    for k in range(n_cols):
+        counts[k] = 0
+
+
+@helper
+def sparse_grad_update(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+):
+    """For each row k of W: g = sum of x[r, k] * delta[r] over the batch rows with pixel k
+    set, then the optimiser step on row k with gradient g + wd * W[k].
+
+    ``fresh[k]`` is True while row k's optimiser state is all zero: a zero gradient then
+    changes nothing (the step is exactly 0), so such rows are skipped until their pixel
+    is first set. Plain SGD without weight decay skips every row with a zero gradient.
+    """
+    n_in, n_out = W.shape
+    zero = one - one
+    skip_idle = opt == SGD and wd == zero
+    for k in range(n_in):
+        p = colptr[k]
+        stop = colptr[k + 1]
+        if p == stop and wd == zero and (skip_idle or fresh[k]):
+            continue
+        fresh[k] = False
+        for j in range(n_out):
+            g[j] = zero
+        # Four samples per pass over g, as in sparse_forward.
+        while p + 3 < stop:
+            r1, r2, r3, r4 = col_rows[p], col_rows[p + 1], col_rows[p + 2], col_rows[p + 3]
+            v1, v2, v3, v4 = col_vals[p], col_vals[p + 1], col_vals[p + 2], col_vals[p + 3]
+            for j in range(n_out):
+                g[j] += (v1 * delta[r1, j] + v2 * delta[r2, j]) + (v3 * delta[r3, j] + v4 * delta[r4, j])
+            p += 4
+        while p < stop:
+            r = col_rows[p]
+            v = col_vals[p]
+            for j in range(n_out):
+                g[j] += v * delta[r, j]
+            p += 1
+        update_row(W, mW, sW, k, one, g, opt, lr, mu, b1, b2, eps, wd, step, one)
