@@ -66,7 +66,10 @@ def epoch_line(
     w = len(str(total))
     train = f"{r.train_accuracy:7.2%}" if r.train_accuracy is not None else "      -"
     val = f"{r.val_accuracy:7.2%}" if r.val_accuracy is not None else "      -"
-    parts = [f"epoch {r.epoch:>{w}}/{total}", f"loss {r.loss:.4f}", f"train {train}", f"val {val}"]
+    # The training loss and accuracy are running figures: each batch measured by the
+    # epoch's own forward pass, before its update (as Keras reports them), not a
+    # second pass over the training set after the epoch.
+    parts = [f"epoch {r.epoch:>{w}}/{total}", f"loss {r.loss:.4f}", f"running train {train}", f"val {val}"]
     if show_lr and r.lr is not None:
         parts.append(f"lr {r.lr:.2e}")
     parts.append(f"{r.samples_per_second:>9,.0f} samples/s")

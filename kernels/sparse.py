@@ -6,7 +6,8 @@ weight gradient ``X.T @ delta``, so both can run over the non-zero inputs only: 
 same sums with the zero terms left out, i.e. exact (only the rounding order differs
 from BLAS, as between any two BLAS builds).
 
-- ``csr_rows``: every row's non-zero columns and values (CSR), made once per fit.
+- ``count_nonzeros``, ``list_nonzeros``: every row's non-zero columns and values (CSR),
+  made once per fit.
 - ``sparse_forward``: ``out[r] = x_r @ W`` for the batch's rows, one W row per non-zero.
 - ``batch_columns``: the batch's non-zeros regrouped by column (a counting sort), so
   the gradient of W's row ``k`` is one sum over the samples where pixel ``k`` is set.
@@ -19,17 +20,13 @@ from BLAS, as between any two BLAS builds).
 
 from __future__ import annotations
 
-import numpy as np
-
 from fastnn.kernels._jit import helper, inline, jit
 from fastnn.kernels.sgd import SGD, update_row
 
 
 @jit
-def csr_rows(X, indptr):
-    """Non-zero columns (int32) and values of every row of X; ``indptr`` (n + 1, int64)
-    is filled with the row starts. Two passes (count, then fill): nothing is
-    allocated beyond the exact result, and no intermediate index array is built."""
+def count_nonzeros(X, indptr):
+    """indptr[r + 1] - indptr[r] = the number of non-zeros in row r of X (indptr[0] = 0)."""
     n, d = X.shape
     indptr[0] = 0
     for r in range(n):
@@ -37,10 +34,18 @@ def csr_rows(X, indptr):
         for c in range(d):
             count += X[r, c] != 0
         indptr[r + 1] = indptr[r] + count
-    # One spare slot: the fill below stores every entry and advances only past
-    # non-zeros, so the last row's trailing zeros land in it (and are then cut off).
-    indices = np.empty(indptr[n] + 1, dtype=np.int32)
-    values = np.empty(indptr[n] + 1, dtype=X.dtype)
+
+
+@jit
+def list_nonzeros(X, indptr, indices, values):
+    """Each row's non-zero columns (int32) and values into ``indices``/``values`` at
+    ``indptr`` (from ``count_nonzeros``); both need one spare slot at the end.
+
+    Branch-free: every entry is stored and the position advances only past non-zeros,
+    so a row's trailing zeros land in the next row's first slot (which that row then
+    overwrites) or, after the last row, in the spare slot.
+    """
+    n, d = X.shape
     for r in range(n):
         q = indptr[r]
         for c in range(d):
@@ -48,7 +53,6 @@ def csr_rows(X, indptr):
             indices[q] = c
             values[q] = v
             q += v != 0
-    return indices[: indptr[n]], values[: indptr[n]]
 
 
 @inline

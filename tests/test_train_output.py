@@ -43,7 +43,7 @@ def record(epoch: int, lr: float = 0.01) -> EpochRecord:
 def test_epoch_line_has_every_field():
     line = epoch_line(record(3), 10, elapsed=75.0)
     assert line == (
-        "epoch  3/10  loss 0.5000  train  90.00%  val  85.00%      4,000 samples/s  elapsed  1m15s"
+        "epoch  3/10  loss 0.5000  running train  90.00%  val  85.00%      4,000 samples/s  elapsed  1m15s"
     )
     verbose = epoch_line(record(3, lr=0.005), 10, elapsed=1.5, show_lr=True, show_seconds=True)
     assert "  lr 5.00e-03  " in verbose and "  0.25 s/epoch  " in verbose and verbose.endswith("1.50s")

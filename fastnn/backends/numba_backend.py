@@ -12,6 +12,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+# Numba's np.dot calls SciPy's OpenBLAS, which is otherwise loaded only when the first
+# kernel compiles: inside a fit's thread limit, which then misses it, and the kernel
+# runs its small products on every core (measured 10x slower per product with the
+# other core busy). Loaded here, every limit_threads reaches it.
+import scipy.linalg.cython_blas  # noqa: F401
+
 from fastnn.activations import get_activation
 from fastnn.backends import EpochResult
 from fastnn.backends import numba_data as prep
@@ -73,6 +79,13 @@ class NumbaBackend:
             )
         self.skip_zeros = skip_zeros
         self._consts: dict[np.dtype, np.ndarray] = {}
+        self._pool = prep.BufferPool()
+
+    def __getstate__(self) -> dict[str, object]:
+        # Copies of a model (MLP.copy, with_backend) get no scratch: it is per-instance.
+        state = dict(self.__dict__)
+        state["_pool"] = prep.BufferPool()
+        return state
 
     def _c(self, dtype: np.dtype) -> np.ndarray:
         if dtype not in self._consts:
@@ -130,7 +143,7 @@ class NumbaBackend:
         """
         if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
             return None  # train_epoch will reject or convert it, with its own message
-        return prep.prepare(np.ascontiguousarray(X), batch_size, self.skip_zeros)
+        return prep.prepare(np.ascontiguousarray(X), batch_size, self.skip_zeros, self._pool)
 
     def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
         """Compile (or load from Numba's cache) the kernels for ``dtype``; returns the

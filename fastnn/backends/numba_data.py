@@ -20,7 +20,7 @@ SPARSE_THRESHOLD = 0.3
 #: Mini-batch runs skip zero inputs in the first layer when at least this fraction of
 #: them is zero. The sparse products stream one weight row per non-zero input instead
 #: of a blocked GEMM, so they need more zeros to win than per-sample runs do
-#: (``benchmarks/bench_sparsity.py`` measures the crossover).
+#: (``python -m benchmarks.sparsity`` measures the crossover).
 BATCH_SPARSE_THRESHOLD = 0.5
 
 #: Full-batch training keeps a transposed copy of X (once per fit) when X is at most
@@ -36,16 +36,45 @@ def zero_fraction(X: np.ndarray, max_rows: int = 2048) -> float:
     return float(np.count_nonzero(head == 0)) / max(head.size, 1)
 
 
+class BufferPool:
+    """Scratch arrays kept from one fit to the next, grown when too small.
+
+    The non-zero lists of full MNIST take 75 MB; allocating them afresh every fit cost
+    more in page faults (the kernel zeroing each new page) than filling them, and a
+    loop of ``fit(epochs=1)`` calls, as benchmarks and callbacks-by-hand use, paid it
+    every epoch. Only ``prepare`` takes from the pool, and each fit's data replaces the
+    last, so nothing older than the current fit ever reads these buffers.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, size: int, dtype: np.dtype | type) -> np.ndarray:
+        """A 1-D array of ``size`` elements of ``dtype`` (contents undefined)."""
+        dtype = np.dtype(dtype)
+        have = self._arrays.get(name)
+        if have is None or have.dtype != dtype or have.shape[0] < size:
+            have = self._arrays[name] = np.empty(size, dtype=dtype)
+        return have[:size]
+
+
 class NonzeroRows:
     """Each row's non-zero column indices (int32) and values in CSR form.
 
-    Built by a compiled kernel (two passes over X, no intermediate index arrays), once
-    per fit: ``np.nonzero`` over MNIST's 47 million pixels alone took 0.22 s.
+    Built by compiled kernels (count, then fill: two passes over X and no intermediate
+    index arrays) once per fit: ``np.nonzero`` over MNIST's 47 million pixels alone
+    took 0.22 s.
     """
 
-    def __init__(self, X: np.ndarray) -> None:
-        self.indptr = np.empty(X.shape[0] + 1, dtype=np.int64)
-        self.indices, self.values = k_sparse.csr_rows(X, self.indptr)
+    def __init__(self, X: np.ndarray, pool: BufferPool | None = None) -> None:
+        pool = pool or BufferPool()
+        self.indptr = pool.take("indptr", X.shape[0] + 1, np.int64)
+        k_sparse.count_nonzeros(X, self.indptr)
+        nnz = int(self.indptr[-1])
+        indices = pool.take("indices", nnz + 1, np.int32)
+        values = pool.take("values", nnz + 1, X.dtype)
+        k_sparse.list_nonzeros(X, self.indptr, indices, values)
+        self.indices, self.values = indices[:nnz], values[:nnz]
 
     def max_batch_nonzeros(self, batch_size: int) -> int:
         """The most non-zeros any ``batch_size`` rows can hold (scratch size for a batch)."""
@@ -90,10 +119,12 @@ def skips_zeros(X: np.ndarray, batch_size: int | None, skip_zeros: bool | None) 
     return zero_fraction(X) >= threshold
 
 
-def prepare(X: np.ndarray, batch_size: int | None, skip_zeros: bool | None) -> Prepared | None:
+def prepare(
+    X: np.ndarray, batch_size: int | None, skip_zeros: bool | None, pool: BufferPool | None = None
+) -> Prepared | None:
     """The per-fit data for ``X`` and ``batch_size`` (None: per-sample or unknown), or
     None when the run needs none."""
-    nonzero = NonzeroRows(X) if skips_zeros(X, batch_size, skip_zeros) else None
+    nonzero = NonzeroRows(X, pool) if skips_zeros(X, batch_size, skip_zeros) else None
     transposed = None
     if batch_size is not None and batch_size >= X.shape[0] > 1 and X.nbytes <= TRANSPOSE_MAX_BYTES:
         transposed = np.ascontiguousarray(X.T)
