@@ -246,3 +246,34 @@ def test_loss_without_alpha_is_sklearns_exactly():
     start = ([gen.normal(size=(4, 6)), gen.normal(size=(6, 3))], [np.zeros(6), np.zeros(3)])
     _one_epoch_each(ours, theirs, X, y, start)
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-12)
+
+
+def test_feature_names_from_a_dataframe():
+    pd = pytest.importorskip("pandas")
+    X, y = _blobs(60)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    reg = MLPRegressor((4,), max_iter=3).fit(frame, y.astype(float))
+    assert_array_equal(reg.feature_names_in_, frame.columns)
+    with pytest.warns(UserWarning, match="feature names"):
+        reg.predict(X)
+
+
+#: How far fastnn's test accuracy may be from scikit-learn's (percentage points):
+#: the networks start from different random weights and see the batches in a
+#: different order, so they agree in distribution, not digit for digit.
+ACCURACY_POINTS = 1.5
+
+
+@pytest.mark.slow
+def test_same_test_accuracy_as_sklearn_on_embedded_mnist():
+    """The same settings on the same 4,000/1,000 embedded MNIST digits: fastnn's
+    MLPClassifier reaches scikit-learn's test accuracy within ACCURACY_POINTS."""
+    from fastnn.data import load_embedded
+
+    data = load_embedded()
+    X, Xt = data.x_train / 255.0, data.x_test / 255.0
+    settings = dict(hidden_layer_sizes=(64,), solver="adam", batch_size=200, max_iter=10, random_state=0)
+    theirs = SkMLPClassifier(**settings).fit(X, data.y_train).score(Xt, data.y_test)
+    ours = MLPClassifier(**settings).fit(X, data.y_train).score(Xt, data.y_test)
+    assert theirs > 0.88, f"sklearn itself reached only {theirs:.3f}: the settings are too weak to compare"
+    assert abs(ours - theirs) * 100 <= ACCURACY_POINTS, f"fastnn {ours:.4f} vs sklearn {theirs:.4f}"
