@@ -75,6 +75,11 @@ def check_X(X: object, n_features: int, dtype: np.dtype, name: str = "X") -> np.
             f"the '{name}' parameter holds integers up to {arr.max()}; scale pixels to [0, 1] "
             f"first (X / 255, or fastnn.data.scale_pixels)"
         )
+    return _finite_cast(arr, dtype, name)
+
+
+def _finite_cast(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``arr`` C-contiguous in ``dtype``, refused if any value is (or becomes) NaN or infinite."""
     with np.errstate(over="ignore", invalid="ignore"):
         # Values beyond float32's range become inf here and are reported just below.
         out = np.ascontiguousarray(arr, dtype=dtype)
@@ -144,11 +149,4 @@ def check_targets(y: object, n_samples: int, n_outputs: int, dtype: np.dtype, na
             f"the '{name}' parameter must have shape ({n_samples}, {n_outputs}) (one row of targets per "
             f"sample, one column per output unit); got shape {arr.shape}"
         )
-    with np.errstate(over="ignore", invalid="ignore"):
-        out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
-        raise InvalidParameterError(
-            f"the '{name}' parameter must be finite; got {int(np.count_nonzero(~np.isfinite(out)))} "
-            f"NaN or infinite values" + (f" after casting to {dtype}" if np.isfinite(arr).all() else "")
-        )
-    return out
+    return _finite_cast(arr, dtype, name)

@@ -59,6 +59,20 @@ def forward_hidden(data, offsets, sizes, codes, consts, Xb, abuf, act_off, batch
 
 
 @inline
+def output_product(data, offsets, sizes, codes, Xb, abuf, act_off, batch_size):
+    """The output layer's ``a_prev @ W`` (no bias yet) into its place in abuf; returns that view."""
+    rows = Xb.shape[0]
+    last = codes.shape[0] - 1
+    out = layer_view(abuf, act_off, last, rows, batch_size)
+    W = weight_view(data, offsets, sizes, last)
+    if last == 0:
+        np.dot(Xb, W, out)
+    else:
+        np.dot(layer_view(abuf, act_off, last - 1, rows, batch_size), W, out)
+    return out
+
+
+@inline
 def softmax_output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_off, batch_size):
     """Softmax output, integer labels: logits, cross-entropy (float64 sum) and
     delta = (softmax - onehot) / rows in place.
@@ -68,12 +82,7 @@ def softmax_output_delta(data, offsets, sizes, codes, consts, Xb, yb, abuf, act_
     """
     rows = Xb.shape[0]
     last = codes.shape[0] - 1
-    out = layer_view(abuf, act_off, last, rows, batch_size)
-    W = weight_view(data, offsets, sizes, last)
-    if last == 0:
-        np.dot(Xb, W, out)
-    else:
-        np.dot(layer_view(abuf, act_off, last - 1, rows, batch_size), W, out)
+    out = output_product(data, offsets, sizes, codes, Xb, abuf, act_off, batch_size)
     add_bias_shift_by_max(out, bias_view(data, offsets, last))
     total = 0.0
     for r in range(rows):
@@ -100,12 +109,7 @@ def squared_output_delta(data, offsets, sizes, codes, consts, Xb, Yb, abuf, act_
     (float64 sum) and delta = (z - y) / rows in place."""
     rows = Xb.shape[0]
     last = codes.shape[0] - 1
-    out = layer_view(abuf, act_off, last, rows, batch_size)
-    W = weight_view(data, offsets, sizes, last)
-    if last == 0:
-        np.dot(Xb, W, out)
-    else:
-        np.dot(layer_view(abuf, act_off, last - 1, rows, batch_size), W, out)
+    out = output_product(data, offsets, sizes, codes, Xb, abuf, act_off, batch_size)
     b = bias_view(data, offsets, last)
     scale = data.dtype.type(rows)
     total = 0.0

@@ -105,12 +105,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     ``sgd``; ``y`` may be 1-D or 2-D (several outputs). ``loss_curve_`` is in sklearn's
     units, ``0.5 * mean over samples and outputs of (y - y_hat)**2`` plus the L2 term.
 
-    Attributes
-    ----------
-    n_iter_, t_, loss_, loss_curve_, best_loss_, n_features_in_, feature_names_in_,
-    n_outputs_, coefs_, intercepts_, n_layers_, out_activation_,
-    validation_scores_, best_validation_score_
-        As in sklearn; ``coefs_``/``intercepts_`` are views of the network's parameters.
+    Its fitted attributes are ``MLPClassifier``'s without ``classes_``.
     """
 
     _output = "identity"
