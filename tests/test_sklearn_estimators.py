@@ -35,10 +35,14 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 #: Small and quick: the checks fit dozens of times on up to a few hundred samples.
 CHECKED = [
-    MLPClassifier((10,), max_iter=100, random_state=0),
-    MLPRegressor((10,), max_iter=100, random_state=0),
-    MLPClassifier((10,), max_iter=100, random_state=0, backend="numpy", dtype="float32"),
-    MLPRegressor((10,), max_iter=100, random_state=0, backend="numpy", dtype="float32"),
+    MLPClassifier((10,), max_iter=30, learning_rate_init=0.01, random_state=0),
+    MLPRegressor((10,), max_iter=30, learning_rate_init=0.01, random_state=0),
+    MLPClassifier(
+        (10,), max_iter=30, learning_rate_init=0.01, random_state=0, backend="numpy", dtype="float32"
+    ),
+    MLPRegressor(
+        (10,), max_iter=30, learning_rate_init=0.01, random_state=0, backend="numpy", dtype="float32"
+    ),
 ]
 
 
