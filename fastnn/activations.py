@@ -8,6 +8,8 @@ Every activation here has that property (SELU: ``lambda`` where ``a > 0``, else
 
 ``softmax`` is output-only: it is always paired with cross-entropy, whose fused
 gradient is ``a - y``, so it has no stand-alone derivative (sklearn ``_backprop``).
+``identity`` may also be the output layer, paired with squared error (regression);
+``OUTPUT_LOSSES`` says which loss each output activation is trained with.
 
 The integer ``code`` is what the Numba kernels branch on; ``fastnn.kernels.activations``
 defines the same constants and a test checks that the two agree.
@@ -142,7 +144,12 @@ ACTIVATIONS: dict[str, Activation] = {
 ALIASES: dict[str, str] = {"linear": "identity", "logistic": "sigmoid", "leakyrelu": "leaky_relu"}
 
 HIDDEN_ACTIVATIONS: tuple[str, ...] = tuple(k for k, v in ACTIVATIONS.items() if not v.output_only)
-OUTPUT_ACTIVATIONS: tuple[str, ...] = ("softmax",)
+#: Output activation -> the loss it is trained with (each pair has the fused gradient
+#: ``a - y`` on the output pre-activation, sklearn's canonical link). ``softmax``:
+#: cross-entropy on integer labels (classification); ``identity``: squared error
+#: ``0.5 * sum_j (a_j - y_j)**2`` per sample on float targets (regression).
+OUTPUT_LOSSES: dict[str, str] = {"softmax": "cross_entropy", "identity": "squared_error"}
+OUTPUT_ACTIVATIONS: tuple[str, ...] = tuple(OUTPUT_LOSSES)
 
 
 def get_activation(name: str) -> Activation:

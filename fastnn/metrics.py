@@ -51,6 +51,13 @@ def loss_and_accuracy(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(-np.mean(np.log(p_true))), float(np.mean(proba.argmax(axis=1) == y))
 
 
+def squared_error(outputs: np.ndarray, targets: np.ndarray) -> float:
+    """Mean over samples of ``0.5 * sum_j (outputs_j - targets_j)**2``: the loss an identity
+    (regression) output is trained with, as ``MLP.fit`` reports it (float64)."""
+    diff = outputs.astype(np.float64) - targets
+    return float(0.5 * np.sum(diff * diff) / max(len(diff), 1))
+
+
 def confusion_matrix(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, n_classes: int = 10) -> np.ndarray:
     """Counts of (true, predicted) label pairs.
 

@@ -1,4 +1,5 @@
-"""The public model: an MLP with softmax cross-entropy, trained by any backend.
+"""The public model: an MLP with softmax cross-entropy (or, with an identity output,
+squared error for regression), trained by any backend.
 
 The model owns the parameters, the optimiser state and the shuffle RNG; a backend
 only computes. That is what makes ``backend="numpy"`` and ``backend="numba"``
@@ -19,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from fastnn.activations import get_activation
+from fastnn.activations import OUTPUT_LOSSES, get_activation
 from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
 from fastnn.errors import InvalidParameterError, TrainingDivergedError
-from fastnn.metrics import loss_and_accuracy
+from fastnn.metrics import loss_and_accuracy, squared_error
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import INIT_SCHEMES, init_params
 from fastnn.schedule import LR_SCHEDULES, EarlyStopping, lr_at
@@ -31,6 +32,7 @@ from fastnn.validation import (
     check_dtype,
     check_optional_positive_int,
     check_positive_int,
+    check_targets,
     check_X,
     check_y,
 )
@@ -67,10 +69,6 @@ def _check_layers(
         raise InvalidParameterError(
             f"the 'layer_sizes' parameter needs an input and an output size; got {list(layer_sizes)}"
         )
-    if sizes[-1] < 2:
-        raise InvalidParameterError(
-            f"the output layer needs at least 2 classes for softmax; got layer_sizes {list(sizes)}"
-        )
     n_layers = len(sizes) - 1
     if isinstance(activations, str):
         # One name: every hidden layer uses it, the output is softmax.
@@ -89,9 +87,14 @@ def _check_layers(
                 f"activation {i} is {name!r}, which is only valid as the output layer; "
                 f"hidden layers take one of {[k for k in _hidden_names()]}"
             )
-    if names[-1] != "softmax":
+    if names[-1] not in OUTPUT_LOSSES:
         raise InvalidParameterError(
-            f"the output activation must be 'softmax' (the loss is softmax cross-entropy); got {names[-1]!r}"
+            f"the output activation must be 'softmax' (softmax cross-entropy, classification) or "
+            f"'identity' (squared error, regression); got {names[-1]!r}"
+        )
+    if names[-1] == "softmax" and sizes[-1] < 2:
+        raise InvalidParameterError(
+            f"the output layer needs at least 2 classes for softmax; got layer_sizes {list(sizes)}"
         )
     return sizes, names
 
@@ -110,8 +113,11 @@ class MLP:
     layer_sizes : sequence of int
         Units per layer, input first, e.g. ``[784, 128, 64, 10]``.
     activations : sequence of str or str
-        One name per weight layer (the last must be ``"softmax"``), or one hidden
-        activation name used for every hidden layer.
+        One name per weight layer, or one hidden activation name used for every hidden
+        layer (the output is then softmax). The last is the output: ``"softmax"``
+        (cross-entropy on integer labels) or ``"identity"`` (regression: squared error
+        ``0.5 * sum_j (a_j - y_j)**2`` per sample on float targets of shape
+        (n_samples, n_outputs); ``predict`` then returns the outputs).
     backend : {"numpy", "numba"} or Backend
         Who computes. The results do not depend on it (to floating-point tolerance).
     dtype : {"float32", "float64"}
@@ -166,6 +172,21 @@ class MLP:
     @property
     def n_classes(self) -> int:
         return self.layer_sizes[-1]
+
+    @property
+    def loss(self) -> str:
+        """``cross_entropy`` (softmax output) or ``squared_error`` (identity output)."""
+        return OUTPUT_LOSSES[self.activations[-1]]
+
+    @property
+    def is_regressor(self) -> bool:
+        return self.loss == "squared_error"
+
+    def _check_targets(self, y: Any, n_samples: int, name: str = "y") -> np.ndarray:
+        """Integer labels for a classifier, float (n, n_outputs) targets for a regressor."""
+        if self.is_regressor:
+            return check_targets(y, n_samples, self.layer_sizes[-1], self.dtype, name=name)
+        return check_y(y, n_samples, self.n_classes, name=name)
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -224,7 +245,7 @@ class MLP:
         """
         mark = time.perf_counter()
         X = check_X(X, self.layer_sizes[0], self.dtype)
-        y = check_y(y, X.shape[0], self.n_classes)
+        y = self._check_targets(y, X.shape[0])
         n = X.shape[0]
         epochs_ = check_positive_int("epochs", epochs)
         bs = check_optional_positive_int("batch_size", batch_size)
@@ -244,7 +265,7 @@ class MLP:
                     "the 'validation' parameter must be a pair (X_val, y_val) or None"
                 ) from None
             Xv = check_X(Xv, self.layer_sizes[0], self.dtype, name="validation X")
-            yv = check_y(yv, Xv.shape[0], self.n_classes, name="validation y")
+            yv = self._check_targets(yv, Xv.shape[0], name="validation y")
         if lr_schedule not in LR_SCHEDULES:
             raise InvalidParameterError(
                 f"the 'lr_schedule' parameter must be a str among {sorted(LR_SCHEDULES)}; got {lr_schedule!r}"
@@ -260,7 +281,14 @@ class MLP:
         )
         stopper = None
         if early_stopping is not None:
-            monitor = monitor or ("val_accuracy" if validation is not None else "loss")
+            monitor = monitor or (
+                ("val_loss" if self.is_regressor else "val_accuracy") if validation is not None else "loss"
+            )
+            if monitor == "val_accuracy" and self.is_regressor:
+                raise InvalidParameterError(
+                    "the 'monitor' parameter cannot be 'val_accuracy' for a regression (identity) output; "
+                    "use 'val_loss' or 'loss'"
+                )
             if monitor.startswith("val_") and validation is None:
                 raise InvalidParameterError(
                     f"the 'monitor' parameter is {monitor!r} but no validation set was given"
@@ -331,7 +359,7 @@ class MLP:
                 record = EpochRecord(
                     self.epochs_trained,
                     loss,
-                    result.accuracy if train_accuracy else None,
+                    result.accuracy if train_accuracy and not self.is_regressor else None,
                     val_loss,
                     val_acc,
                     seconds,
@@ -361,27 +389,41 @@ class MLP:
 
     # ---------------------------------------------------------------- inference
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, shape (n_samples, n_classes)."""
+        """Class probabilities, shape (n_samples, n_classes) (softmax output only)."""
+        if self.is_regressor:
+            raise InvalidParameterError(
+                "predict_proba needs a softmax (classification) output; this model has an identity "
+                "(regression) output: use predict for its outputs"
+            )
+        return self._outputs(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class per sample, shape (n_samples,), int64; for an identity
+        (regression) output, the outputs, shape (n_samples, n_outputs)."""
+        if self.is_regressor:
+            return self._outputs(X)
+        return self.predict_proba(X).argmax(axis=1)
+
+    def _outputs(self, X: Any) -> np.ndarray:
         X = check_X(X, self.layer_sizes[0], self.dtype)
         with limit_threads(self.threads):
             return self.backend.predict_proba(self.params, self.activations, X)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Most probable class per sample, shape (n_samples,), int64."""
-        return self.predict_proba(X).argmax(axis=1)
-
     def evaluate(self, X: Any, y: Any) -> dict[str, float]:
-        """Mean cross-entropy loss and accuracy on ``(X, y)``."""
+        """Mean loss and accuracy on ``(X, y)`` (only the loss for a regression output)."""
         X = check_X(X, self.layer_sizes[0], self.dtype)
-        y = check_y(y, X.shape[0], self.n_classes)
+        y = self._check_targets(y, X.shape[0])
         with limit_threads(self.threads):
             loss, acc = self._loss_and_accuracy(X, y)
-        return {"loss": loss, "accuracy": acc}
+        return {"loss": loss} if acc is None else {"loss": loss, "accuracy": acc}
 
-    def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float | None]:
+        """Mean loss and accuracy (None for a regression output) from one forward pass."""
         with np.errstate(over="ignore", invalid="ignore"):
-            proba = self.backend.predict_proba(self.params, self.activations, X)
-        return loss_and_accuracy(proba, y)
+            out = self.backend.predict_proba(self.params, self.activations, X)
+        if self.is_regressor:
+            return squared_error(out, y), None
+        return loss_and_accuracy(out, y)
 
     # ------------------------------------------------------------------ helpers
     def copy(self) -> MLP:

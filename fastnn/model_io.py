@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +88,18 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
             fh.seek(0)
             with np.load(fh, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        zlib.error,
+        # zipfile's answers to a corrupted flag or method field: "File ... is encrypted,
+        # password required" and "That compression method is not supported".
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): {exc}") from None

@@ -75,6 +75,11 @@ def check_X(X: object, n_features: int, dtype: np.dtype, name: str = "X") -> np.
             f"the '{name}' parameter holds integers up to {arr.max()}; scale pixels to [0, 1] "
             f"first (X / 255, or fastnn.data.scale_pixels)"
         )
+    return _finite_cast(arr, dtype, name)
+
+
+def _finite_cast(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """``arr`` C-contiguous in ``dtype``, refused if any value is (or becomes) NaN or infinite."""
     with np.errstate(over="ignore", invalid="ignore"):
         # Values beyond float32's range become inf here and are reported just below.
         out = np.ascontiguousarray(arr, dtype=dtype)
@@ -120,3 +125,28 @@ def check_y(y: object, n_samples: int, n_classes: int, name: str = "y") -> np.nd
             f"has {n_classes} units); got values from {arr.min()} to {arr.max()}"
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def check_targets(y: object, n_samples: int, n_outputs: int, dtype: np.dtype, name: str = "y") -> np.ndarray:
+    """Finite regression targets, (n_samples, n_outputs) in ``dtype`` (C-contiguous).
+
+    A 1-D ``y`` is accepted for a single output and becomes one column.
+    """
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"the '{name}' parameter must be a numeric array; {exc}") from None
+    if arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
+        raise InvalidParameterError(
+            f"the '{name}' parameter must hold numeric regression targets; got dtype {arr.dtype}"
+        )
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise InvalidParameterError(f"the '{name}' parameter must be real; got dtype {arr.dtype}")
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr[:, None]
+    if arr.shape != (n_samples, n_outputs):
+        raise InvalidParameterError(
+            f"the '{name}' parameter must have shape ({n_samples}, {n_outputs}) (one row of targets per "
+            f"sample, one column per output unit); got shape {arr.shape}"
+        )
+    return _finite_cast(arr, dtype, name)

@@ -200,3 +200,16 @@ def helper(func: Callable[..., Any]) -> Any:
     """A function compiled once per signature and called from many places (LLVM may
     still inline it): the per-activation loops, the softmax passes, ``layer_view``."""
     return numba.njit(**_HELPER_OPTIONS)(func)
+
+
+def overload_inline(stub: Callable[..., Any]) -> Any:
+    """Register the decorated typing function as ``stub``'s compiled form, inlined.
+
+    The typing function receives the Numba types of the arguments and returns the plain
+    function to compile for them, so a kernel can take a different path by argument
+    *type* (integer labels or float targets) without a runtime branch whose other side
+    would fail to type. ``stub`` itself is what runs as plain Python (NUMBA_DISABLE_JIT).
+    """
+    from numba.extending import overload
+
+    return overload(stub, inline="always", jit_options=_HELPER_OPTIONS)

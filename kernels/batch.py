@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.kernels._jit import helper, inline, jit
-from fastnn.kernels.activations import ONE, ZERO, bias_activate, times_derivative
+from fastnn.kernels._jit import helper, inline, jit, overload_inline
+from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, bias_activate, times_derivative
 from fastnn.kernels.dense import (
     add_bias_shift_by_max,
     bias_view,
@@ -77,12 +77,12 @@ def forward_hidden(
 
 
 @inline
-def output_delta(
+def softmax_output_delta(
     data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
 ):
-    """Output layer: logits, loss (float64 sum), the number of rows whose most probable
-    class is the label (first maximum, as argmax), and delta = (softmax - onehot) / rows
-    in place.
+    """Softmax output, integer labels: logits, cross-entropy (float64 sum), the number of
+    rows whose most probable class is the label (first maximum, as argmax), and
+    delta = (softmax - onehot) / rows in place.
 
     The softmax runs as whole-block passes (see ``dense.softmax_rows``); the loss is
     log(sum e) - (z[y] - max z), read between the shift and the exponentials.
@@ -115,6 +115,81 @@ def output_delta(
         for j in range(row.shape[0]):
             row[j] /= scale
     return total, correct
+
+
+@inline
+def squared_output_delta(
+    data, offsets, sizes, codes, consts, Xb, Yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+):
+    """Identity output, float targets Yb (rows, n_out): squared error 0.5 sum (z - y)^2
+    (float64 sum) and delta = (z - y) / rows in place; no class to count as correct (0)."""
+    last = codes.shape[0] - 1
+    out = layer_view(abuf, act_off, last, rows, batch_size)
+    layer_product(data, offsets, sizes, Xb, rows_idx, csr, counts, abuf, act_off, rows, batch_size, last, out)
+    b = bias_view(data, offsets, last)
+    scale = data.dtype.type(rows)
+    total = 0.0
+    for r in range(rows):
+        for j in range(out.shape[1]):
+            d = out[r, j] + b[j] - Yb[r, j]
+            total += 0.5 * (np.float64(d) * np.float64(d))
+            out[r, j] = d / scale
+    return total, 0
+
+
+def output_delta(
+    data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+):
+    """Output layer: loss (float64 sum), correct predictions, and delta = dLoss/dz / rows in
+    place, chosen by the targets: 1-D integer labels are softmax + cross-entropy, 2-D float
+    targets an identity output with squared error (the adapter checks that the output
+    activation agrees). Compiled, the choice is made by type at compile time (the overload
+    below), so each kind of target compiles only its own loss; as plain Python
+    (NUMBA_DISABLE_JIT) this body decides."""
+    if yb.ndim == 2:
+        return squared_output_delta(
+            data,
+            offsets,
+            sizes,
+            codes,
+            consts,
+            Xb,
+            yb,
+            rows_idx,
+            csr,
+            counts,
+            abuf,
+            act_off,
+            rows,
+            batch_size,
+        )
+    return softmax_output_delta(
+        data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+    )
+
+
+def _squared_output_delta_impl(
+    data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+):
+    return squared_output_delta(
+        data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+    )
+
+
+def _softmax_output_delta_impl(
+    data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+):
+    return softmax_output_delta(
+        data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+    )
+
+
+@overload_inline(output_delta)
+def _output_delta_by_target(
+    data, offsets, sizes, codes, consts, Xb, yb, rows_idx, csr, counts, abuf, act_off, rows, batch_size
+):
+    """Typing: 2-D targets take the squared error, 1-D labels the softmax cross-entropy."""
+    return _squared_output_delta_impl if yb.ndim == 2 else _softmax_output_delta_impl
 
 
 @inline
@@ -450,7 +525,7 @@ def train_epoch_batch(
 
 @jit
 def predict_proba(data, offsets, sizes, codes, consts, X, out, abuf, act_off, chunk):
-    """Softmax outputs for X in chunks of ``chunk`` rows into ``out``; returns out."""
+    """Network outputs (softmax probabilities, or an identity output's values) for X in chunks of ``chunk`` rows into ``out``; returns out."""
     n = X.shape[0]
     last = codes.shape[0] - 1
     csr = no_csr(X)
@@ -468,5 +543,8 @@ def predict_proba(data, offsets, sizes, codes, consts, X, out, abuf, act_off, ch
             np.dot(Xb, W, res)
         else:
             np.dot(layer_view(abuf, act_off, last - 1, rows, chunk), W, res)
-        softmax_rows(res, bias_view(data, offsets, last))
+        if codes[last] == SOFTMAX:
+            softmax_rows(res, bias_view(data, offsets, last))
+        else:  # an identity output (regression): the outputs are z itself
+            bias_activate(res, bias_view(data, offsets, last), codes[last], consts)
     return out

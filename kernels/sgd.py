@@ -2,7 +2,8 @@
 
 Mirrors ``NumpyBackend.train_epoch`` with ``batch_size=1``. For each sample, in the
 order Python drew from the seed: the forward pass (skipping zero inputs on the first
-layer), the softmax + cross-entropy loss and its gradient ``a - onehot(y)``, then for
+layer), the output loss and its gradient (softmax + cross-entropy ``a - onehot(y)`` for
+integer labels, identity + squared error ``a - y`` for 2-D float targets), then for
 each layer from the top one pass over the rows of W that both back-propagates the
 delta through the *old* weights and applies the optimiser step. No dW/db buffer is
 ever formed and nothing is allocated per sample.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.kernels._jit import helper, inline, jit
+from fastnn.kernels._jit import helper, inline, jit, overload_inline
 from fastnn.kernels.activations import ONE, ZERO, bias_activate, derivative
 from fastnn.kernels.dense import (
     accumulate_dense,
@@ -153,6 +154,57 @@ def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, l
     update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one)
 
 
+@inline
+def softmax_output_delta_sample(out, y, idx, delta, consts):
+    """Softmax output, label y[idx]: out becomes the softmax, delta = out - onehot;
+    returns the cross-entropy (float64) and 1 if the label was the most probable class
+    (the first maximum, as argmax) else 0."""
+    label = y[idx]
+    best = 0
+    for j in range(1, out.shape[0]):
+        if out[j] > out[best]:
+            best = j
+    loss = softmax_loss_row(out, label, out)
+    for j in range(delta.shape[0]):
+        delta[j] = out[j]
+    delta[label] -= consts[ONE]
+    return loss, int(best == label)
+
+
+@inline
+def squared_output_delta_sample(out, y, idx, delta, consts):
+    """Identity output, targets y[idx] (a row of a 2-D y): delta = out - y[idx];
+    returns 0.5 * sum(delta**2) (float64), and 0 (no class to get right)."""
+    loss = 0.0
+    for j in range(delta.shape[0]):
+        d = out[j] - y[idx, j]
+        delta[j] = d
+        loss += 0.5 * (np.float64(d) * np.float64(d))
+    return loss, 0
+
+
+def output_delta_sample(out, y, idx, delta, consts):
+    """The output layer of one sample: loss, and the delta dLoss/dz into ``delta``.
+    1-D integer labels: softmax + cross-entropy; 2-D float targets: identity + squared
+    error, chosen by type when compiled (see ``batch.output_delta``)."""
+    if y.ndim == 2:
+        return squared_output_delta_sample(out, y, idx, delta, consts)
+    return softmax_output_delta_sample(out, y, idx, delta, consts)
+
+
+def _squared_output_delta_sample_impl(out, y, idx, delta, consts):
+    return squared_output_delta_sample(out, y, idx, delta, consts)
+
+
+def _softmax_output_delta_sample_impl(out, y, idx, delta, consts):
+    return softmax_output_delta_sample(out, y, idx, delta, consts)
+
+
+@overload_inline(output_delta_sample)
+def _output_delta_sample_by_target(out, y, idx, delta, consts):
+    return _squared_output_delta_sample_impl if y.ndim == 2 else _softmax_output_delta_sample_impl
+
+
 @jit
 def train_epoch_sample(
     data,
@@ -187,7 +239,6 @@ def train_epoch_sample(
     n_layers = codes.shape[0]
     T = data.dtype.type
     lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
-    one = consts[ONE]
     step = consts[ZERO]
     last = n_layers - 1
     total = 0.0
@@ -214,17 +265,10 @@ def train_epoch_sample(
         b = bias_view(data, offsets, last)
         for j in range(out.shape[0]):
             out[j] += b[j]
-        label = y[idx]
-        best = 0
-        for j in range(1, out.shape[0]):
-            if out[j] > out[best]:
-                best = j
-        correct += best == label
-        total += softmax_loss_row(out, label, out)
         delta = deltas[act_off[last] : act_off[last + 1]]
-        for j in range(delta.shape[0]):
-            delta[j] = out[j]
-        delta[label] -= one
+        sample_loss, hit = output_delta_sample(out, y, idx, delta, consts)
+        total += sample_loss
+        correct += hit
         if opt == ADAM:
             t[0] += 1
             step = adam_step(hp, t[0], consts)

@@ -43,7 +43,7 @@ def no_fp_errors():
 
 def test_registry_is_consistent():
     assert set(HIDDEN_ACTIVATIONS) == set(HIDDEN)
-    assert OUTPUT_ACTIVATIONS == ("softmax",)
+    assert OUTPUT_ACTIVATIONS == ("softmax", "identity")
     assert ACTIVATIONS["softmax"].output_only
     codes = [spec.code for spec in ACTIVATIONS.values()]
     assert len(set(codes)) == len(codes), "activation codes must be unique"

@@ -1,6 +1,7 @@
 """Numba vs NumPy through the public API: from the same seed, the same numbers (issue 3).
 
-For every hidden activation x training mode (per-sample, mini-batch with a short last
+For every hidden activation x output (softmax + cross-entropy on labels, identity +
+squared error on float targets) x training mode (per-sample, mini-batch with a short last
 batch, full batch) x optimiser x weight decay x dtype, two models that differ only in
 ``backend`` are compared stage by stage, and a failure names the first stage that
 diverged and the combination:
@@ -32,7 +33,7 @@ import pytest
 from numpy.testing import assert_array_equal
 
 from fastnn import MLP
-from fastnn.activations import HIDDEN_ACTIVATIONS
+from fastnn.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from fastnn.backends.numba_backend import NumbaBackend
 from fastnn.backends.numpy_backend import NumpyBackend
 from fastnn.errors import InvalidParameterError
@@ -59,10 +60,11 @@ class Combo:
     optimizer: str
     weight_decay: float
     dtype: str
+    output: str = "softmax"
 
     def __str__(self) -> str:
         return (
-            f"[{self.act}, batch_size={self.batch_size}, {self.optimizer}, "
+            f"[{self.act}, {self.output} output, batch_size={self.batch_size}, {self.optimizer}, "
             f"weight_decay={self.weight_decay}, {self.dtype}]"
         )
 
@@ -71,7 +73,12 @@ class Combo:
         return TOL[np.dtype(self.dtype)]
 
     def models(self) -> dict[str, MLP]:
-        return {b: MLP(LAYERS, self.act, backend=b, dtype=self.dtype, seed=11) for b in BACKENDS}
+        acts = [self.act] * (len(LAYERS) - 2) + [self.output]
+        return {b: MLP(LAYERS, acts, backend=b, dtype=self.dtype, seed=11) for b in BACKENDS}
+
+    def targets(self, X: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The labels for a softmax output; for an identity output, float targets."""
+        return y if self.output == "softmax" else regression_targets(X)
 
     def fit(
         self, model: MLP, X, y, *, epochs: int = 1, shuffle: bool = True, batch_size="combo", callback=None
@@ -88,6 +95,17 @@ class Combo:
             train_accuracy=False,
             callback=callback,
         )
+
+
+def regression_targets(X: np.ndarray) -> np.ndarray:
+    """Smooth float targets for tiny_data, one column per output unit: each 4-feature
+    block's sum (what the labels take the argmax of), centred."""
+    sums = X.reshape(len(X), LAYERS[-1], -1).sum(axis=2)
+    return sums - sums.mean(axis=0)
+
+
+def _outputs(model: MLP, X: np.ndarray) -> np.ndarray:
+    return model.predict(X) if model.is_regressor else model.predict_proba(X)
 
 
 def _rel_err(actual, desired) -> float:
@@ -123,12 +141,19 @@ def _check_state(combo: Combo, stage: str, got: OptimizerState, want: OptimizerS
 
 
 def _check_proba(combo: Combo, stage: str, models: dict[str, MLP], X: np.ndarray) -> None:
-    got, want = models["numba"].predict_proba(X), models["numpy"].predict_proba(X)
+    got, want = _outputs(models["numba"], X), _outputs(models["numpy"], X)
     if got.dtype != want.dtype:
         _fail(combo, stage, f"predict_proba dtype {got.dtype} != {want.dtype}")
+    # Probabilities, in [0, 1], compare absolutely; regression outputs relative to their scale.
     err = float(np.max(np.abs(got.astype(np.float64) - want)))
+    if combo.output != "softmax":
+        err = _rel_err(got, want)
     if err > combo.tol:
-        _fail(combo, stage, f"predict_proba max abs diff {err:.2e} > {combo.tol:.0e}")
+        _fail(
+            combo,
+            stage,
+            f"{'predict_proba' if combo.output == 'softmax' else 'predict'} diff {err:.2e} > {combo.tol:.0e}",
+        )
 
 
 def _divergence(nb: MLP, ref: MLP) -> dict[str, float]:
@@ -164,10 +189,12 @@ def _replay_few_steps(combo: Combo, X: np.ndarray, y: np.ndarray) -> str:
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
 @pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("output", OUTPUT_ACTIVATIONS)
 @pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS)
-def test_numba_matches_numpy(act, mode, optimizer, weight_decay, dtype, tiny_data):
-    combo = Combo(act, MODES[mode], optimizer, weight_decay, dtype)
+def test_numba_matches_numpy(act, output, mode, optimizer, weight_decay, dtype, tiny_data):
+    combo = Combo(act, MODES[mode], optimizer, weight_decay, dtype, output)
     X, y = tiny_data
+    y = combo.targets(X, y)
 
     # 1-2. Same initial weights, same forward pass.
     models = combo.models()
@@ -219,13 +246,15 @@ def test_numba_matches_numpy(act, mode, optimizer, weight_decay, dtype, tiny_dat
 
 
 # ------------------------------------------------------------------ warm starts
+@pytest.mark.parametrize("output", OUTPUT_ACTIVATIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("mode", MODES)
-def test_warm_start_matches_numpy(mode, dtype, tiny_data):
+def test_warm_start_matches_numpy(mode, dtype, output, tiny_data):
     """fit twice with Adam (state and step count carry over), then switch optimiser
     (fresh state); and hand a numpy-trained model to numba mid-training."""
     X, y = tiny_data
-    combo = Combo("tanh", MODES[mode], "adam", 1e-3, dtype)
+    combo = Combo("tanh", MODES[mode], "adam", 1e-3, dtype, output)
+    y = combo.targets(X, y)
     models = combo.models()
     for m in models.values():
         combo.fit(m, X, y)
@@ -239,7 +268,7 @@ def test_warm_start_matches_numpy(mode, dtype, tiny_data):
         models["numba"].optimizer_state,
         models["numpy"].optimizer_state,
     )
-    momentum = Combo("tanh", MODES[mode], "momentum", 0.0, dtype)
+    momentum = Combo("tanh", MODES[mode], "momentum", 0.0, dtype, output)
     for m in models.values():
         momentum.fit(m, X, y)
     _check_weights(
@@ -262,11 +291,14 @@ def test_warm_start_matches_numpy(mode, dtype, tiny_data):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("output", OUTPUT_ACTIVATIONS)
 @pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS)
-def test_skip_zeros_is_exact(act, optimizer, weight_decay, dtype, tiny_data):
+def test_skip_zeros_is_exact(act, output, optimizer, weight_decay, dtype, tiny_data):
     """The zero-skipping first layer and the dense one give identical results."""
     X, y = tiny_data
-    acts = (act, act, "softmax")
+    acts = (act, act, output)
+    if output == "identity":
+        y = regression_targets(X).astype(dtype)
     cfg = OptimizerConfig(optimizer, LR[optimizer], weight_decay=weight_decay)
     order = np.random.default_rng(5).permutation(len(y))
     results = {}
@@ -282,7 +314,7 @@ def test_skip_zeros_is_exact(act, optimizer, weight_decay, dtype, tiny_data):
             a,
             b,
             err_msg=f"skip_zeros=True vs False differ in {what} "
-            f"[{act}, {optimizer}, weight_decay={weight_decay}, {dtype}]",
+            f"[{act}, {output} output, {optimizer}, weight_decay={weight_decay}, {dtype}]",
         )
 
 
@@ -507,3 +539,27 @@ def test_fit_prepares_once_for_its_batch_size(tiny_data, monkeypatch):
     for bs in (None, 8, 1):
         MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0).fit(X, y, epochs=2, batch_size=bs)
     assert seen == [len(X), 8, 1]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda Y: Y[:, :-1], id="too-few-columns"),
+        pytest.param(lambda Y: Y[:-1], id="too-few-rows"),
+        pytest.param(lambda Y: Y.astype(np.float32), id="wrong-dtype"),
+        pytest.param(lambda Y: np.zeros(len(Y), dtype=np.int64), id="labels-for-a-regressor"),
+    ],
+)
+def test_numba_train_epoch_rejects_bad_regression_targets(spoil, tiny_data):
+    """An identity output takes (n, n_outputs) float targets of the parameters' dtype,
+    checked before any kernel runs (Numba does not bounds-check)."""
+    X, _ = tiny_data
+    acts = ("relu", "relu", "identity")
+    params = init_params(LAYERS, acts, np.random.default_rng(0), np.dtype(np.float64))
+    before = params.data.copy()
+    state = OptimizerState.zeros("sgd", params.data.size, params.dtype)
+    with pytest.raises(InvalidParameterError, match="identity"):
+        NumbaBackend().train_epoch(
+            params, acts, X, spoil(regression_targets(X)), np.arange(len(X)), 8, OptimizerConfig(), state
+        )
+    assert_array_equal(params.data, before)

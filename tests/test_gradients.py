@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from fastnn.activations import HIDDEN_ACTIVATIONS
+from fastnn.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
 from fastnn.backends.numpy_backend import NumpyBackend
 from fastnn.optim import OPTIMIZERS, OptimizerConfig, OptimizerState
 from fastnn.params import Params, init_params
@@ -45,21 +45,24 @@ def _central_difference(backend, params: Params, acts, X, y) -> np.ndarray:
     return numeric
 
 
-def _tiny_network(act: str, rng: np.random.Generator):
-    acts = (act, act, "softmax")
+def _tiny_network(act: str, rng: np.random.Generator, output: str = "softmax"):
+    acts = (act, act, output)
     params = init_params(LAYERS, acts, rng, np.dtype(np.float64))
     # Non-zero biases, so that the bias gradients are exercised away from the init.
     for b in params.biases():
         b[...] = rng.uniform(-0.3, 0.3, size=b.shape)
     X = rng.uniform(-1.0, 1.0, size=(7, LAYERS[0]))
     y = np.array([0, 1, 2, 0, 1, 2, 1], dtype=np.int64)
+    if output == "identity":  # regression: float targets, one column per output unit
+        y = rng.normal(size=(7, LAYERS[-1]))
     return params, acts, X, y
 
 
+@pytest.mark.parametrize("output", OUTPUT_ACTIVATIONS)
 @pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS)
-def test_gradient_matches_central_differences(act, rng):
+def test_gradient_matches_central_differences(act, output, rng):
     backend = NumpyBackend()
-    params, acts, X, y = _tiny_network(act, rng)
+    params, acts, X, y = _tiny_network(act, rng, output)
 
     # relu, leaky_relu and selu have a kink at z = 0: a finite difference straddling
     # it would be wrong, not the backend. Make sure no hidden unit sits near one.
@@ -79,8 +82,42 @@ def test_gradient_matches_central_differences(act, rng):
     assert scale > 1e-3, "degenerate check: the gradient is ~0 everywhere"
     max_rel = np.abs(grad - numeric).max() / scale
     norm_rel = np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric)
-    assert max_rel < 1e-6, f"{act}: max |analytic - numeric| / max|g| = {max_rel:.3g}"
-    assert norm_rel < 1e-6, f"{act}: ||analytic - numeric|| / ||analytic + numeric|| = {norm_rel:.3g}"
+    assert max_rel < 1e-6, f"{act}, {output}: max |analytic - numeric| / max|g| = {max_rel:.3g}"
+    assert norm_rel < 1e-6, (
+        f"{act}, {output}: ||analytic - numeric|| / ||analytic + numeric|| = {norm_rel:.3g}"
+    )
+
+
+def test_squared_error_is_summed_and_gradient_is_of_the_mean(rng):
+    """Identity output: the batch loss is sum_i 0.5 * ||a_i - y_i||^2 (summed over outputs
+    and samples), and the gradient is that of the mean over samples."""
+    backend = NumpyBackend()
+    params, acts, X, y = _tiny_network("tanh", rng, "identity")
+    g1, g2 = params.zeros_like(), params.zeros_like()
+    loss1 = backend.loss_and_gradient(params, acts, X, y, g1)
+    out = backend.forward(params, acts, X)[-1]
+    assert loss1 == pytest.approx(0.5 * ((out - y) ** 2).sum(), rel=1e-12)
+    loss2 = backend.loss_and_gradient(params, acts, np.vstack([X, X]), np.vstack([y, y]), g2)
+    assert loss2 == pytest.approx(2 * loss1, rel=1e-12)
+    assert_allclose(g2, g1, rtol=1e-12, atol=1e-15)
+    # The output layer's bias gradient is the mean residual, by hand.
+    assert_allclose(Params(params.layer_sizes, g1).b(2), (out - y).mean(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_squared_error_gradient_matches_reference(dtype, rng):
+    """The numba kernels' squared-error loss and gradient equal the reference's."""
+    from fastnn.backends.numba_backend import NumbaBackend
+
+    params, acts, X, y = _tiny_network("sigmoid", rng, "identity")
+    params = Params(params.layer_sizes, params.data.astype(dtype))
+    X, y = X.astype(dtype), y.astype(dtype)
+    g_ref, g_nb = params.zeros_like(), params.zeros_like()
+    loss_ref = NumpyBackend().loss_and_gradient(params, acts, X, y, g_ref)
+    loss_nb = NumbaBackend().loss_and_gradient(params, acts, X, y, g_nb)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert loss_nb == pytest.approx(loss_ref, rel=tol)
+    assert_allclose(g_nb, g_ref, rtol=tol * 10, atol=tol)
 
 
 def test_loss_is_summed_and_gradient_is_of_the_mean(rng):

@@ -18,7 +18,7 @@ import numpy as np
 # other core busy). Loaded here, every limit_threads reaches it.
 import scipy.linalg.cython_blas  # noqa: F401
 
-from fastnn.activations import get_activation
+from fastnn.activations import OUTPUT_LOSSES, get_activation
 from fastnn.backends import EpochResult
 from fastnn.backends import numba_data as prep
 from fastnn.backends.numba_data import Prepared
@@ -43,6 +43,23 @@ def _act_offsets(layer_sizes: Sequence[int]) -> np.ndarray:
 
 def _hyper(cfg: OptimizerConfig) -> np.ndarray:
     return np.array([cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay], dtype=np.float64)
+
+
+def _check_targets(y: np.ndarray, n_samples: int, params: Params) -> np.ndarray:
+    """Regression targets for an identity output: (n_samples, n_outputs) in the
+    parameters' dtype, returned C-contiguous (the kernels index rows of it)."""
+    shape = (n_samples, params.layer_sizes[-1])
+    if not isinstance(y, np.ndarray) or y.shape != shape or y.dtype != params.dtype:
+        raise InvalidParameterError(
+            f"the 'y' parameter of an identity (regression) output must be a {params.dtype} array of "
+            f"shape {shape}; got {getattr(y, 'dtype', type(y).__name__)} {getattr(y, 'shape', '')}"
+        )
+    return np.ascontiguousarray(y)
+
+
+def _target_buffer(y: np.ndarray, rows: int) -> np.ndarray:
+    """Scratch for ``rows`` gathered targets: labels (rows,) or target rows (rows, n_out)."""
+    return np.empty((rows, *y.shape[1:]), dtype=y.dtype)
 
 
 def _check_param_dtype(dtype: np.dtype) -> None:
@@ -104,10 +121,10 @@ class NumbaBackend:
                 f"the 'activations' parameter needs {params.n_layers} names; got {len(activations)}"
             )
         specs = [get_activation(a) for a in activations]
-        if any(spec.output_only for spec in specs[:-1]) or specs[-1].name != "softmax":
+        if any(spec.output_only for spec in specs[:-1]) or specs[-1].name not in OUTPUT_LOSSES:
             raise InvalidParameterError(
-                f"the 'activations' parameter must be hidden activations followed by the output 'softmax'; "
-                f"got {list(activations)}"
+                f"the 'activations' parameter must be hidden activations followed by the output 'softmax' "
+                f"(or 'identity' for regression); got {list(activations)}"
             )
         X = _check_float_array("X", X, params.dtype, 2)
         if X.shape[1] != params.layer_sizes[0]:
@@ -116,6 +133,8 @@ class NumbaBackend:
             )
         if y is None:
             return X, np.empty(0, dtype=np.int64)
+        if specs[-1].name == "identity":
+            return X, _check_targets(y, X.shape[0], params)
         y_arr = np.asarray(y)
         if y_arr.dtype == bool or not np.issubdtype(y_arr.dtype, np.integer):
             raise InvalidParameterError(
@@ -184,7 +203,8 @@ class NumbaBackend:
         return outs
 
     def predict_proba(self, params: Params, activations: Sequence[str], X: np.ndarray) -> np.ndarray:
-        """Softmax outputs in chunks, all layers fused in one compiled call."""
+        """The network's outputs (softmax probabilities, or an identity output's values)
+        in chunks, all layers fused in one compiled call."""
         X, _ = self._check_inputs(params, activations, X)
         chunk = max(1, min(PREDICT_CHUNK, X.shape[0]))
         act_off = _act_offsets(params.layer_sizes)
@@ -352,7 +372,7 @@ class NumbaBackend:
             # One batch over all of X uses X as it is (as the reference does): no gather;
             # skipping zeros reads X through its non-zero lists instead.
             xbuf = np.empty((0 if full or rows is not None else bs, X.shape[1]), dtype=dtype)
-            ybuf = np.empty(0 if full else bs, dtype=np.int64)
+            ybuf = _target_buffer(y, 0 if full else bs)
             abuf = np.empty(bs * int(act_off[-1]), dtype=dtype)
             tmp = np.empty(bs * max(params.layer_sizes), dtype=dtype)
             if rows is not None:

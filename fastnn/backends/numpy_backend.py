@@ -4,7 +4,8 @@ Each operation is written the way a textbook states it, so that it can be read
 against the maths; the Numba kernels mirror these functions and are tested against
 them. ``train_epoch`` updates the parameters in place (sklearn ``param += update``).
 Shapes: ``X`` is (n_samples, n_features), activations are (n_samples, n_units),
-``y`` holds integer class labels (n_samples,).
+``y`` holds integer class labels (n_samples,) for a softmax output, or float targets
+(n_samples, n_outputs) for an identity output (squared error, regression).
 """
 
 from __future__ import annotations
@@ -20,6 +21,32 @@ from fastnn.params import Params
 
 #: Rows per chunk in predict_proba, so inference on a big set needs bounded memory.
 PREDICT_CHUNK = 8192
+
+
+def output_loss_and_delta(z: np.ndarray, y: np.ndarray, output: str) -> tuple[float, np.ndarray]:
+    """Summed loss (float64) and delta = dLoss/dz / B for the output pre-activation ``z``.
+
+    ``softmax``: cross-entropy ``logsumexp(z) - z[y]``, which stays finite where
+    ``-log(softmax(z)[y])`` would underflow to ``inf``; the fused softmax +
+    cross-entropy gradient is ``(a - onehot(y)) / B``. ``identity``: squared error
+    ``0.5 * sum_j (z_j - y_j)**2`` per sample (summed over outputs, as sklearn's
+    gradient is), with gradient ``(z - y) / B``.
+    """
+    B = z.dtype.type(z.shape[0])
+    if output == "identity":
+        diff = z - y
+        loss = 0.5 * float(np.sum(np.square(diff, dtype=np.float64)))
+        diff /= B
+        return loss, diff
+    z_max = z.max(axis=1, keepdims=True)
+    e = np.exp(z - z_max)
+    sum_e = e.sum(axis=1, keepdims=True)
+    rows = np.arange(z.shape[0])
+    loss = float(np.sum(np.log(sum_e[:, 0]) + z_max[:, 0] - z[rows, y], dtype=np.float64))
+    delta = e / sum_e
+    delta[rows, y] -= 1
+    delta /= B
+    return loss, delta
 
 
 class NumpyBackend:
@@ -51,7 +78,8 @@ class NumpyBackend:
         return outs
 
     def predict_proba(self, params: Params, activations: Sequence[str], X: np.ndarray) -> np.ndarray:
-        """Class probabilities, (n_samples, n_classes), computed in chunks."""
+        """The network's output in chunks: class probabilities (n_samples, n_classes) for
+        a softmax output, the outputs themselves for an identity (regression) output."""
         out = np.empty((X.shape[0], params.layer_sizes[-1]), dtype=params.dtype)
         for start in range(0, X.shape[0], PREDICT_CHUNK):
             out[start : start + PREDICT_CHUNK] = self.forward(
@@ -62,11 +90,11 @@ class NumpyBackend:
     def loss_and_gradient(
         self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray, grad: np.ndarray
     ) -> float:
-        """Summed cross-entropy of the batch; writes the gradient of the *mean* loss into ``grad``.
+        """Summed loss of the batch; writes the gradient of the *mean* loss into ``grad``.
 
-        The loss is ``logsumexp(z) - z[y]`` on the output pre-activation ``z``, which
-        stays finite where ``-log(softmax(z)[y])`` would underflow to ``inf``. The
-        output delta is the fused softmax + cross-entropy gradient ``(a - onehot(y)) / B``.
+        The loss and output delta come from ``output_loss_and_delta``: cross-entropy for
+        a softmax output (``y`` integer labels), squared error for an identity output
+        (``y`` float targets, (n_samples, n_outputs)).
         """
         return self._loss_gradient_correct(params, activations, X, y, grad)[0]
 
@@ -79,16 +107,9 @@ class NumpyBackend:
         for i in range(n_layers - 1):
             outs.append(self.dense_forward(outs[-1], params.W(i), params.b(i), activations[i]))
         z = outs[-1] @ params.W(n_layers - 1) + params.b(n_layers - 1)
-        z_max = z.max(axis=1, keepdims=True)
-        e = np.exp(z - z_max)
-        sum_e = e.sum(axis=1, keepdims=True)
-        rows = np.arange(X.shape[0])
-        loss = float(np.sum(np.log(sum_e[:, 0]) + z_max[:, 0] - z[rows, y], dtype=np.float64))
-        correct = int(np.count_nonzero(z.argmax(axis=1) == y))
-
-        delta = e / sum_e
-        delta[rows, y] -= 1
-        delta /= delta.dtype.type(X.shape[0])
+        loss, delta = output_loss_and_delta(z, y, activations[-1])
+        # Correct predictions count only for a classifier (softmax output).
+        correct = int(np.count_nonzero(z.argmax(axis=1) == y)) if activations[-1] == "softmax" else 0
         gW, gb = params.views_of(grad)
         for i in range(n_layers - 1, -1, -1):
             np.matmul(outs[i].T, delta, out=gW[i])
