@@ -7,6 +7,7 @@ is established here, before any backend runs.
 from __future__ import annotations
 
 import numbers
+import reprlib
 
 import numpy as np
 
@@ -120,3 +121,30 @@ def check_y(y: object, n_samples: int, n_classes: int, name: str = "y") -> np.nd
             f"has {n_classes} units); got values from {arr.min()} to {arr.max()}"
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+#: Bounds on class names (model metadata, ONNX metadata): a list this long at most,
+#: each name this many characters at most, so a hostile file cannot make us print megabytes.
+MAX_CLASS_NAMES = 1000
+MAX_CLASS_NAME_CHARS = 100
+
+
+def check_class_names(value: object, n_classes: int, where: str) -> list[str]:
+    """A list of ``n_classes`` printable strings of 1..MAX_CLASS_NAME_CHARS characters.
+
+    Class names come from files (model metadata), so they are bounded and may hold no
+    control characters (a name is printed to a terminal); else InvalidParameterError.
+    """
+    if not isinstance(value, (list, tuple)):
+        raise InvalidParameterError(
+            f"{where} must be a list of {n_classes} class names (strings); got {reprlib.repr(value)}"
+        )
+    ok = len(value) == n_classes <= MAX_CLASS_NAMES and all(
+        isinstance(s, str) and 0 < len(s) <= MAX_CLASS_NAME_CHARS and s.isprintable() for s in value
+    )
+    if not ok:
+        raise InvalidParameterError(
+            f"{where} must be a list of {n_classes} non-empty printable strings of at most "
+            f"{MAX_CLASS_NAME_CHARS} characters; got {reprlib.repr(value)}"
+        )
+    return [str(s) for s in value]
