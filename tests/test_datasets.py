@@ -110,16 +110,22 @@ def inject(monkeypatch, name: str, specs: tuple[MnistFile, ...] | None = None) -
     monkeypatch.setitem(DATASETS, name, dataclasses.replace(DATASETS[name], files=specs or md5_specs()))
 
 
+def install(monkeypatch, tmp_path, payloads: dict[str, bytes]) -> Path:
+    """``$FASTNN_DATA/fashion-mnist`` holding ``payloads`` gzipped, pinned in the registry."""
+    gz = {name: gzip.compress(raw, mtime=0) for name, raw in payloads.items()}
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "data"))
+    inject(monkeypatch, "fashion-mnist", md5_specs(gz, payloads))
+    directory = dataset_cache_dir("fashion-mnist")
+    directory.mkdir(parents=True)
+    for name, body in gz.items():
+        (directory / name).write_bytes(body)
+    return directory
+
+
 @pytest.fixture
 def fashion_cache(monkeypatch, tmp_path) -> Path:
     """``$FASTNN_DATA/fashion-mnist`` holding the synthetic files, pinned in the registry."""
-    monkeypatch.setenv("FASTNN_DATA", str(tmp_path / "data"))
-    inject(monkeypatch, "fashion-mnist")
-    directory = dataset_cache_dir("fashion-mnist")
-    directory.mkdir(parents=True)
-    for name, body in GZ.items():
-        (directory / name).write_bytes(body)
-    return directory
+    return install(monkeypatch, tmp_path, PAYLOADS)
 
 
 # ---------------------------------------------------------------------------- the registry
@@ -378,3 +384,32 @@ def test_every_preset_runs_on_fashion_mnist(preset, fashion_cache, tmp_path, cap
     assert train_main(argv) == 0
     out = capsys.readouterr().out
     assert f"preset {preset}" in out and "test accuracy" in out
+
+
+def test_benchmark_presets_writes_a_table_per_data_set(tmp_path, capsys, monkeypatch):
+    from benchmarks.presets import main as presets_main
+
+    fashion_cache = install(monkeypatch, tmp_path, synthetic(n_train=1100))  # the preset holds out 1,000
+
+    readme = tmp_path / "README.md"
+    mnist_table = "<!-- presets-table:start -->\nMNIST TABLE\n<!-- presets-table:end -->\n"
+    readme.write_text(
+        mnist_table
+        + "<!-- presets-table-fashion-mnist:start -->\nold\n<!-- presets-table-fashion-mnist:end -->\n"
+    )
+    argv = [
+        "--data",
+        "fashion-mnist",
+        "--presets",
+        "tutorial",
+        "--backends",
+        "numpy",
+        "--update-readme",
+        str(readme),
+    ]
+    assert presets_main(argv) == 0
+    text = readme.read_text()
+    assert text.startswith(mnist_table) and "old" not in text  # MNIST's table untouched
+    assert f"data: Fashion-MNIST ({fashion_cache})" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `tutorial`"))
+    assert row.endswith("| - | - |") and " / -" in row  # numba not run: shown as "-"
