@@ -165,6 +165,11 @@ def load_data(args: argparse.Namespace, warn: Callable[[str], None] | None = Non
         data = load_dataset(args.data)
     except FastnnError as exc:
         raise type(exc)(f"--data: {exc}" if args.data is not None else str(exc)) from None
+    if data.dataset is not None:
+        # A named data set's files are the published ones (checksum-verified), light
+        # on dark by construction; the border heuristic is for files of unknown origin
+        # (and a Coat or Pullover that fills its frame could fool it).
+        return data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = check_polarity(data, fix=args.fix_polarity)

@@ -3,8 +3,8 @@
 The real files cannot be fetched here, so each test makes small synthetic IDX gz files
 (dark background, one bright square whose position is the class, so a network can
 learn them), pins *their* MD5 and size into the registry entry (monkeypatched), and
-either serves them from a ThreadingHTTPServer on 127.0.0.1 (``Server`` from
-test_download) or puts them in the data set's cache. No other address is contacted.
+either serves them from a ThreadingHTTPServer on 127.0.0.1 (the ``server`` fixture
+of test_download) or puts them in the data set's cache. No other address is contacted.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_download import Server, closed_port_url, idx
+from test_download import closed_port_url, idx
+from test_download import server as server  # the loopback server fixture
 
 from fastnn import MLP
 from fastnn.data import load_dataset
@@ -82,20 +83,6 @@ def md5_specs(gz: dict[str, bytes] = GZ, payloads: dict[str, bytes] = PAYLOADS) 
         MnistFile(name, None, None, len(payloads[name]), len(gz[name]), hashlib.md5(gz[name]).hexdigest())
         for name in NAMES
     )
-
-
-@pytest.fixture
-def server():
-    import threading
-
-    srv = Server()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(5)
 
 
 @pytest.fixture(autouse=True)
