@@ -54,6 +54,13 @@ The cache
     present it must match the payload hash too, because
     :func:`fastnn.data.load_idx_dir` reads the raw file in preference to the gz.
 
+Other data sets
+    :mod:`fastnn.datasets` reuses this machinery (:func:`download_verified`) for
+    Fashion-MNIST and KMNIST, whose authors publish MD5 checksums only: a
+    :class:`MnistFile` may pin an MD5 instead of a SHA-256, and is then verified by
+    that MD5 and its exact published size; without a published payload hash, a
+    re-compressed copy is refused.
+
 Mirrors (:data:`MIRRORS`)
     Tried in order for each file, falling through to the next on any network error
     (DNS, refused, reset, timeout, HTTP 403/404/5xx, a response shorter than its
@@ -317,8 +324,12 @@ def _stray_raw_files(directory: Path, files: Sequence[MnistFile]) -> list[Path]:
         if not os.path.lexists(raw):
             continue
         try:
-            # Without a published payload hash, the payload of the verified gz is the reference.
-            expected = spec.raw_sha256 or _payload_sha256(directory / spec.name, spec)
+            # Without a published payload hash, the payload of the gz is the reference,
+            # and only once the gz itself verifies (else a bad pair would vouch for itself).
+            gz = directory / spec.name
+            expected = spec.raw_sha256 or (
+                _payload_sha256(gz, spec) if spec.published_match(*_digest_file(gz)) else None
+            )
             ok = raw.stat().st_size == spec.raw_size and _sha256_file(raw) == expected
         except OSError:
             ok = False

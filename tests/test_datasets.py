@@ -233,6 +233,17 @@ def test_corrupt_cached_file_is_downloaded_again(server, tmp_path, fashion_cache
     assert cached_dataset_dir("fashion-mnist") == fashion_cache
 
 
+def test_raw_sibling_is_checked_against_the_verified_gz(fashion_cache):
+    """load_idx_dir reads NAME before NAME.gz, so an uncompressed copy must hold the same payload."""
+    raw = fashion_cache / NAMES[1][:-3]
+    raw.write_bytes(PAYLOADS[NAMES[1]])
+    assert cached_dataset_dir("fashion-mnist") == fashion_cache
+    raw.write_bytes(PAYLOADS[NAMES[1]][:-1] + bytes([PAYLOADS[NAMES[1]][-1] ^ 1]))
+    assert cached_dataset_dir("fashion-mnist") is None
+    with pytest.raises(DataError, match="does not hold the official Fashion-MNIST payload"):
+        download_dataset("fashion-mnist", mirrors=["http://127.0.0.1:9/"], progress=False)
+
+
 def test_unverifiable_spec_is_refused(tmp_path):
     spec = MnistFile("x.gz", None, None, 10)
     with pytest.raises(InvalidParameterError, match="neither a SHA-256 nor an MD5"):
