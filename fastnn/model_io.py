@@ -132,7 +132,8 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
             fh.seek(0)
             with np.load(fh, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError, NotImplementedError) as exc:
+        # NotImplementedError: zipfile refuses an entry's "version needed to extract" or method.
         if isinstance(exc, DataError):
             raise
         raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): {exc}") from None
