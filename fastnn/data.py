@@ -9,10 +9,12 @@ Sources, all returned as :class:`MnistData` (uint8 pixels, int64 labels):
 - a Keras-style ``.npz`` (:func:`load_npz`; parsing in ``fastnn/tabular.py``).
 
 :func:`load_dataset` picks one from a path, ``"embedded"``, ``"mnist"`` (the full
-70,000 digits, downloaded once into a verified cache by :mod:`fastnn.download`) or
+70,000 digits, downloaded once into a verified cache by :mod:`fastnn.download`),
+``"fashion-mnist"`` or ``"kmnist"`` (the other MNIST-format data sets, likewise; see
+:mod:`fastnn.datasets`, which also holds their class names) or
 None (then the ``FASTNN_DATA`` directory if it holds the four IDX files, else full
 MNIST if an earlier download left it verified in the cache, else the embedded
-digits). Only ``"mnist"`` ever touches the network. ``FASTNN_DATA`` is one directory
+digits). Only the named data sets ever touch the network. ``FASTNN_DATA`` is one directory
 for both: downloads go there and the default load reads from there.
 Every problem with a data file raises DataError naming the file and the problem.
 
@@ -29,12 +31,13 @@ import os
 import sys
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from fastnn.datasets import DATASETS, download_dataset, get_dataset
 from fastnn.download import cached_mnist_dir, default_cache_dir, download_mnist
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.idx import read_idx
@@ -83,6 +86,10 @@ class MnistData:
         int64 labels 0..9, shape (n,). The test arrays are empty for a CSV source.
     source : str
         Where the data came from: a path, or ``"embedded MNIST subset (5,000 digits)"``.
+    dataset : str or None
+        The name of a known data set (``"fashion-mnist"``) when loaded by that name.
+    class_names : tuple of str or None
+        One name per label when the data set has them (None: the labels are digits).
     """
 
     x_train: npt.NDArray[np.uint8]
@@ -90,6 +97,8 @@ class MnistData:
     x_test: npt.NDArray[np.uint8]
     y_test: npt.NDArray[np.int64]
     source: str
+    dataset: str | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         for part in ("train", "test"):
@@ -247,7 +256,9 @@ def load_idx_dir(directory: str | os.PathLike[str]) -> MnistData:
             raise DataError(f"{x_path} has {len(images):,} images but {y_path} has {len(labels):,} labels")
         arrays[f"x_{part}"] = images.reshape(len(images), N_PIXELS)
         arrays[f"y_{part}"] = check_labels(str(y_path), "labels", labels)
-    return MnistData(**arrays, source=str(path))
+    return MnistData(
+        arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], source=str(path)
+    )
 
 
 def load_csv(path: str | os.PathLike[str]) -> MnistData:
@@ -282,7 +293,8 @@ def load_npz(path: str | os.PathLike[str]) -> MnistData:
         Not a zip/npz archive, a missing key, an object (pickled) array, a wrong
         shape or dtype, values out of range, or an image/label count mismatch.
     """
-    return MnistData(**read_npz_arrays(path), source=os.fspath(path))
+    a = read_npz_arrays(path)
+    return MnistData(a["x_train"], a["y_train"], a["x_test"], a["y_test"], source=os.fspath(path))
 
 
 def _interleave(per_class: list[np.ndarray]) -> np.ndarray:
@@ -343,8 +355,21 @@ def load_mnist(download: bool = False, cache_dir: str | os.PathLike[str] | None 
     return load_idx_dir(directory)
 
 
+def load_named(name: str, cache_dir: str | os.PathLike[str] | None = None) -> MnistData:
+    """A named data set (``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``) from its verified cache.
+
+    Files missing from the cache are downloaded and verified first (see
+    :func:`fastnn.datasets.download_dataset`). The result carries the data set's
+    name and class names.
+    """
+    ds = get_dataset(name)
+    directory = download_mnist(cache_dir) if ds.name == "mnist" else download_dataset(ds.name, cache_dir)
+    data = load_idx_dir(directory)
+    return replace(data, dataset=ds.name, class_names=ds.class_names)
+
+
 def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
-    """Load MNIST from wherever ``source`` says.
+    """Load MNIST (or Fashion-MNIST, KMNIST) from wherever ``source`` says.
 
     Parameters
     ----------
@@ -356,11 +381,14 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
         - ``"embedded"``: the embedded 5,000 digits (:func:`load_embedded`);
         - ``"mnist"``: the full 70,000 digits, downloaded into the cache first if
           they are not there yet, SHA-256 verified (:func:`download_mnist`);
+        - ``"fashion-mnist"``, ``"kmnist"``: those data sets, downloaded into their
+          own caches likewise and verified by their published MD5 and size
+          (:func:`load_named`); they carry their class names;
         - a directory: the four MNIST IDX files (:func:`load_idx_dir`);
         - a ``.csv`` or ``.csv.gz`` file: Kaggle layout (:func:`load_csv`);
         - a ``.npz`` file: Keras layout (:func:`load_npz`).
         Any other string is taken as a path; ``~`` is expanded. A directory named
-        ``mnist`` or ``embedded`` is given as ``./mnist``.
+        ``mnist``, ``kmnist`` or ``embedded`` is given as ``./mnist``.
 
     Returns
     -------
@@ -381,8 +409,8 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
         return load_idx_dir(cached) if cached is not None else load_embedded()
     if isinstance(source, str) and source.strip().lower() == "embedded":
         return load_embedded()
-    if isinstance(source, str) and source.strip().lower() == "mnist":
-        return load_idx_dir(download_mnist())
+    if isinstance(source, str) and source.strip().lower() in DATASETS:
+        return load_named(source)
     if not os.fspath(source):
         raise DataError(
             "empty data source; give a directory of MNIST IDX files, a .csv, a .npz or 'embedded'"
@@ -399,7 +427,8 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
         return load_npz(path)
     raise DataError(
         f"{path}: unrecognised data source; expected a directory of MNIST IDX files, "
-        "a .csv or .csv.gz file (Kaggle layout), a .npz file (Keras layout), 'mnist' or 'embedded'"
+        "a .csv or .csv.gz file (Kaggle layout), a .npz file (Keras layout), "
+        f"{', '.join(repr(n) for n in DATASETS)} or 'embedded'"
     )
 
 

@@ -54,6 +54,13 @@ The cache
     present it must match the payload hash too, because
     :func:`fastnn.data.load_idx_dir` reads the raw file in preference to the gz.
 
+Other data sets
+    :mod:`fastnn.datasets` reuses this machinery (:func:`download_verified`) for
+    Fashion-MNIST and KMNIST, whose authors publish MD5 checksums only: a
+    :class:`MnistFile` may pin an MD5 instead of a SHA-256, and is then verified by
+    that MD5 and its exact published size; without a published payload hash, a
+    re-compressed copy is refused.
+
 Mirrors (:data:`MIRRORS`)
     Tried in order for each file, falling through to the next on any network error
     (DNS, refused, reset, timeout, HTTP 403/404/5xx, a response shorter than its
@@ -118,21 +125,38 @@ class MnistFile:
     ----------
     name : str
         File name, on the mirrors and in the cache (a plain name, no directory).
-    sha256 : str
-        SHA-256 (lower-case hex) of the file as published.
-    raw_sha256 : str
-        SHA-256 of its decompressed payload (accepted when a mirror re-compressed it).
+    sha256 : str or None
+        SHA-256 (lower-case hex) of the file as published (None: not published).
+    raw_sha256 : str or None
+        SHA-256 of its decompressed payload (accepted when a mirror re-compressed it;
+        None: not published, so only the published file itself is accepted).
     raw_size : int
         Size in bytes of the decompressed payload; decompression never goes past it + 1.
     size : int or None
-        Size of the published file, for the progress bar only (None: unknown).
+        Size of the published file (None: unknown). With a SHA-256 it only sizes the
+        progress bar; for a file pinned by MD5 alone it must match exactly too.
+    md5 : str or None
+        MD5 (lower-case hex) of the file as published, for data sets whose authors
+        publish only MD5. Checked in addition to the SHA-256 when both are given.
     """
 
     name: str
-    sha256: str
-    raw_sha256: str
+    sha256: str | None
+    raw_sha256: str | None
     raw_size: int
     size: int | None = None
+    md5: str | None = None
+
+    def published_match(self, sha256: str, md5: str, size: int) -> bool:
+        """Whether a file with these digests and size is the published one."""
+        if self.sha256 is None and self.md5 is None:
+            return False  # nothing pinned: never trusted
+        if self.sha256 is not None and sha256 != self.sha256:
+            return False
+        if self.md5 is not None and md5 != self.md5:
+            return False
+        # MD5 alone is weak against a crafted file; the exact published size narrows it.
+        return self.sha256 is not None or self.size is None or size == self.size
 
 
 #: The four official MNIST files (see the module docstring for where the values come from).
@@ -216,12 +240,16 @@ def cached_mnist_dir() -> Path | None:
     Never touches the network and never raises; it re-hashes the cached files
     (~10-20 ms for the official gz files).
     """
-    directory = default_cache_dir()
+    return verified_dir(default_cache_dir(), MNIST_FILES)
+
+
+def verified_dir(directory: Path, files: Sequence[MnistFile]) -> Path | None:
+    """``directory`` if it holds every file of ``files``, verified (and no stray raw copy), else None."""
     try:
         if not directory.is_dir():
             return None
-        ok = all(_file_matches(directory / spec.name, spec) for spec in MNIST_FILES)
-        return directory if ok and not _stray_raw_files(directory, MNIST_FILES) else None
+        ok = all(_file_matches(directory / spec.name, spec) for spec in files)
+        return directory if ok and not _stray_raw_files(directory, files) else None
     except OSError:
         return None
 
@@ -230,11 +258,18 @@ def cached_mnist_dir() -> Path | None:
 
 
 def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+    return _digest_file(path)[0]
+
+
+def _digest_file(path: Path) -> tuple[str, str, int]:
+    """SHA-256 and MD5 (hex) and size of ``path``, in one pass."""
+    h, m, n = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
     with open(path, "rb") as fh:
         while chunk := fh.read(1 << 20):
             h.update(chunk)
-    return h.hexdigest()
+            m.update(chunk)
+            n += len(chunk)
+    return h.hexdigest(), m.hexdigest(), n
 
 
 def _max_download(spec: MnistFile) -> int:
@@ -244,6 +279,11 @@ def _max_download(spec: MnistFile) -> int:
 
 def _payload_matches(path: Path, spec: MnistFile) -> bool:
     """Whether ``path`` gunzips to exactly ``spec``'s payload; at most raw_size + 1 bytes inflated."""
+    return spec.raw_sha256 is not None and _payload_sha256(path, spec) == spec.raw_sha256
+
+
+def _payload_sha256(path: Path, spec: MnistFile) -> str | None:
+    """SHA-256 of what ``path`` gunzips to if that is ``spec.raw_size`` bytes, else None."""
     h = hashlib.sha256()
     n = 0
     try:
@@ -255,8 +295,8 @@ def _payload_matches(path: Path, spec: MnistFile) -> bool:
                 h.update(chunk)
                 n += len(chunk)
     except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
-        return False
-    return n == spec.raw_size and h.hexdigest() == spec.raw_sha256
+        return None
+    return h.hexdigest() if n == spec.raw_size else None
 
 
 def _file_matches(path: Path, spec: MnistFile) -> bool:
@@ -265,7 +305,7 @@ def _file_matches(path: Path, spec: MnistFile) -> bool:
         st = path.stat()
         if not stat.S_ISREG(st.st_mode) or st.st_size > _max_download(spec):
             return False
-        return _sha256_file(path) == spec.sha256 or _payload_matches(path, spec)
+        return spec.published_match(*_digest_file(path)) or _payload_matches(path, spec)
     except OSError:
         return False
 
@@ -284,7 +324,13 @@ def _stray_raw_files(directory: Path, files: Sequence[MnistFile]) -> list[Path]:
         if not os.path.lexists(raw):
             continue
         try:
-            ok = raw.stat().st_size == spec.raw_size and _sha256_file(raw) == spec.raw_sha256
+            # Without a published payload hash, the payload of the gz is the reference,
+            # and only once the gz itself verifies (else a bad pair would vouch for itself).
+            gz = directory / spec.name
+            expected = spec.raw_sha256 or (
+                _payload_sha256(gz, spec) if spec.published_match(*_digest_file(gz)) else None
+            )
+            ok = raw.stat().st_size == spec.raw_size and _sha256_file(raw) == expected
         except OSError:
             ok = False
         if not ok:
@@ -440,13 +486,18 @@ def _check_timeout(timeout: Any) -> tuple[float, float]:
     return float(pair[0]), float(pair[1])
 
 
-def _check_mirrors(mirrors: Sequence[str] | str | None) -> list[str]:
+def check_mirrors(
+    mirrors: Sequence[str] | str | None,
+    default: Sequence[str] | None = None,
+    env_name: str = ENV_MIRRORS,
+) -> list[str]:
+    """Base URLs to try: ``mirrors``, else ``$env_name``, else ``default`` (None: :data:`MIRRORS`)."""
     where = "the 'mirrors' parameter"
     if mirrors is None:
-        env = os.environ.get(ENV_MIRRORS, "")
+        env = os.environ.get(env_name, "")
         if not env.strip():
-            return list(MIRRORS)
-        mirrors, where = env.split(","), f"the {ENV_MIRRORS} environment variable"
+            return list(default if default is not None else MIRRORS)
+        mirrors, where = env.split(","), f"the {env_name} environment variable"
     elif isinstance(mirrors, str):
         mirrors = [mirrors]
     urls = []
@@ -466,9 +517,12 @@ def _check_mirrors(mirrors: Sequence[str] | str | None) -> list[str]:
     return urls
 
 
-def _check_files(files: Sequence[MnistFile] | None) -> tuple[MnistFile, ...]:
+def check_files(
+    files: Sequence[MnistFile] | None, default: tuple[MnistFile, ...] | None = None
+) -> tuple[MnistFile, ...]:
+    """``files`` checked (plain names, a checksum each), else ``default`` (None: :data:`MNIST_FILES`)."""
     if files is None:
-        return MNIST_FILES
+        return default if default is not None else MNIST_FILES
     specs = tuple(files)
     for spec in specs:
         plain = (
@@ -480,6 +534,11 @@ def _check_files(files: Sequence[MnistFile] | None) -> tuple[MnistFile, ...]:
         if not plain:
             raise InvalidParameterError(
                 f"the 'files' parameter must hold MnistFile entries with plain file names; got {spec!r}"
+            )
+        if spec.sha256 is None and spec.md5 is None:
+            raise InvalidParameterError(
+                f"the 'files' parameter: {spec.name} pins neither a SHA-256 nor an MD5, so it could "
+                "never be verified"
             )
     if not specs:
         raise InvalidParameterError("the 'files' parameter must list at least one file; got none")
@@ -533,7 +592,7 @@ def _fetch(
         total = length if length is not None else spec.size
         fd, tmp = tempfile.mkstemp(prefix=f"{spec.name}.", suffix=".part", dir=directory)
         try:
-            h = hashlib.sha256()
+            h, m = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
             n = 0
             with os.fdopen(fd, "wb") as out:
                 while True:
@@ -549,6 +608,7 @@ def _fetch(
                             f"response larger than any gzip of {spec.name}'s payload ({limit:,} bytes read)"
                         )
                     h.update(chunk)
+                    m.update(chunk)
                     out.write(chunk)
                     progress.update(spec.name, n, total)
                 out.flush()
@@ -557,16 +617,25 @@ def _fetch(
             # http.client silently returns a short body when the server closes early.
             if length is not None and n != length:
                 raise _MirrorError(f"truncated response: {n:,} of {length:,} bytes (Content-Length)")
-            got = h.hexdigest()
-            if got == spec.sha256:
-                how = "SHA-256 verified"
+            got, got_md5 = h.hexdigest(), m.hexdigest()
+            if spec.published_match(got, got_md5, n):
+                how = "SHA-256 verified" if spec.sha256 is not None else "MD5 and size verified"
             elif _payload_matches(Path(tmp), spec):
                 how = "re-compressed by the mirror, payload SHA-256 verified"
             else:
-                raise _MirrorError(
-                    f"checksum mismatch: SHA-256 {got}, expected {spec.sha256}, and the "
-                    "decompressed payload does not match either"
+                expected = (
+                    f"SHA-256 {got}, expected {spec.sha256}"
+                    if spec.sha256 is not None and got != spec.sha256
+                    else f"MD5 {got_md5}, expected {spec.md5}"
+                    if spec.md5 is not None and got_md5 != spec.md5
+                    else f"size {n:,} bytes, expected {spec.size:,}"
                 )
+                either = (
+                    ", and the decompressed payload does not match either"
+                    if spec.raw_sha256 is not None
+                    else ""
+                )
+                raise _MirrorError(f"checksum mismatch: {expected}{either}")
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it owner-only
@@ -579,13 +648,16 @@ def _fetch(
     return n, how
 
 
-def _manual_hint(directory: Path, files: Sequence[MnistFile], mirrors: Sequence[str]) -> str:
+def _manual_hint(
+    directory: Path, files: Sequence[MnistFile], title: str = "MNIST", env_name: str = ENV_MIRRORS
+) -> str:
     names = ", ".join(spec.name for spec in files)
+    sums = "SHA-256" if all(spec.sha256 for spec in files) else "published checksums"
     return (
-        f"To get MNIST by hand, download {names} from one of the mirrors above (or any copy you "
+        f"To get {title} by hand, download {names} from one of the mirrors above (or any copy you "
         f"trust) into a directory DIR and pass --data DIR (read as is, not verified), or put them "
-        f"in {directory} to have them checked against the official SHA-256. Behind a proxy or "
-        f"internal mirror, set https_proxy, or {ENV_MIRRORS}=URL[,URL...]."
+        f"in {directory} to have them checked against the official {sums}. Behind a proxy or "
+        f"internal mirror, set https_proxy, or {env_name}=URL[,URL...]."
     )
 
 
@@ -633,22 +705,35 @@ def download_mnist(
     InvalidParameterError
         A bad ``mirrors``, ``files`` or ``timeout`` (or ``$FASTNN_MNIST_MIRRORS``).
     """
-    specs = _check_files(files)
-    urls = _check_mirrors(mirrors)
-    connect_timeout, read_timeout = _check_timeout(timeout)
+    specs = check_files(files)
+    urls = check_mirrors(mirrors)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    return download_verified(directory, specs, urls, timeout, progress)
+
+
+def download_verified(
+    directory: Path,
+    specs: Sequence[MnistFile],
+    urls: Sequence[str],
+    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
+    progress: bool | None = None,
+    title: str = "MNIST",
+    env_mirrors: str = ENV_MIRRORS,
+) -> Path:
+    """:func:`download_mnist` for any checked ``specs`` and ``urls``; ``title`` names the data set."""
+    connect_timeout, read_timeout = _check_timeout(timeout)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(
-            f"{directory}: cannot create the MNIST cache directory ({exc.strerror or exc}); "
+            f"{directory}: cannot create the {title} cache directory ({exc.strerror or exc}); "
             f"choose another with --dir DIR or {ENV_DATA_DIR}=DIR"
         ) from None
     stray = _stray_raw_files(directory, specs)
     if stray:
         raise DataError(
-            f"{stray[0]}: does not hold the official MNIST payload, and fastnn would load it instead of the "
-            f"verified {stray[0].name}.gz next to it; delete or move it (or use another cache directory)"
+            f"{stray[0]}: does not hold the official {title} payload, and fastnn would load it instead of "
+            f"the verified {stray[0].name}.gz next to it; delete or move it (or use another cache directory)"
         )
     todo = [spec for spec in specs if not _file_matches(directory / spec.name, spec)]
     if not todo:
@@ -681,7 +766,7 @@ def download_mnist(
                 f"could not download {spec.name} from any mirror:\n"
                 + "\n".join(failures)
                 + "\n"
-                + _manual_hint(directory, specs, urls)
+                + _manual_hint(directory, specs, title, env_mirrors)
             )
     return directory
 
@@ -690,7 +775,7 @@ def download_mnist(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m fastnn.data download [--dir DIR]``; returns the exit status.
+    """``python -m fastnn.data download [--data NAME] [--dir DIR]``; returns the exit status.
 
     Prints the directory holding the verified files on stdout (progress on stderr).
     Exit 0 on success, 1 when the download failed (one ``fastnn: error:`` message, no
@@ -703,23 +788,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     download = commands.add_parser(
         "download",
-        help="download the full MNIST into the cache and verify it",
-        description="Download the four MNIST IDX gz files (70,000 digits), verify their SHA-256 and "
-        "print the directory that holds them. Files already there and verified are kept.",
-        epilog=f"Mirrors are tried in order; {ENV_MIRRORS}=URL[,URL...] replaces them (e.g. an internal "
-        "mirror). Exit status: 0 done, 1 download failed, 2 bad arguments.",
+        help="download the full MNIST (or Fashion-MNIST, KMNIST) into the cache and verify it",
+        description="Download the four IDX gz files of MNIST (70,000 digits), Fashion-MNIST or KMNIST, "
+        "verify their published checksums and print the directory that holds them. Files already "
+        "there and verified are kept.",
+        epilog=f"Mirrors are tried in order; {ENV_MIRRORS}=URL[,URL...] replaces them for MNIST "
+        "(FASTNN_FASHION_MNIST_MIRRORS, FASTNN_KMNIST_MIRRORS for the others), e.g. an internal "
+        "mirror. Exit status: 0 done, 1 download failed, 2 bad arguments.",
+    )
+    download.add_argument(
+        "--data",
+        metavar="NAME",
+        default="mnist",
+        choices=("mnist", "fashion-mnist", "kmnist"),
+        help="which data set: mnist (default), fashion-mnist or kmnist",
     )
     download.add_argument(
         "--dir",
         metavar="DIR",
         type=Path,
         default=None,
-        help=f"where to put the files (default: ${ENV_DATA_DIR} if set, else {default_cache_dir()})",
+        help=f"where to put the files (default for mnist: ${ENV_DATA_DIR} if set, else "
+        f"{default_cache_dir()}; for the others a folder of their name beside it)",
     )
     download.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
+    from fastnn.datasets import dataset_cache_dir, download_dataset, get_dataset
+
     try:
-        where = download_mnist(args.dir, progress=False if args.quiet else None)
+        where = download_dataset(args.data, args.dir, progress=False if args.quiet else None)
     except DataError as exc:
         print(f"fastnn: error: {exc}", file=sys.stderr)
         return 1
@@ -731,6 +828,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     print(where)
     if not args.quiet:
-        use = "--data mnist" if where == default_cache_dir() else f"--data {where}"
-        print(f"fastnn: MNIST verified; train on it with {use}", file=sys.stderr)
+        use = f"--data {args.data}" if where == dataset_cache_dir(args.data) else f"--data {where}"
+        print(f"fastnn: {get_dataset(args.data).title} verified; train on it with {use}", file=sys.stderr)
     return 0

@@ -35,6 +35,8 @@ from fastnn.metrics import (
     loss_and_accuracy,
 )
 from fastnn.model import MLP
+from fastnn.model_io import ClassLabels
+from fastnn.model_io import load_model_and_labels as read_model_and_labels
 from fastnn.polarity import FIX_FLAG, check_polarity
 from fastnn.tabular import N_PIXELS
 from fastnn.train_report import network_text
@@ -88,8 +90,9 @@ def add_data_flags(group: argparse._ArgumentGroup, what: str, data_default: str 
         "--data",
         metavar="PATH",
         default=None,
-        help="'mnist' (full MNIST, downloaded once and cached), 'embedded', a directory with "
-        "the four MNIST IDX files, a Kaggle .csv[.gz] or a Keras .npz (default: "
+        help="'mnist' (full MNIST, downloaded once and cached), 'fashion-mnist' or 'kmnist' (likewise), "
+        "'embedded', a directory with the four MNIST IDX files, a Kaggle .csv[.gz] or a Keras .npz "
+        "(default: "
         f"{data_default})",
     )
     group.add_argument(
@@ -115,8 +118,13 @@ def add_data_flags(group: argparse._ArgumentGroup, what: str, data_default: str 
 
 def load_model(args: argparse.Namespace) -> MLP:
     """The ``--model`` file on ``--backend``, checked to take MNIST's 784 pixels."""
+    return load_model_and_labels(args)[0]
+
+
+def load_model_and_labels(args: argparse.Namespace) -> tuple[MLP, ClassLabels]:
+    """:func:`load_model` and the data set and class names its file records (if any)."""
     try:
-        model = MLP.load(args.model, backend=args.backend, threads=args.threads)
+        model, labels = read_model_and_labels(args.model, backend=args.backend, threads=args.threads)
     except FastnnError as exc:
         raise type(exc)(f"--model: {cli.name_flags(str(exc))}") from None
     if model.layer_sizes[0] != N_PIXELS:
@@ -124,7 +132,25 @@ def load_model(args: argparse.Namespace) -> MLP:
             f"--model: {args.model}: the model takes {model.layer_sizes[0]} inputs; MNIST "
             f"images have {N_PIXELS} pixels"
         )
-    return model
+    return model, labels
+
+
+def class_names_for(
+    model: MLP, labels: ClassLabels, data: MnistData | None, warn: Callable[[str], None] | None = None
+) -> tuple[str, ...] | None:
+    """The class names to print and plot: the data's (``--data fashion-mnist``), else the model's.
+
+    Warns when the model file says it was trained on another named data set.
+    """
+    if data is not None and data.dataset and labels.dataset and data.dataset != labels.dataset:
+        (warn or warning)(
+            f"the model was trained on {labels.dataset} but the data are {data.dataset}; "
+            "its predictions mean its own classes"
+        )
+    for names in (data.class_names if data is not None else None, labels.class_names):
+        if names is not None and len(names) == model.n_classes:
+            return tuple(names)
+    return None
 
 
 def describe_model(model: MLP, path: Path) -> str:
@@ -139,6 +165,11 @@ def load_data(args: argparse.Namespace, warn: Callable[[str], None] | None = Non
         data = load_dataset(args.data)
     except FastnnError as exc:
         raise type(exc)(f"--data: {exc}" if args.data is not None else str(exc)) from None
+    if data.dataset is not None:
+        # A named data set's files are the published ones (checksum-verified), light
+        # on dark by construction; the border heuristic is for files of unknown origin
+        # (and a Coat or Pullover that fills its frame could fool it).
+        return data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         data = check_polarity(data, fix=args.fix_polarity)
@@ -236,31 +267,36 @@ def run(args: argparse.Namespace) -> int:
         json_path = None if args.json in (None, "-") else Path(args.json)
         if json_path is not None and not json_path.parent.is_dir():
             raise InvalidParameterError(f"--json {json_path}: directory {json_path.parent} does not exist")
-        model = load_model(args)
+        model, model_labels = load_model_and_labels(args)
         data = load_data(args)
         images, labels = select_split(args, data)
         if not len(images):
             raise InvalidParameterError(f"--split {args.split}: no images in {data.source}")
+        names = class_names_for(model, model_labels, data)
         scores, report = evaluate_model(model, images, labels)
     except FastnnError as exc:
         return cli.error(str(exc))
     say(f"model: {describe_model(model, args.model)}")
-    say(f"data: {data.source}: {split_name(args)}, {len(labels):,} digits")
+    items = "digits" if names is None else "images"
+    say(f"data: {data.source}: {split_name(args)}, {len(labels):,} {items}")
     say(
         f"accuracy {scores['accuracy']:.2%} ({report.n_correct:,} of {report.n_samples:,})  "
         f"mean loss {scores['loss']:.4f}"
     )
     say("")
-    say(format_report(report))
+    say(format_report(report, names))
     say("")
-    say("confusion matrix (rows: true digit, columns: predicted digit)")
-    say(format_confusion_matrix(report.confusion))
+    thing = "digit" if names is None else "class"
+    say(f"confusion matrix (rows: true {thing}, columns: predicted {thing})")
+    say(format_confusion_matrix(report.confusion, names))
     if args.json is not None:
         doc = {
             "model": str(args.model),
             "backend": model.backend.name,
             "dtype": model.dtype.name,
             "data": data.source,
+            "dataset": data.dataset or model_labels.dataset,
+            "class_names": list(names) if names is not None else None,
             "split": args.split,
             "val_size": args.val_size if args.split != "test" else None,
             "loss": scores["loss"],

@@ -11,6 +11,7 @@ by support (the number of true samples of the class).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,34 +162,53 @@ def classification_report(confusion: npt.ArrayLike) -> ClassReport:
     return ClassReport(cm, precision, recall, f1, support)
 
 
-def format_report(report: ClassReport) -> str:
-    """Aligned table: one row per class, then macro and weighted averages."""
+def class_labels(n_classes: int, class_names: Sequence[str] | None = None) -> list[str]:
+    """Row labels: ``"7"``, or ``"7 Sneaker"`` when the classes have names."""
+    if class_names is None:
+        return [str(k) for k in range(n_classes)]
+    return [f"{k} {name}" for k, name in enumerate(class_names)]
+
+
+def format_report(report: ClassReport, class_names: Sequence[str] | None = None) -> str:
+    """Aligned table: one row per class (named when ``class_names`` are given), then averages."""
     w = max(7, len(f"{int(report.support.sum()):,}"))
-    lines = [f"{'class':>12}  precision  recall      f1  {'support':>{w}}"]
-    for k in range(len(report.support)):
+    labels = class_labels(len(report.support), class_names)
+    lw = max(12, *(len(s) for s in labels))
+    lines = [f"{'class':>{lw}}  precision  recall      f1  {'support':>{w}}"]
+    for k, label in enumerate(labels):
         lines.append(
-            f"{k:>12}  {report.precision[k]:9.4f}  {report.recall[k]:6.4f}  {report.f1[k]:6.4f}  "
+            f"{label:>{lw}}  {report.precision[k]:9.4f}  {report.recall[k]:6.4f}  {report.f1[k]:6.4f}  "
             f"{int(report.support[k]):>{w},}"
         )
     for kind in ("macro", "weighted"):
         avg = report.average(kind)
         lines.append(
-            f"{kind + ' avg':>12}  {avg['precision']:9.4f}  {avg['recall']:6.4f}  {avg['f1']:6.4f}  "
+            f"{kind + ' avg':>{lw}}  {avg['precision']:9.4f}  {avg['recall']:6.4f}  {avg['f1']:6.4f}  "
             f"{int(report.support.sum()):>{w},}"
         )
     return "\n".join(lines)
 
 
-def format_confusion_matrix(confusion: np.ndarray) -> str:
-    """Aligned matrix with row and column labels and row/column totals."""
+def format_confusion_matrix(confusion: np.ndarray, class_names: Sequence[str] | None = None) -> str:
+    """Aligned matrix with row and column labels and row/column totals.
+
+    With ``class_names`` each row is labelled ``"7 Sneaker"``; columns keep the
+    class numbers, so the matrix stays narrow.
+    """
     cm = np.asarray(confusion)
     n = cm.shape[0]
     w = max(4, len(str(int(cm.sum()))) + 1)
-    head = "true\\pred" + "".join(f"{j:>{w}}" for j in range(n)) + f"{'total':>{w + 2}}"
+    labels = class_labels(n, class_names)
+    lw = max(9, *(len(s) for s in labels))
+    head = (
+        f"{'true' + chr(92) + 'pred':>{lw}}" + "".join(f"{j:>{w}}" for j in range(n)) + f"{'total':>{w + 2}}"
+    )
     lines = [head]
     for i in range(n):
-        lines.append(f"{i:>9}" + "".join(f"{int(c):>{w}}" for c in cm[i]) + f"{int(cm[i].sum()):>{w + 2}}")
+        lines.append(
+            f"{labels[i]:>{lw}}" + "".join(f"{int(c):>{w}}" for c in cm[i]) + f"{int(cm[i].sum()):>{w + 2}}"
+        )
     lines.append(
-        f"{'total':>9}" + "".join(f"{int(c):>{w}}" for c in cm.sum(axis=0)) + f"{int(cm.sum()):>{w + 2}}"
+        f"{'total':>{lw}}" + "".join(f"{int(c):>{w}}" for c in cm.sum(axis=0)) + f"{int(cm.sum()):>{w + 2}}"
     )
     return "\n".join(lines)

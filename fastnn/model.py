@@ -442,6 +442,23 @@ class MLP:
 
         return save_model(self, path)
 
+    def to_onnx(
+        self,
+        path: str | Path,
+        *,
+        logits: bool = False,
+        class_names: Sequence[str] | None = None,
+        dataset: str | None = None,
+    ) -> Path:
+        """Export to an ONNX file (standard operators, opset 17, dynamic batch); needs ``fastnn[onnx]``.
+
+        The graph outputs probabilities (``Softmax``), or the logits with ``logits=True``;
+        ``class_names`` and ``dataset`` go into its metadata. See ``fastnn.onnx_export``.
+        """
+        from fastnn.onnx_export import export_onnx
+
+        return export_onnx(self, path, logits=logits, class_names=class_names, dataset=dataset)
+
     @classmethod
     def load(
         cls, path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None

@@ -4,14 +4,22 @@ Layout: arrays ``W0, b0, W1, b1, ...`` plus ``fastnn_meta``, a JSON string with 
 format name and version, layer sizes, activations, dtype, seed and epochs trained.
 Loading checks every field and every array's shape and dtype against the metadata
 and raises DataError naming the file and the problem.
+
+Optional fields (a compatible extension: files without them load as before, and an
+older fastnn ignores them): ``dataset``, the name of a known data set the model was
+trained on (``"fashion-mnist"``), and ``class_names``, one name per output unit. Both
+are checked as hostile input (bounded, printable strings; see
+:func:`fastnn.validation.check_class_names`) and returned by :func:`load_model_and_labels`.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import reprlib
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +27,8 @@ import numpy as np
 
 from fastnn.atomic import atomic_write
 from fastnn.backends import DEFAULT_BACKEND
-from fastnn.errors import DataError, FastnnError
+from fastnn.errors import DataError, FastnnError, InvalidParameterError
+from fastnn.validation import MAX_CLASS_NAME_CHARS, check_class_names
 
 if TYPE_CHECKING:
     from fastnn.backends import Backend
@@ -44,6 +53,42 @@ def model_metadata(model: MLP) -> dict[str, Any]:
         "init": model.init,
         "epochs_trained": model.epochs_trained,
     }
+
+
+@dataclass(frozen=True)
+class ClassLabels:
+    """What a model file says its classes are: the data set's name and one name per class."""
+
+    dataset: str | None = None
+    class_names: tuple[str, ...] | None = None
+
+    def as_meta(self) -> dict[str, Any]:
+        """The metadata fields to save (none for unknown labels)."""
+        meta: dict[str, Any] = {}
+        if self.dataset is not None:
+            meta["dataset"] = self.dataset
+        if self.class_names is not None:
+            meta["class_names"] = list(self.class_names)
+        return meta
+
+
+def check_labels_meta(meta: dict[str, Any], n_classes: int, path: str | Path) -> ClassLabels:
+    """The optional ``dataset`` and ``class_names`` fields of ``meta``, validated (DataError)."""
+    dataset = meta.get("dataset")
+    if dataset is not None and not (
+        isinstance(dataset, str) and 0 < len(dataset) <= MAX_CLASS_NAME_CHARS and dataset.isprintable()
+    ):
+        raise DataError(
+            f"{path}: invalid dataset {reprlib.repr(dataset)} in the metadata (a printable string of "
+            f"at most {MAX_CLASS_NAME_CHARS} characters)"
+        )
+    names = meta.get("class_names")
+    if names is not None:
+        try:
+            names = tuple(check_class_names(names, n_classes, "class_names"))
+        except InvalidParameterError as exc:
+            raise DataError(f"{path}: invalid model metadata: {exc}") from None
+    return ClassLabels(dataset, names)
 
 
 def model_arrays(model: MLP) -> dict[str, np.ndarray]:
@@ -127,6 +172,13 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
 
 def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None) -> MLP:
     """Rebuild a model from ``path``; DataError for anything malformed."""
+    return load_model_and_labels(path, backend, threads)[0]
+
+
+def load_model_and_labels(
+    path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None
+) -> tuple[MLP, ClassLabels]:
+    """The model in ``path`` and its class labels (empty for files that record none)."""
     from fastnn.model import MLP
 
     meta, arrays = read_model_file(path)
@@ -176,4 +228,4 @@ def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threa
             view[...] = arr
     epochs = meta.get("epochs_trained", 0)
     model.epochs_trained = epochs if isinstance(epochs, int) and epochs >= 0 else 0
-    return model
+    return model, check_labels_meta(meta, model.n_classes, path)

@@ -37,8 +37,9 @@ from fastnn.evaluate import (
     HelpFormatter,
     add_data_flags,
     add_model_flags,
+    class_names_for,
     load_data,
-    load_model,
+    load_model_and_labels,
     select_split,
     warning,
 )
@@ -108,9 +109,15 @@ def plot_curves(history: Sequence[EpochRecord | Mapping[str, Any]], path: Path) 
     return _save(fig, path)
 
 
-def plot_confusion(cm: np.ndarray, path: Path, what: str = "test") -> Path:
-    """Counts in each cell, coloured by the row fraction (recall for the diagonal)."""
+def plot_confusion(
+    cm: np.ndarray, path: Path, what: str = "test", class_names: Sequence[str] | None = None
+) -> Path:
+    """Counts in each cell, coloured by the row fraction (recall for the diagonal).
+
+    With ``class_names`` the axes are labelled with them ("Sneaker", not "7").
+    """
     n = cm.shape[0]
+    thing = "digit" if class_names is None else "class"
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
     fig = _figure(7, 6)
@@ -128,14 +135,19 @@ def plot_confusion(cm: np.ndarray, path: Path, what: str = "test") -> Path:
                     fontsize=8,
                     color="white" if frac[i, j] > 0.5 else "black",
                 )
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("true digit")
+    if class_names is None:
+        ax.set_xticks(range(n))
+        ax.set_yticks(range(n))
+    else:
+        ax.set_xticks(range(n), list(class_names), rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(n), list(class_names), fontsize=8)
+    ax.set_xlabel(f"predicted {thing}")
+    ax.set_ylabel(f"true {thing}")
     total = int(cm.sum())
     acc = np.trace(cm) / total if total else 0.0
-    ax.set_title(f"confusion matrix: {acc:.2%} correct of {total:,} {what} digits")
-    fig.colorbar(im, ax=ax, label="fraction of the true digit")
+    items = "digits" if class_names is None else "images"
+    ax.set_title(f"confusion matrix: {acc:.2%} correct of {total:,} {what} {items}")
+    fig.colorbar(im, ax=ax, label=f"fraction of the true {thing}")
     fig.tight_layout()
     return _save(fig, path)
 
@@ -160,9 +172,15 @@ def _cmap(name: str) -> Any:
 
 
 def plot_misclassified(
-    images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, path: Path, limit: int = MAX_MISCLASSIFIED
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    path: Path,
+    limit: int = MAX_MISCLASSIFIED,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
-    """The first ``limit`` misclassified digits, each labelled ``pred P / true T``."""
+    """The first ``limit`` misclassified digits, each labelled ``pred P / true T`` (or by class name)."""
+    name = (lambda k: str(k)) if class_names is None else (lambda k: class_names[k])
     wrong = np.flatnonzero(y_true != y_pred)
     shown = wrong[:limit]
     cols, top = 8, 12
@@ -177,10 +195,12 @@ def plot_misclassified(
         ax.text(
             c * 30 + 14,
             r * (top + 30) + top - 2,
-            f"pred {y_pred[i]} / true {y_true[i]}",
+            f"pred {name(y_pred[i])} / true {name(y_true[i])}"
+            if class_names is None
+            else f"{name(y_pred[i])}\n(true {name(y_true[i])})",
             ha="center",
             va="bottom",
-            fontsize=8,
+            fontsize=8 if class_names is None else 5.5,
             color="tab:red",
         )
     if not len(wrong):
@@ -222,6 +242,7 @@ def write_plots(
     x_test: np.ndarray,
     y_test: np.ndarray,
     split_name: str = "test",
+    class_names: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write the training plots of ``model`` into ``directory`` (created if missing).
 
@@ -241,6 +262,9 @@ def write_plots(
     split_name : str
         What the images are, for the confusion matrix's title (``"validation"`` when
         a data set without a test split is evaluated on its validation split).
+    class_names : sequence of str or None
+        One name per class (Fashion-MNIST's "Sneaker"), used in the confusion matrix
+        and the misclassified grid; None: the class numbers.
 
     Returns
     -------
@@ -271,8 +295,10 @@ def write_plots(
     if len(y):
         pred = model.predict(x)
         cm = confusion_matrix(y, pred, model.n_classes)
-        written.append(plot_confusion(cm, out / PLOT_FILES["confusion"], split_name))
-        written.append(plot_misclassified(x, y, pred, out / PLOT_FILES["misclassified"]))
+        written.append(plot_confusion(cm, out / PLOT_FILES["confusion"], split_name, class_names))
+        written.append(
+            plot_misclassified(x, y, pred, out / PLOT_FILES["misclassified"], class_names=class_names)
+        )
     written.append(plot_first_layer(model.params.W(0), out / PLOT_FILES["weights"]))
     return written
 
@@ -341,15 +367,17 @@ def main(argv: list[str] | None = None) -> int:
             config = doc.get("config")
             if args.data is None and isinstance(config, dict) and isinstance(config.get("data"), str):
                 args.data = config["data"]  # the data the model was trained on
-        model = load_model(args)
+        model, model_labels = load_model_and_labels(args)
         if history and model.epochs_trained != len(history):
             warning(
                 f"{args.model} was trained for {model.epochs_trained} epochs but "
                 f"{args.metrics_json} records {len(history)}; are they from the same run?"
             )
-        images, labels = select_split(args, load_data(args))
+        data = load_data(args)
+        images, labels = select_split(args, data)
         what = {"test": "test", "val": "validation", "train": "training"}[args.split]
-        written = write_plots(args.out, model, history, images, labels, what)
+        names = class_names_for(model, model_labels, data)
+        written = write_plots(args.out, model, history, images, labels, what, names)
     except FastnnError as exc:
         return cli.error(str(exc))
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,10 @@ from fastnn.evaluate import (
     HelpFormatter,
     add_data_flags,
     add_model_flags,
+    class_names_for,
     describe_model,
     load_data,
-    load_model,
+    load_model_and_labels,
     select_split,
     split_name,
 )
@@ -53,14 +55,21 @@ def ascii_art(image: np.ndarray, levels: str = ART_LEVELS) -> list[str]:
     return [edge, *("|" + "".join(levels[i] * 2 for i in row) + "|" for row in idx), edge]
 
 
-def _probabilities_line(proba: np.ndarray, top: int | None) -> str:
+def _label(k: int, names: Sequence[str] | None) -> str:
+    """``7``, or ``7 Sneaker`` when the classes have names."""
+    return str(k) if names is None else f"{k} {names[k]}"
+
+
+def _probabilities_line(proba: np.ndarray, top: int | None, names: Sequence[str] | None = None) -> str:
     if top is None:
-        return "  p: " + " | ".join(f"{k} {p:.4f}" for k, p in enumerate(proba))
+        return "  p: " + " | ".join(f"{_label(k, names)} {p:.4f}" for k, p in enumerate(proba))
     best = np.argsort(-proba, kind="stable")[:top]
-    return f"  top {top}: " + " | ".join(f"{k} {proba[k]:.4f}" for k in best)
+    return f"  top {top}: " + " | ".join(f"{_label(int(k), names)} {proba[k]:.4f}" for k in best)
 
 
-def _record(source: str, proba: np.ndarray, top: int | None) -> dict[str, Any]:
+def _record(
+    source: str, proba: np.ndarray, top: int | None, names: Sequence[str] | None = None
+) -> dict[str, Any]:
     pred = int(np.argmax(proba))
     rec: dict[str, Any] = {
         "source": source,
@@ -68,10 +77,15 @@ def _record(source: str, proba: np.ndarray, top: int | None) -> dict[str, Any]:
         "probability": float(proba[pred]),
         "probabilities": [float(p) for p in proba],
     }
+    if names is not None:
+        rec["predicted_name"] = names[pred]
     if top is not None:
         rec["top"] = [
             {"digit": int(k), "probability": float(proba[k])} for k in np.argsort(-proba, kind="stable")[:top]
         ]
+        if names is not None:
+            for entry in rec["top"]:
+                entry["name"] = names[entry["digit"]]
     return rec
 
 
@@ -154,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
 def run(args: argparse.Namespace) -> int:
     invert = {"auto": None, "yes": True, "no": False}[args.invert]
     try:
-        model = load_model(args)
+        model, model_labels = load_model_and_labels(args)
+        data = None
         # Read every file before printing anything, and report every bad one at once.
         inputs, errors = [], []
         for path in args.images:
@@ -187,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
         if samples:  # exactly as training scaled them
             x[len(inputs) :] = scale_pixels(np.stack([s[1] for s in samples]), model.dtype)
         proba = model.predict_proba(x)
+        names = class_names_for(model, model_labels, data)
     except FastnnError as exc:
         return cli.error(str(exc))
 
@@ -194,30 +210,32 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"model: {describe_model(model, args.model)}")
     for i, path in enumerate(args.images):
-        rec = _record(str(path), proba[i], args.top)
+        rec = _record(str(path), proba[i], args.top, names)
         records.append(rec)
         if args.json:
             continue
-        print(f"{path}: predicted {rec['predicted']} (p {rec['probability']:.4f})")
+        print(f"{path}: predicted {_label(rec['predicted'], names)} (p {rec['probability']:.4f})")
         if args.show:
             print("\n".join(ascii_art(inputs[i])))
-        print(_probabilities_line(proba[i], args.top))
+        print(_probabilities_line(proba[i], args.top, names))
     if samples and not args.json:
         print(source)
     for j, (n, image, label) in enumerate(samples):
         p = proba[len(inputs) + j]
-        rec = _record(f"{args.split}[{n}]", p, args.top)
+        rec = _record(f"{args.split}[{n}]", p, args.top, names)
         rec.update(split=args.split, index=n, label=label, correct=rec["predicted"] == label)
+        if names is not None:
+            rec["label_name"] = names[label]
         records.append(rec)
         if args.json:
             continue
         verdict = "correct" if rec["correct"] else "WRONG"
         print(
-            f"{args.split} image {n}: true {label}, predicted {rec['predicted']} "
-            f"(p {rec['probability']:.4f}): {verdict}"
+            f"{args.split} image {n}: true {_label(label, names)}, predicted "
+            f"{_label(rec['predicted'], names)} (p {rec['probability']:.4f}): {verdict}"
         )
         print("\n".join(ascii_art(image)))
-        print(_probabilities_line(p, args.top))
+        print(_probabilities_line(p, args.top, names))
     if args.json:
         doc = {"model": str(args.model), "backend": model.backend.name, "predictions": records}
         print(json.dumps(cli.json_safe(doc), indent=2, allow_nan=False))

@@ -32,6 +32,7 @@ from fastnn.errors import DataError, FastnnError, InvalidParameterError
 from fastnn.evaluate import load_data
 from fastnn.images import optional_import
 from fastnn.model import MLP
+from fastnn.model_io import ClassLabels, save_model
 from fastnn.optim import OptimizerConfig
 from fastnn.plots import write_plots
 from fastnn.presets import PRESETS
@@ -293,7 +294,10 @@ def finish(
                 if status in ("completed", "early_stopped")
                 else f" (weights after epoch {model.epochs_trained})"
             )
-            report.say(f"saved model to {model.save(args.save)}{kept}")
+            # The data set's name and class names go with the weights (evaluate, predict,
+            # plots and the ONNX export print "Sneaker", not "7").
+            labels = ClassLabels(data.dataset, data.class_names).as_meta()
+            report.say(f"saved model to {save_model(model, args.save, extra_meta=labels)}{kept}")
         if args.metrics_json is not None:
             write_metrics(
                 args.metrics_json,
@@ -313,7 +317,9 @@ def finish(
                 if len(split["y_test"])
                 else (split["x_val"], split["y_val"], "validation")
             )
-            for path in write_plots(args.plot, model, model.history, x_plot, y_plot, split_name):
+            for path in write_plots(
+                args.plot, model, model.history, x_plot, y_plot, split_name, data.class_names
+            ):
                 report.say(f"wrote {path}")
     except FastnnError as exc:
         return cli.error(cli.name_flags(str(exc)))

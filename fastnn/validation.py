@@ -7,6 +7,7 @@ is established here, before any backend runs.
 from __future__ import annotations
 
 import numbers
+import reprlib
 
 import numpy as np
 
@@ -150,3 +151,30 @@ def check_targets(y: object, n_samples: int, n_outputs: int, dtype: np.dtype, na
             f"sample, one column per output unit); got shape {arr.shape}"
         )
     return _finite_cast(arr, dtype, name)
+
+
+#: Bounds on class names (model metadata, ONNX metadata): a list this long at most,
+#: each name this many characters at most, so a hostile file cannot make us print megabytes.
+MAX_CLASS_NAMES = 1000
+MAX_CLASS_NAME_CHARS = 100
+
+
+def check_class_names(value: object, n_classes: int, where: str) -> list[str]:
+    """A list of ``n_classes`` printable strings of 1..MAX_CLASS_NAME_CHARS characters.
+
+    Class names come from files (model metadata), so they are bounded and may hold no
+    control characters (a name is printed to a terminal); else InvalidParameterError.
+    """
+    if not isinstance(value, (list, tuple)):
+        raise InvalidParameterError(
+            f"{where} must be a list of {n_classes} class names (strings); got {reprlib.repr(value)}"
+        )
+    ok = len(value) == n_classes <= MAX_CLASS_NAMES and all(
+        isinstance(s, str) and 0 < len(s) <= MAX_CLASS_NAME_CHARS and s.isprintable() for s in value
+    )
+    if not ok:
+        raise InvalidParameterError(
+            f"{where} must be a list of {n_classes} non-empty printable strings of at most "
+            f"{MAX_CLASS_NAME_CHARS} characters; got {reprlib.repr(value)}"
+        )
+    return [str(s) for s in value]

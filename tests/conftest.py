@@ -75,4 +75,5 @@ def _isolated_data_dirs(tmp_path_factory, monkeypatch):
     """
     monkeypatch.delenv("FASTNN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-    monkeypatch.setenv("FASTNN_MNIST_MIRRORS", "http://127.0.0.1:9/")
+    for env in ("FASTNN_MNIST_MIRRORS", "FASTNN_FASHION_MNIST_MIRRORS", "FASTNN_KMNIST_MIRRORS"):
+        monkeypatch.setenv(env, "http://127.0.0.1:9/")

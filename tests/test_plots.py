@@ -156,7 +156,7 @@ def test_command_without_metrics_skips_the_curves(tmp_path, capsys, trained, mon
 
     names = []
     real = plots.write_plots
-    monkeypatch.setattr(plots, "write_plots", lambda *a: names.append(a[-1]) or real(*a))
+    monkeypatch.setattr(plots, "write_plots", lambda *a: names.append(a[5]) or real(*a))
     path = trained.save(tmp_path / "m.npz")
     argv = ["--model", str(path), "--out", str(tmp_path / "p"), "--split", "val", "--val-size", "300"]
     assert main(argv) == 0
