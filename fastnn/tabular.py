@@ -23,7 +23,7 @@ import struct
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -166,7 +166,7 @@ def read_csv_arrays(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.uint8]
 
 
 def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
-    """One array, after checking its .npy header against what the zip member holds."""
+    """One array of a Keras-layout npz (see :func:`read_npy_member`)."""
     try:
         info = zf.getinfo(f"{key}.npy")
     except KeyError:
@@ -174,6 +174,23 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
         raise DataError(
             f"{name}: missing array '{key}' (found {found}); expected the Keras layout {', '.join(NPZ_KEYS)}"
         ) from None
+    return read_npy_member(name, zf, info, key)
+
+
+def read_npy_member(
+    name: str,
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    key: str,
+    expect: Callable[[tuple[int, ...], np.dtype], str | None] | None = None,
+    max_bytes: int = MAX_NPZ_ARRAY_BYTES,
+) -> np.ndarray:
+    """One ``.npy`` member, after checking its header before anything is allocated.
+
+    The header must be a numeric (never pickled) array whose declared size is what
+    the zip entry holds and at most ``max_bytes``; ``expect(shape, dtype)`` may
+    add a check of its own (the shape the metadata says) and returns a problem or None.
+    """
     if info.compress_type == zipfile.ZIP_STORED:
         room = info.compress_size
     elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -202,17 +219,18 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
             f"{name}: array '{key}': its zip entry declares {info.file_size:,} bytes, more than "
             f"{info.compress_size:,} compressed bytes can hold"
         )
+    if expect is not None:
+        problem = expect(tuple(shape), dtype)
+        if problem is not None:
+            raise DataError(f"{name}: array '{key}' {problem}")
     nbytes = math.prod(shape) * dtype.itemsize
     if min(shape, default=0) < 0 or nbytes != info.file_size - header_size:
         raise DataError(
             f"{name}: array '{key}' declares shape {shape} {dtype} = {nbytes:,} bytes, "
             f"but its zip entry holds {info.file_size - header_size:,} bytes of data"
         )
-    if nbytes > MAX_NPZ_ARRAY_BYTES:
-        raise DataError(
-            f"{name}: array '{key}' is {nbytes:,} bytes, more than the "
-            f"{MAX_NPZ_ARRAY_BYTES:,} an MNIST array can need"
-        )
+    if nbytes > max_bytes:
+        raise DataError(f"{name}: array '{key}' is {nbytes:,} bytes, more than the {max_bytes:,} it can need")
     with zf.open(info) as fh:
         return np.lib.format.read_array(fh, allow_pickle=False)
 
