@@ -39,6 +39,7 @@ import numpy as np
 from fastnn.checkpoint import save_checkpoint
 from fastnn.errors import DataError, TrainingDivergedError
 from fastnn.model import MLP, EpochRecord
+from fastnn.meta_schema import check_early_stopping_state
 from fastnn.model_io import load_model
 from fastnn.params import Params
 from fastnn.schedule import EarlyStopping
@@ -145,11 +146,7 @@ class EarlyStop:
 
     def restore(self, state: Any, model: MLP, checkpoint: Path) -> None:
         """Continue from ``state``; the best weights come from ``model`` or the sibling file."""
-        try:
-            best, epoch, waited = state["best"], int(state["best_epoch"]), int(state["waited"])
-            stopped, sha = bool(state["stopped"]), state["best_sha256"]
-        except (KeyError, TypeError, ValueError):
-            raise DataError(f"{checkpoint}: invalid early-stopping state {state!r}") from None
+        best, epoch, waited, stopped, sha = check_early_stopping_state(str(checkpoint), state)
         if best is None or epoch < 1:
             return  # no epoch recorded yet
         if epoch == model.epochs_trained:
@@ -168,7 +165,7 @@ class EarlyStop:
                 f"{checkpoint}: the weights of the best epoch {epoch} do not match the "
                 f"checkpoint (is {best_path(checkpoint)} from another run?)"
             )
-        self.rule.best, self.rule.best_epoch, self.rule.waited = float(best), epoch, waited
+        self.rule.best, self.rule.best_epoch, self.rule.waited = best, epoch, waited
         self.rule.best_params, self.stopped = weights.astype(model.dtype, copy=True), stopped
         self._hashed = None
 
