@@ -54,7 +54,7 @@ def remove_stale_parts(directory: Path, name: str, now: float | None = None) -> 
     escaped = re.escape(name)
     with_pid = re.compile(rf"\.{escaped}\.([0-9]{{1,10}})\.[A-Za-z0-9_]{{8}}{re.escape(PART_SUFFIX)}")
     legacy = re.compile(rf"\.{escaped}\.[A-Za-z0-9_]{{8}}{re.escape(PART_SUFFIX)}")
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(directory))
     except OSError:

@@ -718,6 +718,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     download.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
+    from fastnn.cli_common import command
+
+    return command(lambda: _download_command(args))
+
+
+def _download_command(args: argparse.Namespace) -> int:
     try:
         where = download_mnist(args.dir, progress=False if args.quiet else None)
     except DataError as exc:

@@ -58,7 +58,9 @@ def is_real(value: Any) -> bool:
 
 def invalid(where: str, field: str, value: Any, expected: str) -> DataError:
     """``FILE: invalid model metadata: the 'field' field is VALUE; expected ...``."""
-    return DataError(f"{where}: invalid model metadata: the {field!r} field is {_short(value)}; expected {expected}")
+    return DataError(
+        f"{where}: invalid model metadata: the {field!r} field is {_short(value)}; expected {expected}"
+    )
 
 
 def _int_in(where: str, field: str, value: Any, low: int, high: int) -> int:
@@ -102,7 +104,9 @@ def check_model_meta(where: str, meta: dict[str, Any]) -> dict[str, Any]:
     try:
         check_network_memory(sizes, dtype)  # type: ignore[arg-type]
     except InvalidParameterError as exc:
-        raise DataError(f"{where}: {str(exc).replace('the ' + repr('layer_sizes') + ' parameter', 'layer_sizes')}") from None
+        raise DataError(
+            f"{where}: {str(exc).replace('the ' + repr('layer_sizes') + ' parameter', 'layer_sizes')}"
+        ) from None
     epochs = meta.get("epochs_trained", 0)
     return {
         **meta,
@@ -122,7 +126,9 @@ def check_rng_state(where: str, state: Any) -> dict[str, Any]:
         isinstance(state, dict)
         and state.get("bit_generator") == "PCG64"
         and isinstance(state.get("state"), dict)
-        and all(is_int(state["state"].get(k)) and 0 <= state["state"][k] < 2**RNG_BITS for k in ("state", "inc"))
+        and all(
+            is_int(state["state"].get(k)) and 0 <= state["state"][k] < 2**RNG_BITS for k in ("state", "inc")
+        )
         and state.get("has_uint32") in (0, 1)
         and not isinstance(state.get("has_uint32"), bool)
         and is_int(state.get("uinteger"))
@@ -133,7 +139,7 @@ def check_rng_state(where: str, state: Any) -> dict[str, Any]:
             f"{where}: invalid RNG state in the checkpoint: {_short(state)}; expected PCG64's "
             f"state and inc below 2**{RNG_BITS}"
         )
-    return state  # type: ignore[no-any-return]
+    return state
 
 
 def check_history(where: str, history: Any) -> list[dict[str, Any]]:

@@ -30,8 +30,8 @@ from fastnn.schedule import LR_SCHEDULES, MONITORS, EarlyStopping, lr_at
 from fastnn.threads import limit_threads
 from fastnn.validation import (
     check_dtype,
-    check_optional_positive_int,
     check_network_memory,
+    check_optional_positive_int,
     check_positive_int,
     check_real,
     check_X,
@@ -245,9 +245,13 @@ class MLP:
         the weights from before that epoch are restored first.
         """
         if callback is not None and not callable(callback):
-            raise InvalidParameterError(f"the 'callback' parameter must be callable or None; got {callback!r}")
+            raise InvalidParameterError(
+                f"the 'callback' parameter must be callable or None; got {callback!r}"
+            )
         if monitor is not None and monitor not in MONITORS:
-            raise InvalidParameterError(f"the 'monitor' parameter must be a str among {sorted(MONITORS)} or None; got {monitor!r}")
+            raise InvalidParameterError(
+                f"the 'monitor' parameter must be a str among {sorted(MONITORS)} or None; got {monitor!r}"
+            )
         tol = check_real("tol", tol, low=0.0)
         X = check_X(X, self.layer_sizes[0], self.dtype)
         y = check_y(y, X.shape[0], self.n_classes)
@@ -435,7 +439,9 @@ class MLP:
         target = check_path_argument("path", path)
         kind = describe_path(target)
         if kind != "missing" and not kind.startswith("a regular file"):
-            raise InvalidParameterError(f"the 'path' parameter {os.fspath(path)!r} is {kind}, not a file path")
+            raise InvalidParameterError(
+                f"the 'path' parameter {os.fspath(path)!r} is {kind}, not a file path"
+            )
         return save_model(self, target)
 
     @classmethod

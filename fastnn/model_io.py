@@ -119,7 +119,11 @@ def _read_meta(where: str, zf: zipfile.ZipFile) -> dict[str, Any]:
         raise DataError(f"{where}: not a fastnn model file (no '{META_KEY}' entry)") from None
 
     def text_scalar(shape: tuple[int, ...], dtype: np.dtype) -> str | None:
-        return None if shape == () and dtype.kind == "U" else f"is {dtype} {shape}: model metadata is not valid JSON text"
+        return (
+            None
+            if shape == () and dtype.kind == "U"
+            else f"is {dtype} {shape}: model metadata is not valid JSON text"
+        )
 
     raw = read_npy_member(where, zf, info, META_KEY, text_scalar, MAX_META_BYTES)
     meta = parse_json(where, str(raw))
@@ -170,13 +174,19 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
                 expected = _expected_arrays(meta)
                 extra = sorted(set(n.removesuffix(".npy") for n in names) - set(expected) - {META_KEY})
                 if extra:
-                    raise DataError(f"{path}: unexpected array {extra[0]!r}; the metadata has no place for it")
+                    raise DataError(
+                        f"{path}: unexpected array {extra[0]!r}; the metadata has no place for it"
+                    )
                 arrays = {}
                 for key, (shape, dtype) in expected.items():
                     if f"{key}.npy" not in names:
                         raise DataError(f"{path}: missing array {key!r}")
 
-                    def matches(s: tuple[int, ...], d: np.dtype, want=(shape, dtype)) -> str | None:
+                    def matches(
+                        s: tuple[int, ...],
+                        d: np.dtype,
+                        want: tuple[tuple[int, ...], np.dtype] = (shape, dtype),
+                    ) -> str | None:
                         if s != want[0]:
                             return f"has shape {s}; the metadata needs {want[0]}"
                         if d != want[1]:
@@ -195,7 +205,6 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
 
 def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None) -> MLP:
     """Rebuild a model from ``path``; DataError for anything malformed."""
-    from fastnn.model import MLP
 
     meta, arrays = read_model_file(path)  # every array's shape and dtype already checked
     return model_from_parts(path, meta, arrays, backend, threads)

@@ -21,6 +21,7 @@ trained model when the file the user named could not be written after training.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -90,7 +91,9 @@ def check_input_file(path: str | os.PathLike[str], what: str) -> Path:
 def check_path_argument(name: str, value: object) -> Path:
     """An API path argument (str or os.PathLike, not empty) as a Path; else InvalidParameterError."""
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or not os.fspath(value):
-        raise InvalidParameterError(f"the '{name}' parameter must be a file path (str or os.PathLike); got {value!r}")
+        raise InvalidParameterError(
+            f"the '{name}' parameter must be a file path (str or os.PathLike); got {value!r}"
+        )
     return Path(value)
 
 
@@ -108,10 +111,8 @@ def probe_writable(directory: Path) -> str | None:
     except OSError as exc:
         return exc.strerror or str(exc)
     os.close(fd)
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(tmp)
-    except OSError:
-        pass
     return None
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -333,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (see the --help epilog)."""
     args = build_parser().parse_args(argv)
+    return cli.command(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the plots ``args`` ask for; returns the exit status."""
     try:
         optional_import("matplotlib", "plots", "writing plots")  # before any slow loading
         history: list[dict[str, Any]] = []
@@ -352,9 +356,6 @@ def main(argv: list[str] | None = None) -> int:
         written = write_plots(args.out, model, history, images, labels, what)
     except FastnnError as exc:
         return cli.error(str(exc))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -140,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (see the --help epilog)."""
     parser = build_parser()
     args = parse_args(argv, parser)
-    try:
-        return run(args, parser)
-    except BrokenPipeError:  # e.g. `| head`: stop quietly, as other command-line tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return cli.EXIT_FAILED
+    return cli.command(lambda: run(args, parser))
 
 
 def header(

@@ -38,8 +38,8 @@ import numpy as np
 
 from fastnn.checkpoint import save_checkpoint
 from fastnn.errors import DataError, TrainingDivergedError
-from fastnn.model import MLP, EpochRecord
 from fastnn.meta_schema import check_early_stopping_state
+from fastnn.model import MLP, EpochRecord
 from fastnn.model_io import load_model
 from fastnn.params import Params
 from fastnn.schedule import EarlyStopping

@@ -39,7 +39,7 @@ def check_dtype(dtype: object) -> np.dtype:
     try:
         # np.dtype(None) is float64; refuse it rather than guess.
         dt = None if dtype is None else np.dtype(dtype)  # type: ignore[call-overload]
-    except Exception:  # noqa: BLE001  # any crafted spec ({"names": "a"}, bad offsets...) is just not a dtype
+    except Exception:  # any crafted spec ({"names": "a"}, bad offsets...) is just not a dtype
         dt = None
     # `None in (float32, float64)` is True in NumPy, so test for None first.
     if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -181,8 +181,11 @@ def check_real(name: str, value: object, *, low: float | None = None, high: floa
         ok = False
     if not ok:
         where = (
-            f" in [{low:g}, {high:g}]" if low is not None and high is not None
-            else f" >= {low:g}" if low is not None else ""
+            f" in [{low:g}, {high:g}]"
+            if low is not None and high is not None
+            else f" >= {low:g}"
+            if low is not None
+            else ""
         )
         raise InvalidParameterError(f"the '{name}' parameter must be a finite number{where}; got {value!r}")
     return float(value)  # type: ignore[arg-type]
