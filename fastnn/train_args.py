@@ -75,6 +75,17 @@ RUN_OPTIONS: tuple[str, ...] = (
     "plot",
 )
 STORED_OPTIONS = MATHS_OPTIONS + RUN_OPTIONS
+#: Where a run writes. A checkpoint records them, but a resumed run never takes them
+#: from it (a file must not decide where fastnn writes): they come from the command
+#: line, or sit beside the checkpoint (:data:`RESUMED_OUTPUT_NAMES`).
+OUTPUT_OPTIONS: tuple[str, ...] = ("save", "metrics_json", "plot")
+#: The output a resumed run writes, beside the checkpoint ``NAME.npz``, when the
+#: checkpoint's run wrote one and the resuming command line names none.
+RESUMED_OUTPUT_NAMES = {
+    "save": "{stem}.model.npz",
+    "metrics_json": "{stem}.metrics.json",
+    "plot": "{stem}.plots",
+}
 
 
 def flag(dest: str) -> str:

@@ -193,6 +193,7 @@ class Session:
         self.best_written: int | None = None  # epoch of the weights in best_path(checkpoint)
         self.resumed_from: Path | None = None
         self.resumed_at: int | None = None
+        self.write_error: str | None = None  # why the checkpoint could not be written
         self.print_every = args.print_every or auto_print_every(args.epochs)
         self.show_lr = args.lr_schedule != "constant"
 
@@ -219,8 +220,18 @@ class Session:
             self.checkpoint is None
             or self.written_epoch == model.epochs_trained
             or recorded != model.epochs_trained
+            or self.write_error is not None
         ):
             return
+        try:
+            self._write_checkpoint()
+        except (OSError, DataError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self.write_error = f"fastnn: error: --checkpoint {self.checkpoint}: could not write it ({reason}); training stopped"
+
+    def _write_checkpoint(self) -> None:
+        model = self.model
+        assert self.checkpoint is not None
         with self.stop.deferred():
             early = self.early
             if (
@@ -252,7 +263,7 @@ class Session:
                 show_lr=self.show_lr,
                 force=shown,
             )
-        return stop or self.stop.requested
+        return stop or self.stop.requested or self.write_error is not None
 
     def train(self, split: dict[str, np.ndarray]) -> tuple[str, str | None]:
         """Train to ``args.epochs`` in total; returns (status, message for stderr or None).
@@ -289,11 +300,13 @@ class Session:
             status = "interrupted"
         finally:
             self.stop.training = False
-        if status == "completed" and self.early is not None and self.early.stopped:
+        self.write_checkpoint()
+        if self.write_error is not None:
+            status, message = "write_failed", self.write_error
+        elif status == "completed" and self.early is not None and self.early.stopped:
             status = "early_stopped"
         elif status == "completed" and model.epochs_trained < args.epochs:
             status = "interrupted"  # the first Ctrl-C stopped it between epochs
-        self.write_checkpoint()
         if status == "interrupted" and self.checkpoint is None:
             message = (
                 f"interrupted after epoch {model.epochs_trained}; pass --checkpoint PATH to be "
