@@ -33,9 +33,10 @@ from fastnn import cli_common as cli
 from fastnn import train
 from fastnn.atomic import atomic_write
 from fastnn.data import EMBEDDED_SOURCE
-from fastnn.errors import FastnnError, InvalidParameterError, TrainingDivergedError
+from fastnn.errors import FastnnError, TrainingDivergedError
 from fastnn.evaluate import load_data
 from fastnn.model import MLP, EpochRecord
+from fastnn.paths import OutputPlan
 from fastnn.presets import PRESETS
 from fastnn.train_args import MATHS_OPTIONS, check_combinations, command_line, fill_defaults, fit_kwargs
 from fastnn.train_report import auto_print_every, epoch_line, network_text, versions_text
@@ -178,10 +179,11 @@ def run(args: argparse.Namespace) -> int:
     rtol = args.rtol if args.rtol is not None else DEFAULT_RTOL[args.dtype]
     try:
         check_combinations(args)
-        if args.metrics_json is not None and not args.metrics_json.parent.is_dir():
-            raise InvalidParameterError(
-                f"--metrics-json {args.metrics_json}: directory {args.metrics_json.parent} does not exist"
-            )
+        plan = OutputPlan()
+        if args.data is not None and str(args.data).strip().lower() not in ("embedded", "mnist"):
+            plan.read("--data", args.data)
+        plan.write("--metrics-json", args.metrics_json)
+        plan.check()  # before training: not the data, a file, writable
         ref = train.build_model(args)
         fast = ref.with_backend(FAST)  # the same weights and shuffle RNG state, another backend
         data = load_data(args)  # --data, then the pixel polarity check, as train does

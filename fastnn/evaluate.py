@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from fastnn.metrics import (
     loss_and_accuracy,
 )
 from fastnn.model import MLP
+from fastnn.paths import OutputPlan
 from fastnn.polarity import FIX_FLAG, check_polarity
 from fastnn.tabular import N_PIXELS
 from fastnn.train_report import network_text
@@ -110,6 +112,16 @@ def add_data_flags(group: argparse._ArgumentGroup, what: str, data_default: str 
         action="store_true",
         help="invert a data set of dark digits on a light background (default: refuse it)",
     )
+
+
+def inputs_plan(args: argparse.Namespace) -> OutputPlan:
+    """An output plan holding the files ``--model`` and ``--data`` name (add the outputs)."""
+    plan = OutputPlan()
+    plan.read("--model", args.model)
+    data = args.data if args.data is not None else os.environ.get(ENV_DATA_DIR) or None
+    if data is not None and str(data).strip().lower() not in ("embedded", "mnist"):
+        plan.read("--data", data)
+    return plan
 
 
 def load_model(args: argparse.Namespace) -> MLP:
@@ -226,8 +238,9 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda *_: None) if to_stdout else print
     try:
         json_path = None if args.json in (None, "-") else Path(args.json)
-        if json_path is not None and not json_path.parent.is_dir():
-            raise InvalidParameterError(f"--json {json_path}: directory {json_path.parent} does not exist")
+        plan = inputs_plan(args)
+        plan.write("--json", json_path)
+        plan.check()  # before any work: not an input, a file, writable
         model = load_model(args)
         data = load_data(args)
         images, labels = select_split(args, data)

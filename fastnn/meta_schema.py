@@ -153,8 +153,11 @@ def check_history(where: str, history: Any) -> list[dict[str, Any]]:
     return history
 
 
-def history_record_problem(record: Any) -> str | None:
-    """What is wrong with one epoch record (a dict of numbers), or None."""
+def history_record_problem(record: Any, json_safe: bool = False) -> str | None:
+    """What is wrong with one epoch record (a dict of numbers), or None.
+
+    ``json_safe``: a metrics JSON, where an infinite number was written as null.
+    """
     if not isinstance(record, dict):
         return f"{_short(record)} is not a record"
     unknown = set(record) - set(HISTORY_FIELDS)
@@ -166,7 +169,7 @@ def history_record_problem(record: Any) -> str | None:
                 continue
             return f"missing {field!r}"
         value = record[field]
-        if value is None and kind.endswith("None"):
+        if value is None and (kind.endswith("None") or (json_safe and kind == "real")):
             continue
         if kind == "int" and not (is_int(value) and 1 <= value <= 2**53):
             return f"{field} {_short(value)} is not an epoch number"
