@@ -84,7 +84,8 @@ def check_input_file(path: str | os.PathLike[str], what: str) -> Path:
     if st is None:
         raise DataError(f"{p}: no such {what}")
     if not stat.S_ISREG(st.st_mode):
-        raise DataError(f"{p}: is {describe_path(p)}, not a {what}")
+        article = "an" if what[:1] in "aeiou" else "a"
+        raise DataError(f"{p}: is {describe_path(p)}, not {article} {what}")
     return p
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ from fastnn.evaluate import (
     load_model,
     select_split,
     split_name,
+    warning,
 )
-from fastnn.images import SIDE, MissingDependencyError, load_digit
+from fastnn.images import SIDE, ImageWarning, MissingDependencyError, load_digit
 
 #: Gray levels of the ASCII art, dark to light (each pixel is two characters wide, so
 #: the 28x28 digit keeps its proportions in a terminal).
@@ -151,7 +153,11 @@ def run(args: argparse.Namespace) -> int:
         inputs, errors = [], []
         for path in args.images:
             try:
-                inputs.append(load_digit(path, invert))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ImageWarning)
+                    inputs.append(load_digit(path, invert))
+                for w in caught:
+                    warning(str(w.message))
             except FastnnError as exc:
                 if isinstance(exc, MissingDependencyError):  # Pillow missing: one message
                     raise
