@@ -352,7 +352,11 @@ def test_pickled_object_array_is_refused_without_unpickling(where, trained, tmp_
         np.savez(path, **arrays, evil=evil, **{META_KEY: np.array(json.dumps(meta))})
 
     # An unknown member is refused unread; the metadata's header is refused before reading.
-    match = "unknown member 'evil.npy'" if where == "extra-array" else r"holds Python objects .*\(allow_pickle=False\)"
+    match = (
+        "unknown member 'evil.npy'"
+        if where == "extra-array"
+        else r"holds Python objects .*\(allow_pickle=False\)"
+    )
     with pytest.raises(DataError, match=match):
         MLP.load(path)
     assert not marker.exists(), "the loader unpickled an object from the file"
