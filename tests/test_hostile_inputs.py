@@ -86,7 +86,7 @@ def test_an_unknown_member_is_refused_however_small_the_file(checkpoint_file):
         buf = io.BytesIO()
         np.save(buf, big)
         zf.writestr("junk.npy", buf.getvalue())
-    with pytest.raises(DataError, match="unknown member 'junk.npy'"):
+    with pytest.raises(DataError, match=r"unknown member 'junk\.npy'"):
         MLP.load(checkpoint_file)
 
 
@@ -199,7 +199,7 @@ def test_layer_widths_in_a_file_are_bounded_too(checkpoint_file):
 
 
 def test_api_layer_widths_bounded():
-    with pytest.raises(InvalidParameterError, match="the 'layer_sizes' parameter .* parameters"):
+    with pytest.raises(InvalidParameterError, match=r"the 'layer_sizes' parameter .* parameters"):
         MLP([784, 10**12, 10])
 
 
@@ -431,7 +431,7 @@ def test_decompression_bomb_warning_is_a_clear_refusal(tmp_path, monkeypatch):
 
     Image.new("L", (60, 60), 0).save(tmp_path / "big.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)  # 3,600 pixels: a warning, not Pillow's error
-    with pytest.raises(DataError, match="big.png: 60 x 60 pixels, more than Pillow reads"):
+    with pytest.raises(DataError, match=r"big\.png: 60 x 60 pixels, more than Pillow reads"):
         load_image(tmp_path / "big.png")
 
 
