@@ -11,9 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +22,7 @@ from fastnn.backends import DEFAULT_BACKEND
 from fastnn.errors import DataError, FastnnError
 from fastnn.meta_schema import check_checkpoint_meta, check_model_meta, parse_json
 from fastnn.paths import check_input_file, check_path_argument
-from fastnn.tabular import read_npy_member
+from fastnn.tabular import NPZ_READ_ERRORS, read_npy_member
 
 if TYPE_CHECKING:
     from fastnn.backends import Backend
@@ -82,20 +80,6 @@ def save_model(
 _MEMBER = re.compile(r"(fastnn_meta|[Wb](?:0|[1-9][0-9]{0,3})|opt_[mst])\.npy")
 #: The metadata string is small (a long run's history is a few MB); more is not ours.
 MAX_META_BYTES = 64 << 20
-_ZIP_ERRORS = (
-    zipfile.BadZipFile,
-    OSError,
-    EOFError,
-    ValueError,
-    KeyError,
-    zlib.error,
-    struct.error,
-    NotImplementedError,
-    RuntimeError,
-    OverflowError,
-    TypeError,
-    SyntaxError,
-)
 
 
 def _expected_arrays(meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -198,7 +182,7 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
         raise
     except RecursionError:
         raise DataError(f"{path}: not a fastnn model file (nested too deeply)") from None
-    except _ZIP_ERRORS as exc:
+    except NPZ_READ_ERRORS as exc:
         raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): {exc}") from None
     return meta, arrays
 

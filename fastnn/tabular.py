@@ -48,6 +48,21 @@ CSV_BATCH_LINES = 8192
 MAX_NPZ_ARRAY_BYTES = 1 << 32
 # A line np.loadtxt(dtype=uint8) accepts: 785 integers 0..255 (labels are checked later).
 _BYTE = r"[ \t]*\+?0*(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[ \t]*"
+#: What zipfile and np.lib.format raise on a damaged archive (all become DataError).
+NPZ_READ_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    zlib.error,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+    TypeError,
+    SyntaxError,
+)
 _ROW_OK = re.compile(rf"{_BYTE}(?:,{_BYTE}){{784}}\r?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -309,20 +324,7 @@ def read_npz_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             raw = {key: _read_npz_member(name, zf, key) for key in NPZ_KEYS}
     except DataError:
         raise
-    except (
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        ValueError,
-        KeyError,
-        zlib.error,
-        struct.error,
-        NotImplementedError,
-        RuntimeError,
-        OverflowError,
-        TypeError,
-        SyntaxError,
-    ) as exc:
+    except NPZ_READ_ERRORS as exc:
         raise DataError(f"{name}: corrupt npz archive ({type(exc).__name__}: {exc})") from None
     floats = [raw[k] for k in ("x_train", "x_test") if np.issubdtype(raw[k].dtype, np.floating)]
     unit_range = all(a.size == 0 or (np.isfinite(a).all() and a.max() <= 1.0) for a in floats)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from faults import fifo
+from test_hostile_outputs import train
 
 from fastnn import MLP, DataError, InvalidParameterError, TrainingDivergedError, tabular
 from fastnn import evaluate as evaluate_cli
@@ -124,18 +125,22 @@ def test_data_fifo_is_refused_not_read(tmp_path, capsys, name):
     assert "is a FIFO" in capsys.readouterr().err
 
 
+def _refused_within_memory(path: Path, match: str) -> int:
+    """Peak bytes Python allocated while load_dataset refused ``path`` with ``match``."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=match):
+            load_dataset(path)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_csv_sparse_file_is_refused_at_once_with_bounded_memory(tmp_path):
     path = tmp_path / "sparse.csv"
     with open(path, "wb") as fh:
         fh.truncate(2 << 30)  # 2 GiB of NUL bytes, no disk used
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError, match="line 1 is longer than"):
-            load_dataset(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 << 20
+    assert _refused_within_memory(path, "line 1 is longer than") < 16 << 20
 
 
 def test_csv_gzip_bomb_is_refused_with_bounded_memory(tmp_path):
@@ -144,14 +149,7 @@ def test_csv_gzip_bomb_is_refused_with_bounded_memory(tmp_path):
         chunk = b"0" * (1 << 20)
         for _ in range(256):  # 256 MiB of '0' with no newline
             fh.write(chunk)
-    tracemalloc.start()
-    try:
-        with pytest.raises(DataError, match="line 1 is longer than"):
-            load_dataset(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 16 << 20
+    assert _refused_within_memory(path, "line 1 is longer than") < 16 << 20
 
 
 def test_csv_of_valid_rows_beyond_the_limit_is_refused_while_streaming(tmp_path, monkeypatch):
@@ -249,25 +247,7 @@ def test_deeply_nested_metadata_is_a_data_error(checkpoint_file):
 
 def test_crafted_history_reaches_no_plot(capsys, tmp_path):
     ckpt = tmp_path / "c.npz"
-    assert (
-        train_main(
-            [
-                "--train-size",
-                "100",
-                "--val-size",
-                "20",
-                "--epochs",
-                "1",
-                "--backend",
-                "numpy",
-                "--layers",
-                "784,8,10",
-                "--checkpoint",
-                str(ckpt),
-            ]
-        )
-        == 0
-    )
+    train(capsys, ["--checkpoint", ckpt])
     _edit(ckpt, lambda m: m["history"][0].update(loss="abc"))
     capsys.readouterr()
     assert train_main(["--resume", str(ckpt), "--epochs", "2", "--plot", str(tmp_path / "p")]) == 2
