@@ -34,7 +34,7 @@ from fastnn import train
 from fastnn.atomic import atomic_write
 from fastnn.data import EMBEDDED_SOURCE
 from fastnn.errors import FastnnError, TrainingDivergedError
-from fastnn.evaluate import load_data
+from fastnn.evaluate import load_data, plan_data
 from fastnn.model import MLP, EpochRecord
 from fastnn.paths import OutputPlan
 from fastnn.presets import PRESETS
@@ -180,8 +180,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         check_combinations(args)
         plan = OutputPlan()
-        if args.data is not None and str(args.data).strip().lower() not in ("embedded", "mnist"):
-            plan.read("--data", args.data)
+        plan_data(plan, args.data)
         plan.write("--metrics-json", args.metrics_json)
         plan.check()  # before training: not the data, a file, writable
         ref = train.build_model(args)

@@ -25,6 +25,7 @@ from fastnn import cli_common as cli
 from fastnn.atomic import atomic_write
 from fastnn.backends import DEFAULT_BACKEND, backend_names
 from fastnn.data import ENV_DATA_DIR, MnistData, load_dataset, scale_pixels, split_validation
+from fastnn.download import default_cache_dir
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
 from fastnn.metrics import (
     ClassReport,
@@ -114,13 +115,21 @@ def add_data_flags(group: argparse._ArgumentGroup, what: str, data_default: str 
     )
 
 
+def plan_data(plan: OutputPlan, data: str | os.PathLike[str] | None) -> None:
+    """Add the files ``--data`` reads to ``plan``: its path, or the directory the default
+    and ``mnist`` read from (``$FASTNN_DATA`` or the download cache)."""
+    if data is not None and str(data).strip().lower() == "embedded":
+        return
+    if data is None or str(data).strip().lower() == "mnist":
+        data = os.environ.get(ENV_DATA_DIR) or default_cache_dir()
+    plan.read("--data", data)
+
+
 def inputs_plan(args: argparse.Namespace) -> OutputPlan:
     """An output plan holding the files ``--model`` and ``--data`` name (add the outputs)."""
     plan = OutputPlan()
     plan.read("--model", args.model)
-    data = args.data if args.data is not None else os.environ.get(ENV_DATA_DIR) or None
-    if data is not None and str(data).strip().lower() not in ("embedded", "mnist"):
-        plan.read("--data", data)
+    plan_data(plan, args.data)
     return plan
 
 

@@ -387,6 +387,8 @@ def run(args: argparse.Namespace) -> int:
         written = write_plots(args.out, model, history, images, labels, what)
     except FastnnError as exc:
         return cli.error(str(exc))
+    except OSError as exc:  # a plot could not be written (the disk filled meanwhile)
+        return cli.error(f"--out {args.out}: could not write the plots ({exc.strerror or exc})")
     for path in written:
         print(f"wrote {path}")
     return 0

@@ -14,12 +14,11 @@ time is never lost to an output problem.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from fastnn.data import ENV_DATA_DIR
 from fastnn.errors import FastnnError
+from fastnn.evaluate import plan_data
 from fastnn.model import MLP
 from fastnn.paths import OutputPlan, recovery_path
 from fastnn.plots import PLOT_FILES
@@ -30,11 +29,7 @@ def plan_outputs(args: argparse.Namespace) -> OutputPlan:
     """The files the run reads and writes, with their flags; checked (InvalidParameterError)."""
     plan = OutputPlan()
     plan.read("--resume", args.resume)
-    data = args.data
-    if data is None:
-        data = os.environ.get(ENV_DATA_DIR) or None
-    if data is not None and str(data).strip().lower() not in ("embedded", "mnist"):
-        plan.read("--data", data)
+    plan_data(plan, args.data)
     plan.write("--save", args.save)
     plan.write("--metrics-json", args.metrics_json)
     plan.write("--checkpoint", args.checkpoint)

@@ -293,3 +293,18 @@ def test_kill_loop_leaves_a_loadable_model_and_the_next_save_cleans_up(tmp_path)
     MLP([784, 300, 10], seed=1).save(target)
     assert list(tmp_path.glob(".m.npz.*.part")) == []
     assert MLP.load(target).seed == 1
+
+
+@pytest.mark.parametrize("data", [None, "mnist"])
+def test_the_default_data_directory_counts_as_an_input(tmp_path, monkeypatch, data):
+    from fastnn.errors import InvalidParameterError
+    from fastnn.evaluate import plan_data
+    from fastnn.paths import OutputPlan
+
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"x")
+    plan = OutputPlan()
+    plan_data(plan, data)
+    plan.write("--save", tmp_path / "train-images-idx3-ubyte.gz")
+    with pytest.raises(InvalidParameterError, match="same file as the input --data"):
+        plan.check()
