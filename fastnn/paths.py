@@ -221,7 +221,11 @@ def recovery_path(name: str, avoid: Iterable[Path] = ()) -> Path | None:
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     bad = {os.path.realpath(p) for p in avoid}
-    for directory in (Path.cwd(), Path.home(), Path(tempfile.gettempdir())):
+    places = []
+    for where in (Path.cwd, Path.home, lambda: Path(tempfile.gettempdir())):
+        with contextlib.suppress(OSError, RuntimeError, KeyError):  # no cwd, no home
+            places.append(where())
+    for directory in places:
         candidate = directory / f"fastnn-recovered-{stamp}-{os.getpid()}-{name}"
         if os.path.realpath(directory) in bad or probe_writable(directory) is not None:
             continue
