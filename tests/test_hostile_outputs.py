@@ -308,3 +308,16 @@ def test_the_default_data_directory_counts_as_an_input(tmp_path, monkeypatch, da
     plan.write("--save", tmp_path / "train-images-idx3-ubyte.gz")
     with pytest.raises(InvalidParameterError, match="same file as the input --data"):
         plan.check()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_api_save_never_replaces_a_node(tmp_path, kind):
+    from fastnn.checkpoint import save_checkpoint
+    from fastnn.errors import DataError, InvalidParameterError
+
+    node = fifo(tmp_path / "n.npz") if kind == "fifo" else char_device(tmp_path / "n.npz")
+    with pytest.raises(InvalidParameterError, match=r"the 'path' parameter .* not a file path"):
+        MLP([4, 3, 2]).save(node)
+    with pytest.raises(DataError, match="not a regular file; refusing to replace it"):
+        save_checkpoint(MLP([4, 3, 2]), node)
+    assert node.is_fifo() if kind == "fifo" else node.is_char_device()
