@@ -76,3 +76,14 @@ def _isolated_data_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("FASTNN_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     monkeypatch.setenv("FASTNN_MNIST_MIRRORS", "http://127.0.0.1:9/")
+
+
+@pytest.fixture
+def checkpoint_file(tiny_data, tmp_path):
+    """A checkpoint of a [12, 6, 3] tanh network after 2 Adam epochs on ``tiny_data``."""
+    from fastnn import MLP
+    from fastnn.checkpoint import save_checkpoint
+
+    X, y = tiny_data
+    model = MLP([12, 6, 3], "tanh", backend="numpy", seed=1).fit(X, y, epochs=2, optimizer="adam")
+    return save_checkpoint(model, tmp_path / "c.npz", {"options": {}})

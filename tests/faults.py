@@ -8,6 +8,7 @@ so the suite runs everywhere and exercises all of it where it can (CI runs as ro
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import stat
@@ -15,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 
@@ -68,4 +70,17 @@ def fifo(path: Path) -> Path:
     if not hasattr(os, "mkfifo"):
         pytest.skip("no FIFOs on this system")
     os.mkfifo(path)
+    return path
+
+
+def edit_model_file(path: Path, meta_edit=None, arrays_edit=None) -> Path:
+    """Rewrite a model or checkpoint file with its metadata dict and arrays edited in place."""
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays.pop("fastnn_meta")))
+    if meta_edit:
+        meta_edit(meta)
+    if arrays_edit:
+        arrays_edit(arrays)
+    np.savez(path, **arrays, fastnn_meta=np.array(json.dumps(meta)))
     return path
