@@ -65,7 +65,7 @@ def name_flags(message: str) -> str:
         flag = PARAM_FLAGS.get(m.group(1))
         return f"{m.group(0)} ({flag})" if flag else m.group(0)
 
-    return re.sub(r"the '(\w+)' parameter", repl, message)
+    return re.sub(r"the '(\w+)' parameter(?! \(--)", repl, message)  # once, however often called
 
 
 def positive_int(text: str) -> int:

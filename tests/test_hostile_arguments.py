@@ -196,3 +196,8 @@ def test_train_with_stdout_on_a_full_device_still_saves(tmp_path):
         )
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert MLP.load(tmp_path / "m.npz").epochs_trained == 2
+
+
+def test_a_library_message_names_its_flag_once(capsys):
+    assert train_main(["--layers", "784,10000000,10", "--backend", "numpy"]) == 2
+    assert capsys.readouterr().err.count("(--layers)") == 1
