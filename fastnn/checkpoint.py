@@ -17,14 +17,16 @@ import numpy as np
 
 from fastnn.backends import DEFAULT_BACKEND
 from fastnn.errors import DataError
-from fastnn.model_io import load_model, read_model_file, save_model
-from fastnn.optim import OPTIMIZERS, OptimizerState
+from fastnn.model_io import model_from_parts, read_model_file, save_model
+from fastnn.optim import OptimizerState
 
 if TYPE_CHECKING:
     from fastnn.backends import Backend
     from fastnn.model import MLP
 
 CHECKPOINT_KIND = "checkpoint"
+#: Most optimiser steps a checkpoint can record (Adam divides by 1 - beta**step).
+MAX_STEPS = 2**53
 
 
 def save_checkpoint(model: MLP, path: str | Path, train_config: dict[str, Any] | None = None) -> Path:
@@ -54,37 +56,21 @@ def load_checkpoint(
     """Rebuild the model with its optimiser and RNG state; returns it and the train config."""
     from fastnn.model import EpochRecord
 
-    model = load_model(path, backend=backend, threads=threads)
-    meta, arrays = read_model_file(path)
+    meta, arrays = read_model_file(path)  # read once: what is checked is what is used
     if meta.get("kind") != CHECKPOINT_KIND:
         raise DataError(f"{path}: a model file, not a checkpoint (no optimiser or RNG state to resume from)")
-    opt = meta.get("optimizer")
+    model = model_from_parts(path, meta, arrays, backend=backend, threads=threads)
+    opt = meta["optimizer"]  # the schema checked it; the arrays' shapes and dtypes too
     if opt is not None:
-        if opt not in OPTIMIZERS:
-            raise DataError(f"{path}: unknown optimizer {opt!r} in the checkpoint")
-        size = model.params.data.shape[0]
-        for key, shape, dtype in (
-            ("opt_m", (size,), model.dtype),
-            ("opt_s", (size,), model.dtype),
-            ("opt_t", (1,), np.dtype(np.int64)),
-        ):
-            arr = arrays.get(key)
-            if arr is None or arr.shape != shape or arr.dtype != dtype:
-                raise DataError(f"{path}: optimizer state {key!r} is missing or has the wrong shape/dtype")
         if not (np.isfinite(arrays["opt_m"]).all() and np.isfinite(arrays["opt_s"]).all()):
             raise DataError(f"{path}: optimizer state holds NaN or infinite values")
+        step = int(arrays["opt_t"][0])
+        if not 0 <= step <= MAX_STEPS:
+            raise DataError(f"{path}: optimizer step count {step} out of range 0..{MAX_STEPS}")
         model.optimizer_state = OptimizerState(
             opt, arrays["opt_m"].copy(), arrays["opt_s"].copy(), arrays["opt_t"].copy()
         )
-    try:
-        model.shuffle_rng.bit_generator.state = meta["rng_state"]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{path}: invalid RNG state in the checkpoint: {exc}") from None
-    try:
-        model.history = [EpochRecord(**r) for r in meta.get("history", [])]
-    except TypeError as exc:
-        raise DataError(f"{path}: invalid history in the checkpoint: {exc}") from None
-    config = meta.get("train_config", {})
-    if not isinstance(config, dict):
-        raise DataError(f"{path}: invalid train_config in the checkpoint")
+    model.shuffle_rng.bit_generator.state = meta["rng_state"]
+    model.history = [EpochRecord(**r) for r in meta["history"]]
+    config = meta["train_config"]
     return model, config

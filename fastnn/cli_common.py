@@ -8,11 +8,16 @@ exit 2, never a traceback: users of a command line read messages, not stacks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
 import math
+import os
 import platform
 import re
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastnn.activations import ACTIVATIONS, ALIASES, HIDDEN_ACTIVATIONS, get_activation
@@ -60,7 +65,7 @@ def name_flags(message: str) -> str:
         flag = PARAM_FLAGS.get(m.group(1))
         return f"{m.group(0)} ({flag})" if flag else m.group(0)
 
-    return re.sub(r"the '(\w+)' parameter", repl, message)
+    return re.sub(r"the '(\w+)' parameter(?! \(--)", repl, message)  # once, however often called
 
 
 def positive_int(text: str) -> int:
@@ -184,3 +189,68 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+class GuardedStdout:
+    """Standard output that never raises: the first failed write (a full device, a closed
+    pipe) is reported once on stderr and later output is dropped, so a run that cannot
+    print still trains and writes its files, and no traceback replaces its messages."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.failed: OSError | None = None
+
+    def _fail(self, exc: OSError) -> None:
+        if self.failed is None:
+            self.failed = exc
+            if not isinstance(exc, BrokenPipeError):  # `| head`: stopping quietly is expected
+                print(
+                    f"fastnn: error: cannot write to standard output ({exc.strerror or exc}); "
+                    "its further output is dropped",
+                    file=sys.stderr,
+                )
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                # The interpreter flushes stdout at exit: give it somewhere that cannot fail.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def write(self, text: str) -> int:
+        if self.failed is None:
+            try:
+                return int(self._stream.write(text))
+            except OSError as exc:
+                self._fail(exc)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                self._stream.flush()
+            except OSError as exc:
+                self._fail(exc)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def command(body: Callable[[], int]) -> int:
+    """Run a command's body with what every command shares: Python's Ctrl-C handler back
+    (see ``fastnn/__init__.py``), a standard output that cannot raise, and a clean
+    message for Ctrl-C. Returns the exit status (1 if standard output failed)."""
+    if threading.current_thread() is threading.main_thread():
+        from fastnn import _interrupted_while_starting
+
+        if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    guard = GuardedStdout(sys.stdout)
+    sys.stdout = guard
+    try:
+        status = body()
+        guard.flush()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        status = EXIT_INTERRUPTED
+    finally:
+        sys.stdout = guard._stream
+    if guard.failed is not None and status == 0:
+        status = EXIT_FAILED
+    return status

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,10 @@ from fastnn import cli_common as cli
 from fastnn import train
 from fastnn.atomic import atomic_write
 from fastnn.data import EMBEDDED_SOURCE
-from fastnn.errors import FastnnError, InvalidParameterError, TrainingDivergedError
-from fastnn.evaluate import load_data
+from fastnn.errors import FastnnError, TrainingDivergedError
+from fastnn.evaluate import load_data, plan_data
 from fastnn.model import MLP, EpochRecord
+from fastnn.paths import OutputPlan
 from fastnn.presets import PRESETS
 from fastnn.train_args import MATHS_OPTIONS, check_combinations, command_line, fill_defaults, fit_kwargs
 from fastnn.train_report import auto_print_every, epoch_line, network_text, versions_text
@@ -167,14 +167,7 @@ def same_weights_check(
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (see the --help epilog)."""
     args = parse_args(argv)
-    try:
-        return run(args)
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return cli.EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
+    return cli.command(lambda: run(args))
 
 
 def _mean(values: list[float]) -> float:
@@ -186,10 +179,10 @@ def run(args: argparse.Namespace) -> int:
     rtol = args.rtol if args.rtol is not None else DEFAULT_RTOL[args.dtype]
     try:
         check_combinations(args)
-        if args.metrics_json is not None and not args.metrics_json.parent.is_dir():
-            raise InvalidParameterError(
-                f"--metrics-json {args.metrics_json}: directory {args.metrics_json.parent} does not exist"
-            )
+        plan = OutputPlan()
+        plan_data(plan, args.data)
+        plan.write("--metrics-json", args.metrics_json)
+        plan.check()  # before training: not the data, a file, writable
         ref = train.build_model(args)
         fast = ref.with_backend(FAST)  # the same weights and shuffle RNG state, another backend
         data = load_data(args)  # --data, then the pixel polarity check, as train does

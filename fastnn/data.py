@@ -41,6 +41,7 @@ from fastnn.datasets import DATASETS, download_dataset, get_dataset
 from fastnn.download import cached_mnist_dir, default_cache_dir, download_mnist
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.idx import read_idx
+from fastnn.paths import check_input_file
 from fastnn.tabular import N_PIXELS, check_labels, read_csv_arrays, read_npz_arrays
 from fastnn.validation import check_dtype, check_positive_int
 
@@ -420,6 +421,7 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
         return load_idx_dir(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
+    check_input_file(path, "data file")  # a FIFO would block forever, a device never end
     name = path.name.lower()
     if name.endswith((".csv", ".csv.gz")):
         return load_csv(path)

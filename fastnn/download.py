@@ -203,6 +203,10 @@ ENV_DATA_DIR = "FASTNN_DATA"
 ENV_MIRRORS = "FASTNN_MNIST_MIRRORS"
 #: (connect, read) timeouts in seconds.
 DEFAULT_TIMEOUT = (10.0, 30.0)
+#: Most seconds one file's download may take, however the mirror trickles its bytes
+#: (a read timeout alone never fires on a mirror that sends a byte a second). 15
+#: minutes: the largest file (9.9 MB) at 11 kB/s.
+DEFAULT_DEADLINE = 900.0
 #: A .part file not written to for this long belongs to a dead process (a live one
 #: writes at least once per read timeout) and is deleted by the next download.
 STALE_PART_SECONDS = 3600
@@ -505,8 +509,18 @@ def check_mirrors(
         url = url.strip() if isinstance(url, str) else url
         if url == "":
             continue
-        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+            port_ok = parts is not None and (parts.port is None or parts.port > 0)  # .port checks the range
+        except ValueError:  # "http://[::1", "http://host:99999", "http://host:port"
+            parts, port_ok = None, False
+        if (
+            parts is None
+            or not port_ok
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
+        ):
             raise InvalidParameterError(
                 f"{where} must hold http:// or https:// base URLs (comma-separated in the environment "
                 f"variable); got {url!r}"
@@ -564,6 +578,7 @@ def _fetch(
     directory: Path,
     connect_timeout: float,
     progress: _Progress,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> tuple[int, str]:
     """Download ``url`` and install it as ``directory/spec.name`` if verified.
 
@@ -571,6 +586,7 @@ def _fetch(
     the mirror got wrong, OSError for a local problem (disk full, permissions).
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
+    give_up = time.monotonic() + deadline
     try:
         response = opener.open(request, timeout=connect_timeout)
     except urllib.error.HTTPError as exc:
@@ -596,8 +612,14 @@ def _fetch(
             n = 0
             with os.fdopen(fd, "wb") as out:
                 while True:
+                    if time.monotonic() > give_up:
+                        raise _MirrorError(
+                            f"too slow: {n:,} bytes in the {deadline:g} s allowed for the file"
+                        )
                     try:
-                        chunk = response.read(_CHUNK)
+                        # read1: what has arrived (at most _CHUNK), so a trickle still
+                        # returns here often enough to meet the deadline.
+                        chunk = response.read1(_CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
                         raise _MirrorError(f"{_describe(exc)} after {n:,} bytes") from None
                     if not chunk:
@@ -667,6 +689,7 @@ def download_mnist(
     files: Sequence[MnistFile] | None = None,
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     progress: bool | None = None,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Path:
     """Make sure the full MNIST is in ``cache_dir``, verified; download what is missing.
 
@@ -688,6 +711,9 @@ def download_mnist(
         None: a progress bar on stderr if it is a terminal, else one log line per
         downloaded file; True: always the bar; False: silent. Mirror failures are
         logged unless False.
+    deadline : float, default 900
+        Most seconds one file's download from one mirror may take in all; a mirror
+        that delivers too slowly is abandoned for the next one.
 
     Returns
     -------
@@ -708,7 +734,7 @@ def download_mnist(
     specs = check_files(files)
     urls = check_mirrors(mirrors)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return download_verified(directory, specs, urls, timeout, progress)
+    return download_verified(directory, specs, urls, timeout, progress, deadline=deadline)
 
 
 def download_verified(
@@ -719,9 +745,14 @@ def download_verified(
     progress: bool | None = None,
     title: str = "MNIST",
     env_mirrors: str = ENV_MIRRORS,
+    deadline: float = DEFAULT_DEADLINE,
 ) -> Path:
     """:func:`download_mnist` for any checked ``specs`` and ``urls``; ``title`` names the data set."""
     connect_timeout, read_timeout = _check_timeout(timeout)
+    if isinstance(deadline, bool) or not isinstance(deadline, (int, float)) or not 0 < deadline < math.inf:
+        raise InvalidParameterError(
+            f"the 'deadline' parameter must be a positive number of seconds; got {deadline!r}"
+        )
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -747,7 +778,7 @@ def download_verified(
         for base in list(order):
             url = base + spec.name
             try:
-                n, how = _fetch(opener, url, spec, directory, connect_timeout, report)
+                n, how = _fetch(opener, url, spec, directory, connect_timeout, report, deadline)
             except _MirrorError as exc:
                 failures.append(f"  {url}: {exc}")
                 report.log(f"{url}: {exc}" + ("; trying the next mirror" if base != order[-1] else ""))
@@ -813,6 +844,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     download.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     args = parser.parse_args(argv)
+    from fastnn.cli_common import command
+
+    return command(lambda: _download_command(args))
+
+
+def _download_command(args: argparse.Namespace) -> int:
     from fastnn.datasets import dataset_cache_dir, download_dataset, get_dataset
 
     try:

@@ -22,4 +22,5 @@ class InvalidParameterError(FastnnError, ValueError):
 
 
 class TrainingDivergedError(FastnnError, FloatingPointError):
-    """The loss became NaN or infinite; the last good weights were kept."""
+    """The loss became NaN, infinite or explosively large (``fastnn.model.diverged``), or the
+    weights overflowed; the last good weights were kept."""

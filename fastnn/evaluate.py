@@ -25,6 +25,7 @@ from fastnn import cli_common as cli
 from fastnn.atomic import atomic_write
 from fastnn.backends import DEFAULT_BACKEND, backend_names
 from fastnn.data import ENV_DATA_DIR, MnistData, load_dataset, scale_pixels, split_validation
+from fastnn.download import default_cache_dir
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
 from fastnn.metrics import (
     ClassReport,
@@ -37,6 +38,7 @@ from fastnn.metrics import (
 from fastnn.model import MLP
 from fastnn.model_io import ClassLabels
 from fastnn.model_io import load_model_and_labels as read_model_and_labels
+from fastnn.paths import OutputPlan
 from fastnn.polarity import FIX_FLAG, check_polarity
 from fastnn.tabular import N_PIXELS
 from fastnn.train_report import network_text
@@ -114,6 +116,24 @@ def add_data_flags(group: argparse._ArgumentGroup, what: str, data_default: str 
         action="store_true",
         help="invert a data set of dark digits on a light background (default: refuse it)",
     )
+
+
+def plan_data(plan: OutputPlan, data: str | os.PathLike[str] | None) -> None:
+    """Add the files ``--data`` reads to ``plan``: its path, or the directory the default
+    and ``mnist`` read from (``$FASTNN_DATA`` or the download cache)."""
+    if data is not None and str(data).strip().lower() == "embedded":
+        return
+    if data is None or str(data).strip().lower() == "mnist":
+        data = os.environ.get(ENV_DATA_DIR) or default_cache_dir()
+    plan.read("--data", data)
+
+
+def inputs_plan(args: argparse.Namespace) -> OutputPlan:
+    """An output plan holding the files ``--model`` and ``--data`` name (add the outputs)."""
+    plan = OutputPlan()
+    plan.read("--model", args.model)
+    plan_data(plan, args.data)
+    return plan
 
 
 def load_model(args: argparse.Namespace) -> MLP:
@@ -250,14 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (see the --help epilog)."""
     args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except BrokenPipeError:  # e.g. `| head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return cli.EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
+    return cli.command(lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -265,8 +278,9 @@ def run(args: argparse.Namespace) -> int:
     say = (lambda *_: None) if to_stdout else print
     try:
         json_path = None if args.json in (None, "-") else Path(args.json)
-        if json_path is not None and not json_path.parent.is_dir():
-            raise InvalidParameterError(f"--json {json_path}: directory {json_path.parent} does not exist")
+        plan = inputs_plan(args)
+        plan.write("--json", json_path)
+        plan.check()  # before any work: not an input, a file, writable
         model, model_labels = load_model_and_labels(args)
         data = load_data(args)
         images, labels = select_split(args, data)

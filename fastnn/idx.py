@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import DataError, InvalidParameterError
+from fastnn.paths import check_input_file
 
 GZIP_MAGIC = b"\x1f\x8b"
 LABELS_MAGIC = 0x00000801
@@ -51,6 +52,8 @@ def open_maybe_gzip(path: str | os.PathLike[str]) -> Iterator[tuple[IO[bytes], i
     block become DataError naming the file.
     """
     name = os.fspath(path)
+    if os.path.exists(name) and not os.path.isdir(name):
+        check_input_file(name, "data file")  # never open a FIFO (blocks) or a device (never ends)
     try:
         with open(name, "rb") as raw:
             st = os.fstat(raw.fileno())

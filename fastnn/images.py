@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import warnings
 from types import ModuleType
 from typing import Any
 
@@ -36,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
+from fastnn.paths import check_input_file
 from fastnn.polarity import detect_inverted
 
 __all__ = [
@@ -65,6 +67,11 @@ SPECK_FRACTION = 0.01
 #: Border noise allowance, in robust standard deviations (1.4826 x median absolute
 #: deviation) of the border pixels, added to the background level before cropping.
 NOISE_SIGMAS = 3.0
+
+
+class ImageWarning(UserWarning):
+    """Something odd about an image file that was read anyway (the commands print it as
+    one ``fastnn: warning:`` line)."""
 
 
 class MissingDependencyError(FastnnError, ImportError):
@@ -112,6 +119,9 @@ def _to_gray(im: Any) -> np.ndarray:
     if kind == "I;16":
         return g / 257.0
     if kind in ("I", "F"):
+        if not np.isfinite(g).all():
+            bad = int(np.count_nonzero(~np.isfinite(g)))
+            raise DataError(f"a floating-point image holding {bad:,} NaN or infinite pixel values")
         lo, hi = (float(g.min()), float(g.max())) if g.size else (0.0, 0.0)
         return (g - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(g)
     # Pillow's own luma (ITU-R 601-2), so an opaque image gives what convert("L") gives.
@@ -145,15 +155,35 @@ def load_image(path: str | os.PathLike[str]) -> np.ndarray:
     ImageOps = importlib.import_module("PIL.ImageOps")
     if os.path.isdir(path):
         raise DataError(f"{os.fspath(path)}: a directory, not an image file")
-    if not os.path.isfile(path):
-        raise DataError(f"{os.fspath(path)}: no such image file")
+    check_input_file(path, "image file")
+    where = os.fspath(path)
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im) or im
-            gray = _to_gray(im)
+        # Pillow warns (DecompressionBombWarning, "Corrupt EXIF data"...) with its own file
+        # and line: catch them and say what they mean here, naming the image.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with Image.open(path) as im:
+                bomb = next(
+                    (w for w in caught if issubclass(w.category, Image.DecompressionBombWarning)), None
+                )
+                if bomb is not None:
+                    raise DataError(
+                        f"{where}: {im.size[0]:,} x {im.size[1]:,} pixels, more than Pillow reads without "
+                        "suspecting a decompression bomb; not a digit image"
+                    )
+                im = ImageOps.exif_transpose(im) or im
+                gray = _to_gray(im)
+    except DataError as exc:
+        raise DataError(str(exc) if str(exc).startswith(where) else f"{where}: {exc}") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         # UnidentifiedImageError is an OSError; truncated files raise OSError or SyntaxError.
-        raise DataError(f"{os.fspath(path)}: not an image file Pillow can read ({exc})") from None
+        raise DataError(f"{where}: not an image file Pillow can read ({exc})") from None
+    for w in caught:
+        if issubclass(w.category, Image.DecompressionBombWarning):
+            continue
+        message = str(w.message).strip().rstrip(".")
+        what = "its EXIF orientation was ignored" if "EXIF" in message else "read anyway"
+        warnings.warn(ImageWarning(f"{where}: {message} ({what})"), stacklevel=2)
     if gray.ndim != 2 or gray.size == 0:
         raise DataError(f"{os.fspath(path)}: empty image")
     return np.clip(np.rint(gray), 0, 255).astype(np.uint8)

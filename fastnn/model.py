@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,12 +27,14 @@ from fastnn.errors import InvalidParameterError, TrainingDivergedError
 from fastnn.metrics import loss_and_accuracy, squared_error
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import INIT_SCHEMES, init_params
-from fastnn.schedule import LR_SCHEDULES, EarlyStopping, lr_at
+from fastnn.schedule import LR_SCHEDULES, MONITORS, EarlyStopping, lr_at
 from fastnn.threads import limit_threads
 from fastnn.validation import (
     check_dtype,
+    check_network_memory,
     check_optional_positive_int,
     check_positive_int,
+    check_real,
     check_targets,
     check_X,
     check_y,
@@ -70,6 +73,12 @@ def _check_layers(
             f"the 'layer_sizes' parameter needs an input and an output size; got {list(layer_sizes)}"
         )
     n_layers = len(sizes) - 1
+    if not isinstance(activations, (str, Sequence)) or not all(
+        isinstance(a, str) for a in ([activations] if isinstance(activations, str) else activations)
+    ):
+        raise InvalidParameterError(
+            f"the 'activations' parameter must be an activation name or a list of names; got {activations!r}"
+        )
     if isinstance(activations, str):
         # One name: every hidden layer uses it, the output is softmax.
         acts = [activations] * (n_layers - 1) + ["softmax"]
@@ -103,6 +112,22 @@ def _hidden_names() -> list[str]:
     from fastnn.activations import HIDDEN_ACTIVATIONS
 
     return list(HIDDEN_ACTIVATIONS)
+
+
+#: An epoch's mean loss above this many times log(n_classes) counts as divergence.
+DIVERGENCE_FACTOR = 100.0
+
+
+def diverged(loss: float, n_classes: int) -> bool:
+    """Whether an epoch's mean cross-entropy means training has blown up.
+
+    Non-finite, or more than :data:`DIVERGENCE_FACTOR` times ``log(n_classes)``, the
+    loss of a network that guesses uniformly, which is about where training starts
+    (2.3 for 10 classes; divergence is then above 230). A mean loss that high means
+    the logits differ by hundreds on average, wrongly: the weights have exploded
+    (e.g. losses of 1e37 with lr 1e10), even while every number is still finite.
+    """
+    return not math.isfinite(loss) or loss > DIVERGENCE_FACTOR * math.log(n_classes)
 
 
 class MLP:
@@ -143,6 +168,7 @@ class MLP:
     ) -> None:
         self.layer_sizes, self.activations = _check_layers(layer_sizes, activations)
         self.dtype = check_dtype(dtype)
+        check_network_memory(self.layer_sizes, self.dtype)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise InvalidParameterError(f"the 'seed' parameter must be a non-negative int; got {seed!r}")
         self.seed = int(seed)
@@ -240,10 +266,20 @@ class MLP:
         (``val_accuracy`` by default when there is a validation set, else the training
         ``loss``) and restores the best weights; ``self.best_epoch`` tells which.
 
-        Raises TrainingDivergedError if the loss becomes NaN or infinite; the weights
-        from before that epoch are restored first.
+        Raises TrainingDivergedError if the loss becomes NaN or infinite, or finite but
+        far above where training starts (see :func:`diverged`), or the weights overflow;
+        the weights from before that epoch are restored first.
         """
         mark = time.perf_counter()
+        if callback is not None and not callable(callback):
+            raise InvalidParameterError(
+                f"the 'callback' parameter must be callable or None; got {callback!r}"
+            )
+        if monitor is not None and monitor not in MONITORS:
+            raise InvalidParameterError(
+                f"the 'monitor' parameter must be a str among {sorted(MONITORS)} or None; got {monitor!r}"
+            )
+        tol = check_real("tol", tol, low=0.0)
         X = check_X(X, self.layer_sizes[0], self.dtype)
         y = self._check_targets(y, X.shape[0])
         n = X.shape[0]
@@ -271,7 +307,7 @@ class MLP:
                 f"the 'lr_schedule' parameter must be a str among {sorted(LR_SCHEDULES)}; got {lr_schedule!r}"
             )
         lr_step = check_positive_int("lr_step", lr_step)
-        if not (isinstance(lr_gamma, (int, float)) and 0 < lr_gamma <= 1):
+        if isinstance(lr_gamma, bool) or not (isinstance(lr_gamma, (int, float)) and 0 < lr_gamma <= 1):
             raise InvalidParameterError(
                 f"the 'lr_gamma' parameter must be a float in (0, 1]; got {lr_gamma!r}"
             )
@@ -335,11 +371,18 @@ class MLP:
                     self._restore(good, good_state, good_rng)
                     raise
                 loss = result.loss
-                if not math.isfinite(loss) or not np.isfinite(self.params.data).all():
+                blown_up = not math.isfinite(loss) if self.is_regressor else diverged(loss, self.n_classes)
+                if blown_up or not np.isfinite(self.params.data).all():
                     self._restore(good, good_state, good_rng)
                     what = (
-                        f"the loss became {loss}"
-                        if not math.isfinite(loss)
+                        f"the loss became {loss:.4g}"
+                        + (
+                            ""
+                            if not math.isfinite(loss)
+                            else f", more than {DIVERGENCE_FACTOR:g} x log({self.n_classes}) (what always "
+                            "guessing uniformly costs)"
+                        )
+                        if blown_up
                         else "the weights overflowed to NaN or infinity"
                     )
                     raise TrainingDivergedError(
@@ -439,8 +482,15 @@ class MLP:
     def save(self, path: str | Path) -> Path:
         """Write the model (weights, architecture, dtype) to an ``.npz`` file atomically."""
         from fastnn.model_io import save_model
+        from fastnn.paths import check_path_argument, describe_path
 
-        return save_model(self, path)
+        target = check_path_argument("path", path)
+        kind = describe_path(target)
+        if kind != "missing" and not kind.startswith("a regular file"):
+            raise InvalidParameterError(
+                f"the 'path' parameter {os.fspath(path)!r} is {kind}, not a file path"
+            )
+        return save_model(self, target)
 
     def to_onnx(
         self,
@@ -465,5 +515,6 @@ class MLP:
     ) -> MLP:
         """Read a model written by ``save``; malformed files raise DataError."""
         from fastnn.model_io import load_model
+        from fastnn.paths import check_path_argument
 
-        return load_model(path, backend=backend, threads=threads)
+        return load_model(check_path_argument("path", path), backend=backend, threads=threads)

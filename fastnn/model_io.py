@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import reprlib
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,9 @@ import numpy as np
 from fastnn.atomic import atomic_write
 from fastnn.backends import DEFAULT_BACKEND
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
+from fastnn.meta_schema import check_checkpoint_meta, check_model_meta, parse_json
+from fastnn.paths import check_input_file, check_path_argument
+from fastnn.tabular import NPZ_READ_ERRORS, read_npy_member
 from fastnn.validation import MAX_CLASS_NAME_CHARS, check_class_names
 
 if TYPE_CHECKING:
@@ -118,55 +121,114 @@ def save_model(
     return path
 
 
-def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metadata and arrays of a model file, checked for format and version only."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such model file")
+#: Members a model or checkpoint file may hold; anything else is refused unread.
+_MEMBER = re.compile(r"(fastnn_meta|[Wb](?:0|[1-9][0-9]{0,3})|opt_[mst])\.npy")
+#: The metadata string is small (a long run's history is a few MB); more is not ours.
+MAX_META_BYTES = 64 << 20
+
+
+def _expected_arrays(meta: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Every array the metadata says the file holds: name -> (shape, dtype)."""
+    dtype = np.dtype(meta["dtype"])
+    sizes = meta["layer_sizes"]
+    out: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        out[f"W{i}"], out[f"b{i}"] = ((n_in, n_out), dtype), ((n_out,), dtype)
+    if meta.get("kind") == "checkpoint" and meta.get("optimizer") is not None:
+        size = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+        out["opt_m"] = out["opt_s"] = ((size,), dtype)
+        out["opt_t"] = ((1,), np.dtype(np.int64))
+    return out
+
+
+def _read_meta(where: str, zf: zipfile.ZipFile) -> dict[str, Any]:
     try:
-        # Open the file ourselves so it is closed whatever np.load makes of it.
+        info = zf.getinfo(f"{META_KEY}.npy")
+    except KeyError:
+        raise DataError(f"{where}: not a fastnn model file (no '{META_KEY}' entry)") from None
+
+    def text_scalar(shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+        return (
+            None
+            if shape == () and dtype.kind == "U"
+            else f"is {dtype} {shape}: model metadata is not valid JSON text"
+        )
+
+    raw = read_npy_member(where, zf, info, META_KEY, text_scalar, MAX_META_BYTES)
+    meta = parse_json(where, str(raw))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise DataError(f"{where}: not a fastnn model file (format is not {FORMAT_NAME!r})")
+    version = meta.get("format_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise DataError(f"{where}: invalid format_version {version!r}")
+    if version > FORMAT_VERSION:
+        raise DataError(
+            f"{where}: written by a newer fastnn (format version {version}; this one reads up to "
+            f"{FORMAT_VERSION}); upgrade fastnn to load it"
+        )
+    meta = check_model_meta(where, meta)
+    if meta.get("kind") is not None:
+        if meta["kind"] != "checkpoint":
+            raise DataError(f"{where}: unknown kind {meta['kind']!r} in the metadata")
+        meta = check_checkpoint_meta(where, meta)
+    return meta
+
+
+def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Metadata (checked against the schema) and arrays of a model or checkpoint file.
+
+    Only the members the format has are read, each after its ``.npy`` header was
+    checked against the shape and dtype the metadata gives it; an unknown member, a
+    missing one, or one whose header disagrees is a DataError before any array is
+    allocated, so a small file cannot make us inflate or allocate a large one.
+    """
+    path = check_input_file(check_path_argument("path", path), "model file")
+    where = str(path)
+    try:
+        # Open the file ourselves so it is closed whatever zipfile makes of it.
         with open(path, "rb") as fh:
             if not zipfile.is_zipfile(fh):
                 raise DataError(
                     f"{path}: not a fastnn model file (an .npz archive without pickles): not a zip archive"
                 )
             fh.seek(0)
-            with np.load(fh, allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-    except (
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        ValueError,
-        KeyError,
-        zlib.error,
-        # zipfile's answers to a corrupted flag or method field: "File ... is encrypted,
-        # password required" and "That compression method is not supported".
-        RuntimeError,
-        NotImplementedError,
-    ) as exc:
-        if isinstance(exc, DataError):
-            raise
+            with zipfile.ZipFile(fh) as zf:
+                names = zf.namelist()
+                unknown = [n for n in names if not _MEMBER.fullmatch(n)]
+                if unknown:
+                    raise DataError(f"{path}: unknown member {unknown[0]!r}; not a fastnn model file")
+                if len(set(names)) != len(names):
+                    raise DataError(f"{path}: a member appears twice; not a fastnn model file")
+                meta = _read_meta(where, zf)
+                expected = _expected_arrays(meta)
+                extra = sorted(set(n.removesuffix(".npy") for n in names) - set(expected) - {META_KEY})
+                if extra:
+                    raise DataError(
+                        f"{path}: unexpected array {extra[0]!r}; the metadata has no place for it"
+                    )
+                arrays = {}
+                for key, (shape, dtype) in expected.items():
+                    if f"{key}.npy" not in names:
+                        raise DataError(f"{path}: missing array {key!r}")
+
+                    def matches(
+                        s: tuple[int, ...],
+                        d: np.dtype,
+                        want: tuple[tuple[int, ...], np.dtype] = (shape, dtype),
+                    ) -> str | None:
+                        if s != want[0]:
+                            return f"has shape {s}; the metadata needs {want[0]}"
+                        if d != want[1]:
+                            return f"has shape {s} and dtype {d}; the metadata needs {want[0]} {want[1]}"
+                        return None
+
+                    arrays[key] = read_npy_member(where, zf, zf.getinfo(f"{key}.npy"), key, matches)
+    except DataError:
+        raise
+    except RecursionError:
+        raise DataError(f"{path}: not a fastnn model file (nested too deeply)") from None
+    except NPZ_READ_ERRORS as exc:
         raise DataError(f"{path}: not a fastnn model file (an .npz archive without pickles): {exc}") from None
-    for key, value in arrays.items():
-        if not isinstance(value, np.ndarray):
-            raise DataError(f"{path}: entry {key!r} is not a NumPy array")
-    if META_KEY not in arrays:
-        raise DataError(f"{path}: not a fastnn model file (no '{META_KEY}' entry)")
-    try:
-        meta = json.loads(str(arrays.pop(META_KEY)))
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise DataError(f"{path}: model metadata is not valid JSON: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise DataError(f"{path}: not a fastnn model file (format is not {FORMAT_NAME!r})")
-    version = meta.get("format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise DataError(f"{path}: invalid format_version {version!r}")
-    if version > FORMAT_VERSION:
-        raise DataError(
-            f"{path}: written by a newer fastnn (format version {version}; this one reads up to "
-            f"{FORMAT_VERSION}); upgrade fastnn to load it"
-        )
     return meta, arrays
 
 
@@ -179,34 +241,29 @@ def load_model_and_labels(
     path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None
 ) -> tuple[MLP, ClassLabels]:
     """The model in ``path`` and its class labels (empty for files that record none)."""
+    meta, arrays = read_model_file(path)  # every array's shape and dtype already checked
+    model = model_from_parts(path, meta, arrays, backend, threads)
+    return model, check_labels_meta(meta, model.n_classes, path)
+
+
+def model_from_parts(
+    path: str | Path,
+    meta: dict[str, Any],
+    arrays: dict[str, np.ndarray],
+    backend: str | Backend = DEFAULT_BACKEND,
+    threads: int | None = None,
+) -> MLP:
+    """The model that :func:`read_model_file`'s checked metadata and arrays describe."""
     from fastnn.model import MLP
 
-    meta, arrays = read_model_file(path)
-    sizes = meta.get("layer_sizes")
-    if (
-        not isinstance(sizes, list)
-        or len(sizes) < 2
-        or not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in sizes)
-    ):
-        raise DataError(f"{path}: invalid layer_sizes {sizes!r} in the metadata")
-    # Check the stored arrays against the metadata before allocating anything from it,
-    # so a file that lies about its sizes cannot make us allocate a huge network.
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        for name, shape in ((f"W{i}", (n_in, n_out)), (f"b{i}", (n_out,))):
-            if name not in arrays:
-                raise DataError(f"{path}: missing array {name!r}")
-            if arrays[name].shape != shape:
-                raise DataError(
-                    f"{path}: array {name!r} has shape {arrays[name].shape}; the metadata needs {shape}"
-                )
     try:
         model = MLP(
             meta["layer_sizes"],
             meta["activations"],
             backend=backend,
             dtype=meta["dtype"],
-            seed=meta.get("seed", 0),
-            init=meta.get("init", "auto"),
+            seed=meta["seed"],
+            init=meta["init"],
             threads=threads,
         )
     except KeyError as exc:
@@ -226,6 +283,5 @@ def load_model_and_labels(
             if not np.isfinite(arr).all():
                 raise DataError(f"{path}: array {name!r} holds NaN or infinite values")
             view[...] = arr
-    epochs = meta.get("epochs_trained", 0)
-    model.epochs_trained = epochs if isinstance(epochs, int) and epochs >= 0 else 0
-    return model, check_labels_meta(meta, model.n_classes, path)
+    model.epochs_trained = meta["epochs_trained"]
+    return model

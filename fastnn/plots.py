@@ -20,9 +20,7 @@ backend) is touched.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,14 +36,17 @@ from fastnn.evaluate import (
     add_data_flags,
     add_model_flags,
     class_names_for,
+    inputs_plan,
     load_data,
     load_model_and_labels,
     select_split,
     warning,
 )
 from fastnn.images import optional_import
+from fastnn.meta_schema import history_record_problem, parse_json
 from fastnn.metrics import confusion_matrix
 from fastnn.model import MLP, EpochRecord
+from fastnn.paths import check_input_file
 
 __all__ = ["PLOT_FILES", "main", "write_plots"]
 
@@ -303,13 +304,31 @@ def write_plots(
     return written
 
 
+#: A metrics JSON is a few MB at most (the history of a long run).
+MAX_METRICS_BYTES = 64 << 20
+
+
 def read_history(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The ``history`` list and the whole document of a ``--metrics-json`` file."""
+    """The ``history`` list and the whole document of a ``--metrics-json`` file.
+
+    The file is read only if it is a regular file of at most :data:`MAX_METRICS_BYTES`,
+    and every epoch record must hold numbers (as ``python -m fastnn.train`` writes them).
+    """
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"--metrics-json: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        check_input_file(path, "file")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_METRICS_BYTES + 1)
+    except DataError as exc:
+        raise DataError(f"--metrics-json: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"--metrics-json: {path}: cannot read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_METRICS_BYTES:
+        raise DataError(
+            f"--metrics-json: {path}: larger than {MAX_METRICS_BYTES:,} bytes; not a metrics JSON file"
+        )
+    try:
+        doc = parse_json(str(path), raw.decode("utf-8"))
+    except (DataError, UnicodeDecodeError) as exc:
         raise DataError(f"--metrics-json: {path}: not a metrics JSON file ({exc})") from None
     history = doc.get("history") if isinstance(doc, dict) else None
     if not isinstance(history, list) or not all(isinstance(r, dict) and "loss" in r for r in history):
@@ -317,6 +336,10 @@ def read_history(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
             f"--metrics-json: {path}: no 'history' list of epochs; write one with "
             "python -m fastnn.train --metrics-json PATH"
         )
+    for i, record in enumerate(history):
+        problem = history_record_problem(record, json_safe=True)
+        if problem is not None:
+            raise DataError(f"--metrics-json: {path}: history entry {i}: {problem}")
     return history, doc
 
 
@@ -359,7 +382,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (see the --help epilog)."""
     args = build_parser().parse_args(argv)
+    return cli.command(lambda: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the plots ``args`` ask for; returns the exit status."""
     try:
+        plan = inputs_plan(args)
+        plan.read("--metrics-json", args.metrics_json)
+        plan.write("--out", args.out, directory=True)
+        if args.out.is_dir():
+            for name in PLOT_FILES.values():
+                plan.write("--out", args.out / name)
+        plan.check()  # before any work: no plot replaces an input or a non-file
         optional_import("matplotlib", "plots", "writing plots")  # before any slow loading
         history: list[dict[str, Any]] = []
         if args.metrics_json is not None:
@@ -380,9 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         written = write_plots(args.out, model, history, images, labels, what, names)
     except FastnnError as exc:
         return cli.error(str(exc))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
+    except OSError as exc:  # a plot could not be written (the disk filled meanwhile)
+        return cli.error(f"--out {args.out}: could not write the plots ({exc.strerror or exc})")
     for path in written:
         print(f"wrote {path}")
     return 0

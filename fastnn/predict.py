@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,9 @@ from fastnn.evaluate import (
     load_model_and_labels,
     select_split,
     split_name,
+    warning,
 )
-from fastnn.images import SIDE, MissingDependencyError, load_digit
+from fastnn.images import SIDE, ImageWarning, MissingDependencyError, load_digit
 
 #: Gray levels of the ASCII art, dark to light (each pixel is two characters wide, so
 #: the 28x28 digit keeps its proportions in a terminal).
@@ -155,14 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.images and not args.sample:
         parser.error("nothing to predict: give IMAGE files and/or --sample N")
-    try:
-        return run(args)
-    except BrokenPipeError:  # e.g. `| head`
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return cli.EXIT_FAILED
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return cli.EXIT_INTERRUPTED
+    return cli.command(lambda: run(args))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -174,7 +168,11 @@ def run(args: argparse.Namespace) -> int:
         inputs, errors = [], []
         for path in args.images:
             try:
-                inputs.append(load_digit(path, invert))
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ImageWarning)
+                    inputs.append(load_digit(path, invert))
+                for w in caught:
+                    warning(str(w.message))
             except FastnnError as exc:
                 if isinstance(exc, MissingDependencyError):  # Pillow missing: one message
                     raise

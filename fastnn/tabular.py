@@ -3,9 +3,11 @@
 Both return plain arrays (uint8 pixels (n, 784), int64 labels (n,)); ``fastnn.data``
 wraps them in ``MnistData``. Every problem raises DataError naming the file.
 
-CSV: the fast path is one ``np.loadtxt(dtype=uint8)`` call (about 1 s for Kaggle's
-42,000-row ``train.csv``). If it fails, a slower line-by-line pass finds the first
-bad line and says what is wrong with it, so only broken files pay for the diagnosis.
+CSV: streamed, a batch of lines at a time, each batch one ``np.loadtxt(dtype=uint8)``
+call (about 1 s for Kaggle's 42,000-row ``train.csv``). A line longer than any MNIST
+row, or more than :data:`MAX_CSV_BYTES` in all (a sparse file, a gzip bomb), is
+refused when it is reached, so memory stays bounded. If a batch fails to parse, a
+slower pass over that batch finds the first bad line and says what is wrong with it.
 
 npz: archives are read member by member with zipfile and ``np.lib.format``. Each
 array's header is checked (no object dtype, so nothing is ever unpickled; a size
@@ -16,6 +18,7 @@ allocates anything, so a lying header cannot cause a huge allocation.
 from __future__ import annotations
 
 import codecs
+import gzip
 import math
 import os
 import re
@@ -23,21 +26,43 @@ import struct
 import warnings
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import IO
 
 import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import DataError
-from fastnn.idx import DEFLATE_MAX_RATIO, open_maybe_gzip, read_at_most
+from fastnn.idx import DEFLATE_MAX_RATIO, open_maybe_gzip
+from fastnn.paths import check_input_file
 
 N_PIXELS = 784
 N_CLASSES = 10
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: A CSV larger than this is refused as soon as the reader gets there (the parsed
+#: table is at most about half of it: 785 bytes a row of at least 1,569 characters).
 MAX_CSV_BYTES = 1 << 31
+#: No MNIST row is longer: 785 cells of up to a few characters each.
+MAX_CSV_LINE = 1 << 16
+CSV_BATCH_LINES = 8192
 MAX_NPZ_ARRAY_BYTES = 1 << 32
 # A line np.loadtxt(dtype=uint8) accepts: 785 integers 0..255 (labels are checked later).
 _BYTE = r"[ \t]*\+?0*(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[ \t]*"
+#: What zipfile and np.lib.format raise on a damaged archive (all become DataError).
+NPZ_READ_ERRORS = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    zlib.error,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+    TypeError,
+    SyntaxError,
+)
 _ROW_OK = re.compile(rf"{_BYTE}(?:,{_BYTE}){{784}}\r?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -77,14 +102,6 @@ def _label_column(name: str, header: str) -> int:
     return index
 
 
-def _data_lines(lines: list[str]) -> Iterator[tuple[int, str]]:
-    """(line number, line) for each data line; the header is line 1. Empty lines are
-    skipped, as np.loadtxt skips them (a line of spaces is not empty to either)."""
-    for number, line in enumerate(lines, start=2):
-        if line not in ("", "\r"):
-            yield number, line
-
-
 def _explain_line(name: str, number: int, line: str, label_col: int) -> DataError | None:
     """What is wrong with one data line, or None if np.loadtxt(dtype=uint8) accepts it."""
     if _ROW_OK.fullmatch(line):
@@ -109,55 +126,84 @@ def _explain_line(name: str, number: int, line: str, label_col: int) -> DataErro
     return None
 
 
-def _diagnose_csv(name: str, lines: list[str], label_col: int, reason: str) -> DataError:
-    """The first bad line, explained; called only when the fast path failed.
-
-    np.loadtxt's message names the failing row ("at row 41999"): look around it first,
-    so a bad last line of a large file is explained at once, then scan everything.
-    """
-    data = list(_data_lines(lines))
-    hint = re.search(r"at row ([0-9]+)", reason)
-    near = data[max(0, int(hint.group(1)) - 2) : int(hint.group(1)) + 3] if hint else []
-    for number, line in [*near, *data]:
-        error = _explain_line(name, number, line, label_col)
-        if error is not None:
-            return error
-    return DataError(f"{name}: cannot parse CSV ({reason})")
-
-
-def read_csv_arrays(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
-    """Pixels (n, 784) uint8 and labels (n,) int64 from a Kaggle-style CSV, gz or plain."""
-    name = os.fspath(path)
-    with open_maybe_gzip(name) as (fh, _):
-        raw = read_at_most(fh, MAX_CSV_BYTES + 1)
-    if len(raw) > MAX_CSV_BYTES:
-        raise DataError(f"{name}: larger than {MAX_CSV_BYTES:,} bytes; not an MNIST CSV")
-    start = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
-    # latin-1 decodes any byte; anything that is not a digit is then reported as a bad cell.
-    text = str(memoryview(raw)[start:], "latin-1")
-    del raw
-    header, _, body = text.partition("\n")
-    del text
-    label_col = _label_column(name, header)
-    lines = body.split("\n")  # a list of lines parses faster and in less memory than a StringIO
-    del body
-    if next(_data_lines(lines), None) is None:
-        raise DataError(f"{name}: no data lines after the header")
+def _parse_batch(name: str, batch: list[tuple[int, str]], label_col: int) -> np.ndarray:
+    """One batch of data lines as a uint8 table (n, 785); the first bad line explained."""
+    lines = [line for _, line in batch]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # e.g. loadtxt's "input contained no data"
             table = np.loadtxt(lines, delimiter=",", dtype=np.uint8, comments=None, ndmin=2)
+        if table.shape != (len(lines), N_PIXELS + 1):
+            raise ValueError(f"{table.shape[1]} columns")
     except (ValueError, Warning) as exc:
-        raise _diagnose_csv(name, lines, label_col, str(exc)) from None
-    if table.shape[1] != N_PIXELS + 1:
-        raise _diagnose_csv(name, lines, label_col, f"{table.shape[1]} columns")
-    labels = table[:, label_col]
-    bad = np.flatnonzero(labels >= N_CLASSES)
+        for number, line in batch:
+            error = _explain_line(name, number, line, label_col)
+            if error is not None:
+                raise error from None
+        raise DataError(f"{name}: cannot parse CSV ({exc})") from None
+    bad = np.flatnonzero(table[:, label_col] >= N_CLASSES)
     if bad.size:
-        number = next((n for i, (n, _) in enumerate(_data_lines(lines)) if i == bad[0]), "?")
         raise DataError(
-            f"{name}: line {number}, column {label_col + 1}: label {labels[bad[0]]} out of range 0..9"
+            f"{name}: line {batch[bad[0]][0]}, column {label_col + 1}: label "
+            f"{table[bad[0], label_col]} out of range 0..9"
         )
+    return table
+
+
+def _lines(name: str, fh: IO[bytes]) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every line, refused as soon as one is longer than an MNIST
+    row can be or the total exceeds :data:`MAX_CSV_BYTES` (a huge or sparse file, a
+    gzip bomb): memory stays bounded by what has been parsed so far."""
+    total = 0
+    number = 0
+    while True:
+        raw = fh.readline(MAX_CSV_LINE + 1)
+        if not raw:
+            return
+        number += 1
+        total += len(raw)
+        if len(raw) > MAX_CSV_LINE:
+            raise DataError(
+                f"{name}: line {number} is longer than {MAX_CSV_LINE:,} bytes (an MNIST row is about "
+                f"3,000 at most); not an MNIST CSV"
+            )
+        if total > MAX_CSV_BYTES:
+            raise DataError(f"{name}: larger than {MAX_CSV_BYTES:,} bytes; not an MNIST CSV")
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        # latin-1 decodes any byte; anything that is not a digit is then reported as a bad cell.
+        yield number, raw.decode("latin-1").removesuffix("\n")
+
+
+def read_csv_arrays(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+    """Pixels (n, 784) uint8 and labels (n,) int64 from a Kaggle-style CSV, gz or plain.
+
+    Streamed: read and parsed :data:`CSV_BATCH_LINES` lines at a time, so a bad line,
+    a line too long or a file too large is refused as soon as it is reached.
+    """
+    name = os.fspath(path)
+    tables: list[np.ndarray] = []
+    with open_maybe_gzip(name) as (fh, capacity):
+        if capacity is not None and not isinstance(fh, gzip.GzipFile) and capacity > MAX_CSV_BYTES:
+            raise DataError(f"{name}: larger than {MAX_CSV_BYTES:,} bytes; not an MNIST CSV")
+        lines = _lines(name, fh)
+        first = next(lines, None)
+        label_col = _label_column(name, first[1] if first is not None else "")
+        batch: list[tuple[int, str]] = []
+        for number, line in lines:
+            if line in ("", "\r"):  # empty lines are skipped, as np.loadtxt skips them
+                continue
+            batch.append((number, line))
+            if len(batch) == CSV_BATCH_LINES:
+                tables.append(_parse_batch(name, batch, label_col))
+                batch = []
+        if batch:
+            tables.append(_parse_batch(name, batch, label_col))
+    if not tables:
+        raise DataError(f"{name}: no data lines after the header")
+    table = np.concatenate(tables) if len(tables) > 1 else tables[0]
+    del tables
+    labels = table[:, label_col]
     pixels = table[:, 1:] if label_col == 0 else table[:, :N_PIXELS]
     return np.ascontiguousarray(pixels), labels.astype(np.int64)
 
@@ -166,7 +212,7 @@ def read_csv_arrays(path: str | os.PathLike[str]) -> tuple[npt.NDArray[np.uint8]
 
 
 def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
-    """One array, after checking its .npy header against what the zip member holds."""
+    """One array of a Keras-layout npz (see :func:`read_npy_member`)."""
     try:
         info = zf.getinfo(f"{key}.npy")
     except KeyError:
@@ -174,6 +220,23 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
         raise DataError(
             f"{name}: missing array '{key}' (found {found}); expected the Keras layout {', '.join(NPZ_KEYS)}"
         ) from None
+    return read_npy_member(name, zf, info, key)
+
+
+def read_npy_member(
+    name: str,
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    key: str,
+    expect: Callable[[tuple[int, ...], np.dtype], str | None] | None = None,
+    max_bytes: int = MAX_NPZ_ARRAY_BYTES,
+) -> np.ndarray:
+    """One ``.npy`` member, after checking its header before anything is allocated.
+
+    The header must be a numeric (never pickled) array whose declared size is what
+    the zip entry holds and at most ``max_bytes``; ``expect(shape, dtype)`` may
+    add a check of its own (the shape the metadata says) and returns a problem or None.
+    """
     if info.compress_type == zipfile.ZIP_STORED:
         room = info.compress_size
     elif info.compress_type == zipfile.ZIP_DEFLATED:
@@ -202,17 +265,18 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
             f"{name}: array '{key}': its zip entry declares {info.file_size:,} bytes, more than "
             f"{info.compress_size:,} compressed bytes can hold"
         )
+    if expect is not None:
+        problem = expect(tuple(shape), dtype)
+        if problem is not None:
+            raise DataError(f"{name}: array '{key}' {problem}")
     nbytes = math.prod(shape) * dtype.itemsize
     if min(shape, default=0) < 0 or nbytes != info.file_size - header_size:
         raise DataError(
             f"{name}: array '{key}' declares shape {shape} {dtype} = {nbytes:,} bytes, "
             f"but its zip entry holds {info.file_size - header_size:,} bytes of data"
         )
-    if nbytes > MAX_NPZ_ARRAY_BYTES:
-        raise DataError(
-            f"{name}: array '{key}' is {nbytes:,} bytes, more than the "
-            f"{MAX_NPZ_ARRAY_BYTES:,} an MNIST array can need"
-        )
+    if nbytes > max_bytes:
+        raise DataError(f"{name}: array '{key}' is {nbytes:,} bytes, more than the {max_bytes:,} it can need")
     with zf.open(info) as fh:
         return np.lib.format.read_array(fh, allow_pickle=False)
 
@@ -245,6 +309,8 @@ def _npz_images(name: str, key: str, arr: np.ndarray, unit_range: bool) -> npt.N
 def read_npz_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     """``x_train, y_train, x_test, y_test`` (uint8 (n, 784) / int64 (n,)) from a Keras-style npz."""
     name = os.fspath(path)
+    if os.path.exists(name) and not os.path.isdir(name):
+        check_input_file(name, "data file")  # a FIFO would block forever, a device never end
     try:
         zf = zipfile.ZipFile(name)
     except FileNotFoundError:
@@ -258,20 +324,7 @@ def read_npz_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
             raw = {key: _read_npz_member(name, zf, key) for key in NPZ_KEYS}
     except DataError:
         raise
-    except (
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        ValueError,
-        KeyError,
-        zlib.error,
-        struct.error,
-        NotImplementedError,
-        RuntimeError,
-        OverflowError,
-        TypeError,
-        SyntaxError,
-    ) as exc:
+    except NPZ_READ_ERRORS as exc:
         raise DataError(f"{name}: corrupt npz archive ({type(exc).__name__}: {exc})") from None
     floats = [raw[k] for k in ("x_train", "x_test") if np.issubdtype(raw[k].dtype, np.floating)]
     unit_range = all(a.size == 0 or (np.isfinite(a).all() and a.max() <= 1.0) for a in floats)

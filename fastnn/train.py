@@ -32,7 +32,7 @@ from fastnn.errors import DataError, FastnnError, InvalidParameterError
 from fastnn.evaluate import load_data
 from fastnn.images import optional_import
 from fastnn.model import MLP
-from fastnn.model_io import ClassLabels, save_model
+from fastnn.model_io import ClassLabels
 from fastnn.optim import OptimizerConfig
 from fastnn.plots import write_plots
 from fastnn.presets import PRESETS
@@ -50,6 +50,7 @@ from fastnn.train_args import (
     resolve_activations,
 )
 from fastnn.train_loop import EarlyStop, Session
+from fastnn.train_outputs import plan_outputs, planned_text, recover, save_or_recover, write_failed
 from fastnn.train_report import (
     Reporter,
     epoch_line,
@@ -58,7 +59,7 @@ from fastnn.train_report import (
     versions_text,
     write_metrics,
 )
-from fastnn.train_resume import check_resumed_data, read_resume, resume, resume_conflicts
+from fastnn.train_resume import check_resumed_data, read_resume, resume, resume_conflicts, resumed_outputs
 
 __all__ = [
     "build_model",
@@ -141,11 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command; returns the exit status (see the --help epilog)."""
     parser = build_parser()
     args = parse_args(argv, parser)
-    try:
-        return run(args, parser)
-    except BrokenPipeError:  # e.g. `| head`: stop quietly, as other command-line tools do
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return cli.EXIT_FAILED
+    return cli.command(lambda: run(args, parser))
 
 
 def header(
@@ -203,6 +200,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
         check_combinations(args)
         if args.resume is not None and "checkpoint" not in args.explicit:
             args.checkpoint = args.resume  # keep updating the file resumed from
+        derived = resumed_outputs(args, stored) if args.resume is not None else []
+        plan = plan_outputs(args)  # before any work: refuse outputs that destroy inputs or fail
         report = Reporter(0 if args.quiet else 2 if args.verbose else 1)
         if args.resume is not None:
             try:
@@ -211,10 +210,6 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
                 raise DataError(f"--resume {exc}") from None
         else:
             model = build_model(args)
-        for dest in ("save", "metrics_json", "checkpoint"):
-            path = getattr(args, dest)
-            if path is not None and not path.parent.is_dir():  # fail now, not after training
-                raise InvalidParameterError(f"{flag(dest)} {path}: directory {path.parent} does not exist")
         if args.plot is not None:  # fail now, not after training
             optional_import("matplotlib", "plots", "--plot")
         data = load_data(args)  # --data, then the pixel polarity check (--fix-polarity)
@@ -224,6 +219,14 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
         split = split_data(args, data)
         data_record = check_resumed_data(args, stored, data, split)
         header(args, model, data, split, report)
+        if derived:
+            report.say(
+                f"resumed run: the checkpoint's run wrote {', '.join(d.split()[0] for d in derived)}; "
+                f"this one writes beside the checkpoint: {', '.join(derived)}"
+            )
+        written = planned_text(plan)
+        if written:
+            report.say(written)
         early = EarlyStop(args.early_stopping, args.monitor, args.tol) if args.early_stopping else None
         session = Session(
             model, args, report, early, {"data": data_record}, elapsed=stored.get("elapsed_seconds", 0.0)
@@ -263,7 +266,11 @@ def finish(
     status: str,
 ) -> int:
     """Evaluate, save and write metrics as the outcome allows; returns the exit status."""
-    exit_code = {"diverged": cli.EXIT_FAILED, "interrupted": cli.EXIT_INTERRUPTED}.get(status, 0)
+    exit_code = {
+        "diverged": cli.EXIT_FAILED,
+        "interrupted": cli.EXIT_INTERRUPTED,
+        "write_failed": cli.EXIT_FAILED,
+    }.get(status, 0)
     report = session.report
     try:
         test = None
@@ -271,7 +278,7 @@ def finish(
             restored = session.restore_best()
             if restored:
                 report.say(restored)
-        if status != "interrupted":  # a user who pressed Ctrl-C wants out, not an evaluation
+        if status not in ("interrupted", "write_failed"):  # wants out / must save first, not evaluate
             if len(split["x_test"]):
                 test = model.evaluate(split["x_test"], split["y_test"])
                 print(
@@ -297,30 +304,45 @@ def finish(
             # The data set's name and class names go with the weights (evaluate, predict,
             # plots and the ONNX export print "Sneaker", not "7").
             labels = ClassLabels(data.dataset, data.class_names).as_meta()
-            report.say(f"saved model to {save_model(model, args.save, extra_meta=labels)}{kept}")
+            saved, problem = save_or_recover(model, args.save, "--save", labels)
+            if saved is not None:
+                report.say(f"saved model to {saved}{kept}")
+            else:
+                print(problem, file=sys.stderr)
+                exit_code = exit_code or cli.EXIT_FAILED
+        elif status == "write_failed":  # the checkpoint could not be written: keep the model
+            print(f"fastnn: {recover(model, 'model.npz', [])}", file=sys.stderr)
         if args.metrics_json is not None:
-            write_metrics(
-                args.metrics_json,
-                args,
-                model,
-                data,
-                split,
-                compile_seconds,
-                status,
-                test,
-                extra=metrics_extra(args, session),
-            )
-            report.say(f"wrote metrics to {args.metrics_json}")
-        if args.plot is not None and status != "interrupted":
+            try:
+                write_metrics(
+                    args.metrics_json,
+                    args,
+                    model,
+                    data,
+                    split,
+                    compile_seconds,
+                    status,
+                    test,
+                    extra=metrics_extra(args, session),
+                )
+                report.say(f"wrote metrics to {args.metrics_json}")
+            except (OSError, FastnnError) as exc:
+                write_failed("--metrics-json", args.metrics_json, exc)
+                exit_code = exit_code or cli.EXIT_FAILED
+        if args.plot is not None and status not in ("interrupted", "write_failed"):
             x_plot, y_plot, split_name = (
                 (split["x_test"], split["y_test"], "test")
                 if len(split["y_test"])
                 else (split["x_val"], split["y_val"], "validation")
             )
-            for path in write_plots(
-                args.plot, model, model.history, x_plot, y_plot, split_name, data.class_names
-            ):
-                report.say(f"wrote {path}")
+            try:
+                for path in write_plots(
+                    args.plot, model, model.history, x_plot, y_plot, split_name, data.class_names
+                ):
+                    report.say(f"wrote {path}")
+            except (OSError, FastnnError) as exc:
+                write_failed("--plot", args.plot, exc)
+                exit_code = exit_code or cli.EXIT_FAILED
     except FastnnError as exc:
         return cli.error(cli.name_flags(str(exc)))
     except KeyboardInterrupt:

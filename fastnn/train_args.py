@@ -61,7 +61,8 @@ MATHS_OPTIONS: tuple[str, ...] = (
     "train_size",
 )
 #: Options a checkpoint stores as the defaults of a resumed run, which may change
-#: them: how long (``epochs`` is the total), who computes, where results go. ``data``
+#: them: how long (``epochs`` is the total), who computes. Where results go is stored
+#: for the record but never restored (:data:`OUTPUT_OPTIONS`). ``data``
 #: may point elsewhere (the files may have moved); the data themselves are checked
 #: against the checkpoint's fingerprint instead.
 RUN_OPTIONS: tuple[str, ...] = (
@@ -75,6 +76,17 @@ RUN_OPTIONS: tuple[str, ...] = (
     "plot",
 )
 STORED_OPTIONS = MATHS_OPTIONS + RUN_OPTIONS
+#: Where a run writes. A checkpoint records them, but a resumed run never takes them
+#: from it (a file must not decide where fastnn writes): they come from the command
+#: line, or sit beside the checkpoint (:data:`RESUMED_OUTPUT_NAMES`).
+OUTPUT_OPTIONS: tuple[str, ...] = ("save", "metrics_json", "plot")
+#: The output a resumed run writes, beside the checkpoint ``NAME.npz``, when the
+#: checkpoint's run wrote one and the resuming command line names none.
+RESUMED_OUTPUT_NAMES = {
+    "save": "{stem}.model.npz",
+    "metrics_json": "{stem}.metrics.json",
+    "plot": "{stem}.plots",
+}
 
 
 def flag(dest: str) -> str:
@@ -135,7 +147,12 @@ def _epilog() -> str:
             "run that never stopped. Ctrl-C finishes the current epoch, writes the checkpoint and "
             "prints how to resume; a second Ctrl-C stops at once (back to the last finished epoch).",
             "",
-            "Exit status: 0 done, 1 diverged or --target-acc missed, 2 bad flags or data, 130 interrupted.",
+            "Outputs: every path written is printed before training; an output that is an input or "
+            "another output, is not a regular file, or cannot be written is refused before any work. "
+            "If a write fails after training, the model goes to a recovery file that is named.",
+            "",
+            "Exit status: 0 done, 1 diverged, --target-acc missed or an output could not be written, "
+            "2 bad flags or data, 130 interrupted.",
         ]
     )
 
@@ -322,7 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="continue the run saved in checkpoint PATH; its options are the "
-        "defaults, and flags that would change its numbers are refused",
+        "defaults, and flags that would change its numbers are refused. Output paths are never "
+        "taken from the checkpoint: outputs its run wrote and this command does not name go "
+        "beside it (NAME.model.npz, NAME.metrics.json, NAME.plots)",
     )
     out = p.add_argument_group("output")
     out.add_argument("--save", metavar="PATH", type=Path, default=None, help="write the model (.npz)")

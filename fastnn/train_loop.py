@@ -38,6 +38,7 @@ import numpy as np
 
 from fastnn.checkpoint import save_checkpoint
 from fastnn.errors import DataError, TrainingDivergedError
+from fastnn.meta_schema import check_early_stopping_state
 from fastnn.model import MLP, EpochRecord
 from fastnn.model_io import load_model
 from fastnn.params import Params
@@ -145,11 +146,7 @@ class EarlyStop:
 
     def restore(self, state: Any, model: MLP, checkpoint: Path) -> None:
         """Continue from ``state``; the best weights come from ``model`` or the sibling file."""
-        try:
-            best, epoch, waited = state["best"], int(state["best_epoch"]), int(state["waited"])
-            stopped, sha = bool(state["stopped"]), state["best_sha256"]
-        except (KeyError, TypeError, ValueError):
-            raise DataError(f"{checkpoint}: invalid early-stopping state {state!r}") from None
+        best, epoch, waited, stopped, sha = check_early_stopping_state(str(checkpoint), state)
         if best is None or epoch < 1:
             return  # no epoch recorded yet
         if epoch == model.epochs_trained:
@@ -168,7 +165,7 @@ class EarlyStop:
                 f"{checkpoint}: the weights of the best epoch {epoch} do not match the "
                 f"checkpoint (is {best_path(checkpoint)} from another run?)"
             )
-        self.rule.best, self.rule.best_epoch, self.rule.waited = float(best), epoch, waited
+        self.rule.best, self.rule.best_epoch, self.rule.waited = best, epoch, waited
         self.rule.best_params, self.stopped = weights.astype(model.dtype, copy=True), stopped
         self._hashed = None
 
@@ -196,6 +193,7 @@ class Session:
         self.best_written: int | None = None  # epoch of the weights in best_path(checkpoint)
         self.resumed_from: Path | None = None
         self.resumed_at: int | None = None
+        self.write_error: str | None = None  # why the checkpoint could not be written
         self.print_every = args.print_every or auto_print_every(args.epochs)
         self.show_lr = args.lr_schedule != "constant"
 
@@ -222,8 +220,18 @@ class Session:
             self.checkpoint is None
             or self.written_epoch == model.epochs_trained
             or recorded != model.epochs_trained
+            or self.write_error is not None
         ):
             return
+        try:
+            self._write_checkpoint()
+        except (OSError, DataError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            self.write_error = f"fastnn: error: --checkpoint {self.checkpoint}: could not write it ({reason}); training stopped"
+
+    def _write_checkpoint(self) -> None:
+        model = self.model
+        assert self.checkpoint is not None
         with self.stop.deferred():
             early = self.early
             if (
@@ -255,7 +263,7 @@ class Session:
                 show_lr=self.show_lr,
                 force=shown,
             )
-        return stop or self.stop.requested
+        return stop or self.stop.requested or self.write_error is not None
 
     def train(self, split: dict[str, np.ndarray]) -> tuple[str, str | None]:
         """Train to ``args.epochs`` in total; returns (status, message for stderr or None).
@@ -292,11 +300,13 @@ class Session:
             status = "interrupted"
         finally:
             self.stop.training = False
-        if status == "completed" and self.early is not None and self.early.stopped:
+        self.write_checkpoint()
+        if self.write_error is not None:
+            status, message = "write_failed", self.write_error
+        elif status == "completed" and self.early is not None and self.early.stopped:
             status = "early_stopped"
         elif status == "completed" and model.epochs_trained < args.epochs:
             status = "interrupted"  # the first Ctrl-C stopped it between epochs
-        self.write_checkpoint()
         if status == "interrupted" and self.checkpoint is None:
             message = (
                 f"interrupted after epoch {model.epochs_trained}; pass --checkpoint PATH to be "

@@ -28,6 +28,8 @@ from fastnn.model import MLP
 from fastnn.model_io import read_model_file
 from fastnn.train_args import (
     MATHS_OPTIONS,
+    OUTPUT_OPTIONS,
+    RESUMED_OUTPUT_NAMES,
     STORED_OPTIONS,
     action_of,
     convert,
@@ -124,6 +126,8 @@ def read_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> di
         options = restore_options(parser, config.get("options"), path)
     except DataError as exc:
         raise DataError(f"--resume {exc}") from None
+    # Never an output path from the file: only whether the run wrote that output.
+    config["outputs_before"] = [d for d in OUTPUT_OPTIONS if options.pop(d, None) is not None]
     # The network itself is what the weights say it is.
     options.update(
         layers=meta.get("layer_sizes"),
@@ -140,6 +144,18 @@ def read_resume(args: argparse.Namespace, parser: argparse.ArgumentParser) -> di
         else 0.0
     )  # only ever printed
     return config
+
+
+def resumed_outputs(args: argparse.Namespace, stored: dict[str, Any]) -> list[str]:
+    """Set the outputs the checkpoint's run wrote and this command line does not name:
+    beside the checkpoint, never where the file says. Returns what was derived, as text."""
+    derived = []
+    for dest in stored.get("outputs_before", []):
+        if dest in args.explicit or getattr(args, dest) is not None:
+            continue
+        setattr(args, dest, args.resume.with_name(RESUMED_OUTPUT_NAMES[dest].format(stem=args.resume.stem)))
+        derived.append(f"{flag(dest)} {getattr(args, dest)}")
+    return derived
 
 
 def check_resumed_data(

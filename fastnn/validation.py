@@ -6,8 +6,12 @@ is established here, before any backend runs.
 
 from __future__ import annotations
 
+import itertools
+import math
 import numbers
+import os
 import reprlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -36,7 +40,7 @@ def check_dtype(dtype: object) -> np.dtype:
     try:
         # np.dtype(None) is float64; refuse it rather than guess.
         dt = None if dtype is None else np.dtype(dtype)  # type: ignore[call-overload]
-    except TypeError:
+    except Exception:  # any crafted spec ({"names": "a"}, bad offsets...) is just not a dtype
         dt = None
     # `None in (float32, float64)` is True in NumPy, so test for None first.
     if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -178,3 +182,68 @@ def check_class_names(value: object, n_classes: int, where: str) -> list[str]:
             f"{MAX_CLASS_NAME_CHARS} characters; got {reprlib.repr(value)}"
         )
     return [str(s) for s in value]
+
+
+#: A network is refused when this many copies of its weights (weights, gradient and
+#: the two Adam moments) would not fit in the machine's memory.
+WEIGHT_COPIES_TO_TRAIN = 4
+
+
+def memory_limit() -> int:
+    """Bytes of memory this process can have: physical memory, or a lower cgroup limit."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        total = 1 << 40
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
+            text = fh.read(64).strip()
+        if text.isdigit():
+            total = min(total, int(text))
+    except OSError:
+        pass
+    return total
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    return f"{n:,.1f} PiB"  # pragma: no cover
+
+
+def check_network_memory(layer_sizes: Sequence[int], dtype: np.dtype, name: str = "layer_sizes") -> int:
+    """The number of parameters of ``layer_sizes``; InvalidParameterError if training them
+    would need more memory than the machine has (Python ints: no overflow, any size)."""
+    sizes = [int(n) for n in layer_sizes]
+    n_params = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    weights = n_params * np.dtype(dtype).itemsize
+    limit = memory_limit()
+    if weights * WEIGHT_COPIES_TO_TRAIN > limit:
+        raise InvalidParameterError(
+            f"the '{name}' parameter {sizes} means {n_params:,} parameters: "
+            f"{format_bytes(weights)} of {np.dtype(dtype).name} weights, about "
+            f"{format_bytes(weights * WEIGHT_COPIES_TO_TRAIN)} to train, more than this "
+            f"machine's {format_bytes(limit)} of memory"
+        )
+    return n_params
+
+
+def check_real(name: str, value: object, *, low: float | None = None, high: float | None = None) -> float:
+    """A finite real number (bools refused) within [low, high]."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+    if ok and low is not None and float(value) < low:  # type: ignore[arg-type]
+        ok = False
+    if ok and high is not None and float(value) > high:  # type: ignore[arg-type]
+        ok = False
+    if not ok:
+        where = (
+            f" in [{low:g}, {high:g}]"
+            if low is not None and high is not None
+            else f" >= {low:g}"
+            if low is not None
+            else ""
+        )
+        raise InvalidParameterError(f"the '{name}' parameter must be a finite number{where}; got {value!r}")
+    return float(value)  # type: ignore[arg-type]

@@ -77,3 +77,14 @@ def _isolated_data_dirs(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
     for env in ("FASTNN_MNIST_MIRRORS", "FASTNN_FASHION_MNIST_MIRRORS", "FASTNN_KMNIST_MIRRORS"):
         monkeypatch.setenv(env, "http://127.0.0.1:9/")
+
+
+@pytest.fixture
+def checkpoint_file(tiny_data, tmp_path):
+    """A checkpoint of a [12, 6, 3] tanh network after 2 Adam epochs on ``tiny_data``."""
+    from fastnn import MLP
+    from fastnn.checkpoint import save_checkpoint
+
+    X, y = tiny_data
+    model = MLP([12, 6, 3], "tanh", backend="numpy", seed=1).fit(X, y, epochs=2, optimizer="adam")
+    return save_checkpoint(model, tmp_path / "c.npz", {"options": {}})

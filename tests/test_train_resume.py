@@ -93,7 +93,10 @@ def test_resume_after_an_epoch_aborted_by_keyboard_interrupt(capsys, tmp_path, m
     assert json.loads(metrics.read_text())["status"] == "interrupted"
     run(capsys, ["--resume", str(ckpt), "--save", str(tmp_path / "resumed.npz")])  # --epochs 4 stored
     assert np.array_equal(weights(tmp_path / "straight.npz"), weights(tmp_path / "resumed.npz"))
-    resumed = json.loads(metrics.read_text())  # --metrics-json is stored too
+    # The run wrote --metrics-json; the resumed one writes it beside the checkpoint, never
+    # where the file says (issue 15).
+    assert json.loads(metrics.read_text())["status"] == "interrupted"
+    resumed = json.loads((tmp_path / "c.metrics.json").read_text())
     assert resumed["status"] == "completed" and [r["epoch"] for r in resumed["history"]] == [1, 2, 3, 4]
     assert resumed["checkpoint"] == {"path": str(ckpt), "resumed_from": str(ckpt), "resumed_at_epoch": 2}
 
