@@ -1,0 +1,67 @@
+"""Dask for sweeps: an optional extra, a loopback-only local cluster, data sent once.
+
+By default a ``distributed.LocalCluster`` on 127.0.0.1 (scheduler, nannies and
+workers listen there only; no dashboard), one single-threaded worker process per
+core: a trial is one sequential training run, so processes, not threads, give it a
+core of its own without the GIL. ``--scheduler tcp://HOST:PORT`` uses a running
+cluster instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+from fastnn.data import MnistData
+from fastnn.images import optional_import
+from fastnn.threads import available_threads
+
+#: Loopback only: nothing a sweep starts is reachable from another machine.
+LOCAL_HOST = "127.0.0.1"
+#: Seconds to wait for a --scheduler to answer.
+CONNECT_TIMEOUT = 30
+
+
+def import_distributed() -> ModuleType:
+    """``distributed``, or MissingDependencyError naming the extra that installs it."""
+    return optional_import("distributed", "sweep", "python -m fastnn.sweep", "dask[distributed]")
+
+
+@contextmanager
+def connect(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+    """A ``distributed.Client``: on ``scheduler``, or on a new local cluster closed afterwards."""
+    distributed = import_distributed()
+    if scheduler is not None:
+        with distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False) as client:
+            yield client
+        return
+    cluster = distributed.LocalCluster(
+        n_workers=workers or available_threads(),
+        threads_per_worker=1,
+        processes=True,
+        host=LOCAL_HOST,
+        dashboard_address=None,
+        worker_dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    try:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            yield client
+    finally:
+        cluster.close()
+
+
+def send_data(client: Any, data: MnistData) -> Any:
+    """Put ``data`` on every worker once; trials take the returned future, not the arrays.
+
+    One future for the whole ``MnistData`` (a dict or list would be scattered item
+    by item); ``broadcast=True`` copies it to each worker now rather than on demand.
+    """
+    return client.scatter(data, broadcast=True, hash=False)
+
+
+def worker_addresses(client: Any) -> list[str]:
+    return sorted(client.scheduler_info(n_workers=-1)["workers"])
