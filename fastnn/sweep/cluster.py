@@ -49,6 +49,9 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     )
     try:
         with distributed.Client(cluster, set_as_default=False) as client:
+            from fastnn.sweep.worker_plugin import IgnoreInterrupts
+
+            client.register_plugin(IgnoreInterrupts())  # restarted workers get it too
             yield client
     finally:
         cluster.close()

@@ -22,7 +22,7 @@ from fastnn.sweep.spec import MAX_TRIALS, SPEC_KEYS, SweepSpec, add_grid_flag, r
 EXAMPLE = """\
 examples:
   python -m fastnn.sweep --results sweep.jsonl --epochs 3 --batch-size 64 \\
-      --grid lr=0.01,0.05,0.1 --grid activations=relu,tanh
+      --grid lr=0.01,0.05,0.1 --grid 'activations=relu;tanh'
   python -m fastnn.sweep --results sweep.jsonl --spec sweep.toml --samples 20 --plot plots/
   python -m fastnn.sweep --results sweep.jsonl --spec sweep.toml --scheduler tcp://10.0.0.5:8786
 
@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         help="sweep train option NAME over these values (repeatable; the grid is every combination); "
-        "separate values by ';' when they hold commas: --grid 'layers=784,64,10;784,128,10'",
+        "list options (layers, activations) separate values by ';': "
+        "--grid 'layers=784,64,10;784,128,10' --grid 'activations=relu;tanh'",
     )
     what.add_argument("--spec", metavar="FILE", type=Path, help="a .toml or .json sweep spec (see below)")
     what.add_argument(

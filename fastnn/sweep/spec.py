@@ -25,10 +25,11 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from fastnn import cli_common as cli
 from fastnn import train
 from fastnn.data import MnistData
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
-from fastnn.train_args import MATHS_OPTIONS, check_combinations, fill_defaults, flag
+from fastnn.train_args import MATHS_OPTIONS, action_of, check_combinations, fill_defaults, flag
 
 #: Largest spec file read, and limits that keep a typo from asking for millions of trials.
 MAX_SPEC_BYTES = 64 * 1024
@@ -43,6 +44,9 @@ SPEC_KEYS = {
     "samples": "an int: run this many trials drawn at random from the grid (default: all)",
     "sample_seed": "an int >= 0 seeding that draw (default 0)",
 }
+
+#: argparse types of the options whose one value is a comma-separated list.
+LIST_TYPES = (cli.int_list, cli.activation_list)
 
 #: Options that identify a trial's result: the maths, how long, and who computed it.
 KEY_OPTIONS: tuple[str, ...] = (*MATHS_OPTIONS, "epochs", "backend")
@@ -160,12 +164,14 @@ def check_value(parser: argparse.ArgumentParser, dest: str, text: str, where: st
 
 
 def add_grid_flag(spec: SweepSpec, text: str, parser: argparse.ArgumentParser) -> None:
-    """``--grid NAME=V1,V2``; values holding commas (layers) are separated by ``;`` instead."""
+    """``--grid NAME=V1,V2``; the values of list options (layers, activations), which hold
+    commas themselves, are separated by ``;``: ``--grid 'layers=784,64,10;784,128,10'``."""
     name, sep, values = text.partition("=")
     if not sep or not values.strip():
         raise InvalidParameterError(f"--grid {text!r}: expected NAME=V1,V2 (e.g. lr=0.01,0.1)")
     dest = option_dest(name, f"--grid {text!r}", parser)
-    texts = [v.strip() for v in values.split(";" if ";" in values else ",")]
+    listed = action_of(parser, dest).type in LIST_TYPES
+    texts = [v.strip() for v in values.split(";" if listed or ";" in values else ",")]
     _add_swept(spec, dest, texts, f"--grid {name}", parser)
 
 
