@@ -54,6 +54,7 @@ class SweepOutcome:
     interrupted: bool = False
     best: dict[str, Any] | None = None
     saved: Path | None = None  # where the best model was written in this run
+    trial_seconds: float = 0.0  # from submitting the trials to the last result (no cluster start-up)
     notes: list[str] = field(default_factory=list)
 
     def ranked(self) -> list[dict[str, Any]]:
@@ -193,6 +194,7 @@ def _run(
             seconds = client.run(warm_kernels, needs)
             say(f"numba kernels ready on every worker in {max(seconds.values()):.1f} s (one at a time)")
         data_future = send_data(client, data)
+        start = time.perf_counter()
         futures = {
             client.submit(
                 run_trial,
@@ -204,7 +206,6 @@ def _run(
             ): t
             for t in todo
         }
-        start = time.perf_counter()
         pending = as_completed(futures, loop=client.loop)
         try:
             for future in pending:
@@ -225,7 +226,8 @@ def _run(
                 store.append(record)
                 outcome.records[trial.key] = record
                 outcome.ran += 1
-                say(_progress(outcome.ran, len(todo), trial, record, time.perf_counter() - start))
+                outcome.trial_seconds = time.perf_counter() - start
+                say(_progress(outcome.ran, len(todo), trial, record, outcome.trial_seconds))
         except KeyboardInterrupt:
             outcome.interrupted = True
             client.cancel(list(futures))
