@@ -192,3 +192,15 @@ def test_missing_dask_names_the_extra(monkeypatch, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "fastnn: error: python -m fastnn.sweep needs dask[distributed]" in err
     assert "pip install 'fastnn[sweep]'" in err and "Traceback" not in err
+
+
+def test_unreachable_scheduler_is_a_clear_error():
+    from fastnn.errors import InvalidParameterError
+
+    with (
+        pytest.raises(
+            InvalidParameterError, match=r"--scheduler tcp://127.0.0.1:9: no Dask scheduler answered"
+        ),
+        connect("tcp://127.0.0.1:9", timeout=1),
+    ):
+        pass

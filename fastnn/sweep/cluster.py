@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from fastnn.data import MnistData
+from fastnn.errors import InvalidParameterError
 from fastnn.images import optional_import
 from fastnn.threads import available_threads
 
@@ -31,11 +32,20 @@ def import_distributed() -> ModuleType:
 
 
 @contextmanager
-def connect(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
+def connect(
+    scheduler: str | None = None, workers: int | None = None, timeout: float = CONNECT_TIMEOUT
+) -> Iterator[Any]:
     """A ``distributed.Client``: on ``scheduler``, or on a new local cluster closed afterwards."""
     distributed = import_distributed()
     if scheduler is not None:
-        with distributed.Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False) as client:
+        try:
+            client = distributed.Client(scheduler, timeout=timeout, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise InvalidParameterError(
+                f"--scheduler {scheduler}: no Dask scheduler answered within {timeout:g} s "
+                f"({type(exc).__name__}: {exc}); expected tcp://HOST:PORT of a running scheduler"
+            ) from None
+        with client:
             yield client
         return
     cluster = distributed.LocalCluster(
