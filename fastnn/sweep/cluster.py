@@ -10,6 +10,7 @@ cluster instead.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -48,6 +49,32 @@ def connect(
         with client:
             yield client
         return
+    with _environ_restored():
+        yield from _local_client(distributed, workers)
+
+
+@contextmanager
+def _environ_restored() -> Iterator[None]:
+    """Put back the variables Dask's nannies set in *this* process before spawning workers
+    (``distributed.nanny.pre-spawn-environ``: OMP_NUM_THREADS=1, MKL_NUM_THREADS=1,
+    OPENBLAS_NUM_THREADS=1, and PYTHONHASHSEED) and never undo: every later child of the
+    caller's process (a training run, a test) would otherwise be single-threaded and sum
+    in another order. Only those names are touched; other changes to the environment stand."""
+    import dask
+
+    names = {*dask.config.get("distributed.nanny.pre-spawn-environ", default={}), "PYTHONHASHSEED"}
+    saved = {name: os.environ.get(name) for name in names}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _local_client(distributed: ModuleType, workers: int | None) -> Iterator[Any]:
     cluster = distributed.LocalCluster(
         n_workers=workers or available_threads(),
         threads_per_worker=1,
