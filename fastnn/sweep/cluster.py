@@ -1,7 +1,7 @@
 """Dask for sweeps: an optional extra, a loopback-only local cluster, data sent once.
 
-By default a ``distributed.LocalCluster`` on 127.0.0.1 (scheduler, nannies and
-workers listen there only; no dashboard), one single-threaded worker process per
+By default a ``distributed.LocalCluster`` on 127.0.0.1 (scheduler, its HTTP
+server, nannies and workers listen there only), one single-threaded worker process per
 core: a trial is one sequential training run, so processes, not threads, give it a
 core of its own without the GIL. ``--scheduler tcp://HOST:PORT`` uses a running
 cluster instead.
@@ -80,7 +80,10 @@ def _local_client(distributed: ModuleType, workers: int | None) -> Iterator[Any]
         threads_per_worker=1,
         processes=True,
         host=LOCAL_HOST,
-        dashboard_address=None,
+        # The scheduler serves HTTP (metrics, and the dashboard if bokeh is installed)
+        # even with no dashboard asked for, on port 8787 by default: here on loopback, on
+        # a free port, so that a second sweep (or a user's own cluster) causes no clash.
+        dashboard_address=f"{LOCAL_HOST}:0",
         worker_dashboard_address=None,
         silence_logs=logging.ERROR,
     )
