@@ -88,6 +88,15 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
             np.empty(4, dt),
             np.empty(3, dt),
             act_off,
+            (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt)),
+            (
+                np.empty(0, np.int64),
+                np.empty(0, np.int32),
+                np.empty(0, dt),
+                np.empty(0, dt),
+                np.empty(0, np.int64),
+            ),
+            np.empty(0, np.bool_),
         )
     k_batch.predict_proba(
         data, offsets, sizes, codes, consts, X, np.empty((2, 2), dt), np.empty(8, dt), act_off, 2

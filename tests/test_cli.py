@@ -67,7 +67,7 @@ def test_quick_run_prints_each_stage_in_order(capsys, backend_name):
     if backend_name == "numba":
         assert re.fullmatch(r"compile/cache load: \d+\.\d\d s", rest.pop(0))
     epoch = (
-        r"epoch {}/2  loss \d\.\d{{4}}  train +\d+\.\d\d%  val +\d+\.\d\d%  "
+        r"epoch {}/2  loss \d\.\d{{4}}  running train +\d+\.\d\d%  val +\d+\.\d\d%  "
         r"+[\d,]+ samples/s  elapsed +\d+\.\d\ds"
     )
     assert re.fullmatch(epoch.format(1), rest[0]), rest[0]

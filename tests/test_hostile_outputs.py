@@ -202,15 +202,17 @@ def test_a_full_disk_after_training_keeps_the_model(capsys, tmp_path, monkeypatc
 
 def test_a_failed_save_after_training_keeps_the_model_anywhere(capsys, tmp_path, monkeypatch):
     """The same without a tmpfs: the save itself fails with ENOSPC, so it runs everywhere."""
-    monkeypatch.chdir(tmp_path)
-    real_save = MLP.save
+    import fastnn.train_outputs as outputs
 
-    def full_disk(self, path):
+    monkeypatch.chdir(tmp_path)
+    real_save = outputs.save_model
+
+    def full_disk(model, path, *args, **kwargs):
         if Path(path).name == "m.npz":
             raise OSError(28, "No space left on device")
-        return real_save(self, path)
+        return real_save(model, path, *args, **kwargs)
 
-    monkeypatch.setattr(MLP, "save", full_disk)
+    monkeypatch.setattr(outputs, "save_model", full_disk)
     _, err = train(capsys, ["--save", tmp_path / "m.npz"], code=1)
     assert "could not write the trained model (No space left on device)" in err
     recovered = Path(err.split("was saved to ")[1].split(" instead")[0])
