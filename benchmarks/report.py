@@ -388,15 +388,27 @@ def write_atomic(path: Path, content: str | bytes) -> None:
         raise
 
 
-def splice(text: str, section: str, where: str) -> str:
-    """``text`` with everything between the START and END markers replaced by ``section``."""
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < 0 or end < start or text.count(START) != 1 or text.count(END) != 1:
+def splice(text: str, section: str, where: str, markers: tuple[str, str] = (START, END)) -> str:
+    """``text`` with everything between the two ``markers`` (default: the benchmark
+    table's) replaced by ``section``."""
+    first, last = markers
+    start, end = text.find(first), text.find(last)
+    if start < 0 or end < 0 or end < start or text.count(first) != 1 or text.count(last) != 1:
         raise SystemExit(
-            f"{where}: needs exactly one '{START}' line followed by one '{END}' line "
-            "around the benchmark section"
+            f"{where}: needs exactly one '{first}' line followed by one '{last}' line "
+            "around the generated section"
         )
-    return text[: start + len(START)] + "\n" + section.rstrip("\n") + "\n" + text[end:]
+    return text[: start + len(first)] + "\n" + section.rstrip("\n") + "\n" + text[end:]
+
+
+def readme_link(chart: Path, readme: Path) -> str | None:
+    """The chart's path relative to the README, if it lives beside or below it (so it can be
+    committed and linked); None otherwise."""
+    try:
+        rel = os.path.relpath(chart.resolve(), readme.resolve().parent)
+    except ValueError:  # another drive on Windows
+        return None
+    return Path(rel).as_posix() if rel and not rel.startswith("..") else None
 
 
 def run_suite(json_path: Path, pytest_args: list[str]) -> str:
@@ -476,14 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.update_readme:
         sys.stdout.write(markdown)
     if args.update_readme and readme_text is not None:
-        link = None
-        if chart_written and png is not None:
-            # Link the chart only when it lives beside or below the README (it can be committed).
-            try:
-                rel = os.path.relpath(png.resolve(), args.update_readme.resolve().parent)
-            except ValueError:  # another drive on Windows
-                rel = ""
-            link = Path(rel).as_posix() if rel and not rel.startswith("..") else None
+        link = readme_link(png, args.update_readme) if chart_written and png is not None else None
         section = render(data, source, report_command, link)
         write_atomic(args.update_readme, splice(readme_text, section, str(args.update_readme)))
         print(f"updated {args.update_readme}", file=sys.stderr)
