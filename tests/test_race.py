@@ -100,7 +100,13 @@ def test_run_records_every_epoch(entrant: str, data: RaceData) -> None:
     results.check_record(json.loads(json.dumps(record)), "record")
 
 
-def test_guard_stops_an_entrant_whose_epoch_is_too_long(data: RaceData) -> None:
+@pytest.mark.parametrize(
+    ("first", "later", "done", "flag"),
+    [(1e-4, None, 0, "--max-first-seconds"), (None, 1e-4, 1, "--max-seconds")],
+)
+def test_guard_stops_an_entrant_whose_epoch_is_too_long(
+    data: RaceData, first: float | None, later: float | None, done: int, flag: str
+) -> None:
     """300 per-sample steps of the numpy backend cannot finish in 0.1 ms."""
     log = io.StringIO()
     record = worker.run(
@@ -109,12 +115,13 @@ def test_guard_stops_an_entrant_whose_epoch_is_too_long(data: RaceData) -> None:
         data,
         epochs=3,
         threads=1,
-        max_seconds=1e-4,
+        max_seconds=later,
+        max_first_seconds=first,
         log=log,
     )
-    assert record["epoch_seconds"] == [] and record["test_accuracy"] == []
-    assert record["stopped"].startswith("stopped in epoch 1 after ")
-    assert "over --max-seconds 0.0001 per epoch" in record["stopped"]
+    assert len(record["epoch_seconds"]) == len(record["test_accuracy"]) == done
+    assert record["stopped"].startswith(f"stopped in epoch {done + 1} after ")
+    assert record["stopped"].endswith(f"over {flag} 0.0001")
     assert record["stopped"] in log.getvalue()
 
 
@@ -140,6 +147,7 @@ def _config(**changes: Any) -> runner.RaceConfig:
         n_test=N_TEST,
         seed=0,
         max_seconds=None,
+        max_first_seconds=None,
         skip=(),
         pin=False,
     )

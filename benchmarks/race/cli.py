@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop an entrant whose epoch takes longer than this (default 30; 0: no limit)",
     )
     p.add_argument(
+        "--max-first-seconds",
+        type=nonnegative_float,
+        default=120.0,
+        help="the same for the first epoch, which includes compiling (default 120; 0: no limit)",
+    )
+    p.add_argument(
         "--skip",
         type=_skip,
         action="append",
@@ -147,6 +153,7 @@ def _config(args: argparse.Namespace) -> RaceConfig:
         n_test=args.test_size,
         seed=args.seed,
         max_seconds=args.max_seconds or None,
+        max_first_seconds=args.max_first_seconds or None,
         skip=tuple(args.skip),
         pin=not args.no_pin,
     )
@@ -168,6 +175,7 @@ def _worker(args: argparse.Namespace) -> int:
         threads=args.threads[0],
         seed=args.seed,
         max_seconds=args.max_seconds or None,
+        max_first_seconds=args.max_first_seconds or None,
         pin=not args.no_pin,
     )
     write_atomic(args.worker, json.dumps(record))

@@ -41,6 +41,7 @@ class RaceConfig:
     n_test: int | None
     seed: int
     max_seconds: float | None
+    max_first_seconds: float | None
     skip: tuple[tuple[str, str | None], ...]  # (entrant, recipe or None for every recipe)
     pin: bool
 
@@ -66,8 +67,8 @@ def worker_command(config: RaceConfig, entrant: str, recipe: str, threads: int, 
         cmd += ["--train-size", str(config.n_train)]
     if config.n_test is not None:
         cmd += ["--test-size", str(config.n_test)]
-    if config.max_seconds is not None:
-        cmd += ["--max-seconds", f"{config.max_seconds:g}"]
+    cmd += ["--max-seconds", f"{config.max_seconds or 0:g}"]
+    cmd += ["--max-first-seconds", f"{config.max_first_seconds or 0:g}"]
     if not config.pin:
         cmd.append("--no-pin")
     return cmd
@@ -90,8 +91,8 @@ def _placeholder(entrant: str, recipe: str, threads: int, **why: str | None) -> 
 def run_worker(config: RaceConfig, entrant: str, recipe: str, threads: int) -> dict[str, Any]:
     """Run one worker process to completion and return its record."""
     timeout = None
-    if config.max_seconds is not None:
-        timeout = config.max_seconds * config.epochs + WORKER_SLACK_SECONDS
+    if config.max_seconds is not None and config.max_first_seconds is not None:
+        timeout = config.max_first_seconds + config.max_seconds * (config.epochs - 1) + WORKER_SLACK_SECONDS
     with tempfile.TemporaryDirectory(prefix="fastnn-race-") as tmp:
         out = Path(tmp) / "record.json"
         cmd = worker_command(config, entrant, recipe, threads, out)
