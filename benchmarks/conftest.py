@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.machine import cpu_model
+from benchmarks.machine import machine
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from fastnn.backends import backend_names, get_backend
 from fastnn.data import MnistData, load_dataset, scale_pixels
@@ -431,12 +430,7 @@ def _version(module: str) -> str | None:
 def machine_info() -> dict[str, Any]:
     import fastnn
 
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "available_threads": available_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+    return machine() | {
         "versions": {"fastnn": fastnn.__version__}
         | {m: _version(m) for m in ("numpy", "numba", "scipy", "threadpoolctl")},
         "data": data_description(),

@@ -5,6 +5,7 @@ Shared by the pytest benchmark suite (``conftest.py``) and the race (``benchmark
 
 from __future__ import annotations
 
+import os
 import platform
 from typing import Any
 
@@ -18,6 +19,19 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, Any]:
+    """CPU model and count, the CPUs this process may use, platform and Python version."""
+    from fastnn.threads import available_threads
+
+    return {
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "available_threads": available_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def blas_info() -> list[dict[str, Any]]:

@@ -320,8 +320,8 @@ def render(data: dict[str, Any], source: str, report_command: str, chart: str | 
 
 
 # ---------------------------------------------------------------------------- chart
-def write_chart(data: dict[str, Any], path: Path) -> bool:
-    """Horizontal bars of numba/numpy speed-up per case and thread count (log scale)."""
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or None (and a message) when it is not installed."""
     try:
         import matplotlib
 
@@ -329,6 +329,14 @@ def write_chart(data: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib is not installed; skipping the chart (pip install matplotlib)", file=sys.stderr)
+        return None
+    return plt
+
+
+def write_chart(data: dict[str, Any], path: Path) -> bool:
+    """Horizontal bars of numba/numpy speed-up per case and thread count (log scale)."""
+    plt = pyplot()
+    if plt is None:
         return False
     rows, _ = collect(data)
     # Training and inference first: they are what a user runs.

@@ -60,7 +60,8 @@ def test_each_entrant_trains_the_same_recipe_as_fastnn(entrant: str, recipe: str
     init = initial_weights(r, seed=3)
     trained = {}
     for name in ("numpy", entrant):
-        trainer = entrants.build(entrants.ENTRANTS[name], r, data, init, seed=3, threads=1, shuffle=False)
+        setup = entrants.Setup(r, data, init, seed=3, threads=1, shuffle=False)
+        trainer = entrants.build(entrants.ENTRANTS[name], setup)
         trainer.train_epoch()
         trainer.train_epoch()
         trained[name] = trainer.weights()

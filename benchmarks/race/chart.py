@@ -14,18 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.race.entrants import ENTRANTS
-from benchmarks.report import write_atomic
+from benchmarks.report import pyplot, write_atomic
 
 
 def write_chart(doc: dict[str, Any], path: Path) -> bool:
     """Write the PNG to ``path`` atomically; False (and a message) without matplotlib or data."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed; skipping the chart (pip install matplotlib)", file=sys.stderr)
+    plt = pyplot()
+    if plt is None:
         return False
     records = [r for r in doc["records"] if r["epoch_seconds"]]
     panels = list(dict.fromkeys((r["recipe"], r["threads"]) for r in records))

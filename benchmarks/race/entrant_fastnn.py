@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 import fastnn
-from benchmarks.race.recipes import RaceData, Recipe
+from benchmarks.race.entrants import Setup
 
 
 def configure_threads(threads: int | None) -> None:
@@ -29,19 +29,10 @@ def versions() -> dict[str, str]:
 
 
 class FastnnTrainer:
-    def __init__(
-        self,
-        recipe: Recipe,
-        data: RaceData,
-        init: list[tuple[np.ndarray, np.ndarray]],
-        *,
-        seed: int,
-        threads: int | None,
-        shuffle: bool,
-        backend: str,
-    ) -> None:
+    def __init__(self, setup: Setup, backend: str) -> None:
+        recipe, data, init = setup.recipe, setup.data, setup.init
         self.model = fastnn.MLP(
-            recipe.layers, recipe.activations, backend=backend, seed=seed, threads=threads
+            recipe.layers, recipe.activations, backend=backend, seed=setup.seed, threads=setup.threads
         )
         for i, (W, b) in enumerate(init):
             self.model.params.W(i)[...] = W
@@ -53,7 +44,7 @@ class FastnnTrainer:
             "batch_size": recipe.batch_size,
             "optimizer": recipe.optimizer,
             "momentum": recipe.momentum,
-            "shuffle": shuffle,
+            "shuffle": setup.shuffle,
             "train_accuracy": False,
         }
 
@@ -68,14 +59,5 @@ class FastnnTrainer:
         return [(p.W(i).copy(), p.b(i).copy()) for i in range(p.n_layers)]
 
 
-def build(
-    recipe: Recipe,
-    data: RaceData,
-    init: list[tuple[np.ndarray, np.ndarray]],
-    *,
-    seed: int,
-    threads: int | None,
-    shuffle: bool,
-    backend: str,
-) -> FastnnTrainer:
-    return FastnnTrainer(recipe, data, init, seed=seed, threads=threads, shuffle=shuffle, backend=backend)
+def build(setup: Setup, backend: str) -> FastnnTrainer:
+    return FastnnTrainer(setup, backend=backend)

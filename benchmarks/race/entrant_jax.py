@@ -24,7 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from benchmarks.race.recipes import RaceData, Recipe
+from benchmarks.race.entrants import Setup
+from benchmarks.race.recipes import Recipe
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid}
 
@@ -91,21 +92,14 @@ def make_epoch(recipe: Recipe, n: int, shuffle: bool) -> Callable[..., tuple[Par
 
 
 class JaxTrainer:
-    def __init__(
-        self,
-        recipe: Recipe,
-        data: RaceData,
-        init: list[tuple[np.ndarray, np.ndarray]],
-        *,
-        seed: int,
-        shuffle: bool,
-    ) -> None:
+    def __init__(self, setup: Setup) -> None:
+        recipe, data, init = setup.recipe, setup.data, setup.init
         self.params: Params = [jnp.asarray(a) for W, b in init for a in (W, b)]
         self.velocity: Params = [jnp.zeros_like(p) for p in self.params]
         self.x, self.y = jnp.asarray(data.x_train), jnp.asarray(data.y_train)
         self.x_test, self.y_test = jnp.asarray(data.x_test), jnp.asarray(data.y_test)
-        self.key = jax.random.key(seed)
-        self.epoch = make_epoch(recipe, data.x_train.shape[0], shuffle)
+        self.key = jax.random.key(setup.seed)
+        self.epoch = make_epoch(recipe, data.x_train.shape[0], setup.shuffle)
         activation = ACTIVATIONS[recipe.activation]
         self.accuracy = jax.jit(
             lambda params, x, y: jnp.mean(jnp.argmax(forward(params, x, activation), axis=1) == y)
@@ -125,13 +119,5 @@ class JaxTrainer:
         return list(zip(arrays[0::2], arrays[1::2], strict=True))
 
 
-def build(
-    recipe: Recipe,
-    data: RaceData,
-    init: list[tuple[np.ndarray, np.ndarray]],
-    *,
-    seed: int,
-    threads: int | None,
-    shuffle: bool,
-) -> JaxTrainer:
-    return JaxTrainer(recipe, data, init, seed=seed, shuffle=shuffle)
+def build(setup: Setup) -> JaxTrainer:
+    return JaxTrainer(setup)

@@ -21,7 +21,7 @@ import numpy as np
 import sklearn
 from sklearn.neural_network import MLPClassifier
 
-from benchmarks.race.recipes import RaceData, Recipe
+from benchmarks.race.entrants import Setup
 
 ACTIVATIONS = {"relu": "relu", "sigmoid": "logistic"}
 
@@ -35,15 +35,8 @@ def versions() -> dict[str, str]:
 
 
 class SklearnTrainer:
-    def __init__(
-        self,
-        recipe: Recipe,
-        data: RaceData,
-        init: list[tuple[np.ndarray, np.ndarray]],
-        *,
-        seed: int,
-        shuffle: bool,
-    ) -> None:
+    def __init__(self, setup: Setup) -> None:
+        recipe, data, init = setup.recipe, setup.data, setup.init
         self.classes = np.arange(recipe.layers[-1])
         self.clf = MLPClassifier(
             hidden_layer_sizes=recipe.layers[1:-1],
@@ -55,8 +48,8 @@ class SklearnTrainer:
             learning_rate_init=recipe.lr,
             momentum=recipe.momentum,
             nesterovs_momentum=recipe.optimizer == "nesterov",
-            shuffle=shuffle,
-            random_state=np.random.RandomState(seed),
+            shuffle=setup.shuffle,
+            random_state=np.random.RandomState(setup.seed),
         )
         bs = recipe.batch_size
         self.clf.partial_fit(data.x_train[:bs], data.y_train[:bs], classes=self.classes)
@@ -77,13 +70,5 @@ class SklearnTrainer:
         return [(W.copy(), b.copy()) for W, b in zip(self.clf.coefs_, self.clf.intercepts_, strict=True)]
 
 
-def build(
-    recipe: Recipe,
-    data: RaceData,
-    init: list[tuple[np.ndarray, np.ndarray]],
-    *,
-    seed: int,
-    threads: int | None,
-    shuffle: bool,
-) -> SklearnTrainer:
-    return SklearnTrainer(recipe, data, init, seed=seed, shuffle=shuffle)
+def build(setup: Setup) -> SklearnTrainer:
+    return SklearnTrainer(setup)

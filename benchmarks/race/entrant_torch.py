@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from benchmarks.race.recipes import RaceData, Recipe
+from benchmarks.race.entrants import Setup
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
 
@@ -37,15 +37,8 @@ def versions() -> dict[str, str]:
 
 
 class TorchTrainer:
-    def __init__(
-        self,
-        recipe: Recipe,
-        data: RaceData,
-        init: list[tuple[np.ndarray, np.ndarray]],
-        *,
-        seed: int,
-        shuffle: bool,
-    ) -> None:
+    def __init__(self, setup: Setup) -> None:
+        recipe, data, init = setup.recipe, setup.data, setup.init
         modules: list[nn.Module] = []
         for i, (W, b) in enumerate(init):
             linear = nn.Linear(*W.shape)
@@ -69,8 +62,8 @@ class TorchTrainer:
         self.x_test = torch.from_numpy(data.x_test)
         self.y_test = torch.from_numpy(data.y_test)
         self.batch_size = recipe.batch_size
-        self.shuffle = shuffle
-        self.generator = torch.Generator().manual_seed(seed)
+        self.shuffle = setup.shuffle
+        self.generator = torch.Generator().manual_seed(setup.seed)
 
     def train_epoch(self) -> None:
         n = self.x.shape[0]
@@ -94,13 +87,5 @@ class TorchTrainer:
         return [(m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears]
 
 
-def build(
-    recipe: Recipe,
-    data: RaceData,
-    init: list[tuple[np.ndarray, np.ndarray]],
-    *,
-    seed: int,
-    threads: int | None,
-    shuffle: bool,
-) -> TorchTrainer:
-    return TorchTrainer(recipe, data, init, seed=seed, shuffle=shuffle)
+def build(setup: Setup) -> TorchTrainer:
+    return TorchTrainer(setup)

@@ -5,7 +5,7 @@ Every entrant module defines:
 - ``configure_threads(threads)``: the library's own thread knobs, called once in the
   worker before anything is built (the knobs that must be set before import are
   environment variables, set by :func:`benchmarks.race.worker.thread_env`);
-- ``build(recipe, data, init, *, seed, threads, shuffle, **options) -> Trainer``;
+- ``build(setup, **options) -> Trainer`` (``setup``: a :class:`Setup`);
 - ``versions() -> dict``: the versions that decide its numbers.
 
 A :class:`Trainer`'s ``train_epoch`` is what a user's stopwatch times: one whole epoch,
@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from benchmarks.race.recipes import RaceData, Recipe
+
 #: How to install the peers (pyproject's optional extra).
 PEERS_INSTALL = "pip install -e '.[peers]'"
 
@@ -39,6 +41,19 @@ class Trainer(Protocol):
 
     def weights(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """``[(W (n_in, n_out), b (n_out,)), ...]`` as NumPy arrays."""
+
+
+@dataclass(frozen=True, eq=False)
+class Setup:
+    """What every trainer is built from: the recipe, the data, the shared initial weights
+    ``[(W (n_in, n_out), b), ...]``, the seed of its own shuffles and its thread count."""
+
+    recipe: Recipe
+    data: RaceData
+    init: list[tuple[np.ndarray, np.ndarray]]
+    seed: int
+    threads: int | None
+    shuffle: bool = True
 
 
 @dataclass(frozen=True)
@@ -89,18 +104,7 @@ def load(entrant: Entrant) -> ModuleType:
     return importlib.import_module(entrant.module)
 
 
-def build(
-    entrant: Entrant,
-    recipe: Any,
-    data: Any,
-    init: list[tuple[np.ndarray, np.ndarray]],
-    *,
-    seed: int,
-    threads: int | None,
-    shuffle: bool = True,
-) -> Trainer:
+def build(entrant: Entrant, setup: Setup) -> Trainer:
     """A ready-to-train :class:`Trainer` (setup time is not part of any epoch)."""
-    trainer: Trainer = load(entrant).build(
-        recipe, data, init, seed=seed, threads=threads, shuffle=shuffle, **entrant.options
-    )
+    trainer: Trainer = load(entrant).build(setup, **entrant.options)
     return trainer

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
-from benchmarks.machine import blas_info, cpu_model
+from benchmarks.machine import blas_info
+from benchmarks.machine import machine as machine_info
 from benchmarks.race.entrants import ENTRANTS
 from benchmarks.race.recipes import RECIPES
 
@@ -21,17 +21,8 @@ MAX_BYTES = 16 * 1024 * 1024
 
 
 def machine() -> dict[str, Any]:
-    """CPU, platform and NumPy's BLAS, from the process that runs the race."""
-    from fastnn.threads import available_threads
-
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "available_threads": available_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "blas": blas_info(),
-    }
+    """The machine (CPU, platform) and NumPy's BLAS, from the process that runs the race."""
+    return machine_info() | {"blas": blas_info()}
 
 
 def load_average() -> float | None:

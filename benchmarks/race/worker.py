@@ -110,9 +110,8 @@ def run(
     try:
         module.configure_threads(threads)
         start = time.perf_counter()
-        trainer = entrants.build(
-            entrant, recipe, data, initial_weights(recipe, seed), seed=seed, threads=threads
-        )
+        setup = entrants.Setup(recipe, data, initial_weights(recipe, seed), seed, threads)
+        trainer = entrants.build(entrant, setup)
         setup_seconds = time.perf_counter() - start
         seconds: list[float] = []
         accuracy: list[float] = []
