@@ -363,12 +363,19 @@ def write_chart(data: dict[str, Any], path: Path) -> bool:
     info = first_info(data)
     ax.set_title(f"fastnn numba vs numpy - {info.get('cpu', '')}", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
+    save_png(fig, path, dpi=110)
+    return True
+
+
+def save_png(fig: Any, path: Path, dpi: int) -> None:
+    """Lay out, render and close a matplotlib figure, then write the PNG atomically."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     write_atomic(path, buf.getvalue())
-    return True
 
 
 # ---------------------------------------------------------------------------- files

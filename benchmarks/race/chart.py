@@ -7,14 +7,13 @@ message, as ``benchmarks.report`` does.
 
 from __future__ import annotations
 
-import io
 import itertools
 import sys
 from pathlib import Path
 from typing import Any
 
 from benchmarks.race.entrants import ENTRANTS
-from benchmarks.report import pyplot, write_atomic
+from benchmarks.report import pyplot, save_png
 
 
 def write_chart(doc: dict[str, Any], path: Path) -> bool:
@@ -54,9 +53,5 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
         ax.legend(fontsize=7, loc="lower right")
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
+    save_png(fig, path, dpi=100)
     return True
