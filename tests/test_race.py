@@ -214,7 +214,12 @@ def test_summary_numbers_from_hand_made_records() -> None:
 
 def test_markdown_shows_ratios_targets_and_every_skip() -> None:
     doc = results.document(
-        {"command": "python -m benchmarks.race --epochs 3", "target": 0.98, "config": {"epochs": 3}},
+        {
+            "command": "python -m benchmarks.race --epochs 3",
+            "target": 0.98,
+            "config": {"epochs": 3},
+            "environment": {"OPENBLAS_CORETYPE": "Haswell"},
+        },
         [
             _record("numba", [5.0, 0.5, 0.5], [0.9, 0.97, 0.98]),
             _record("torch", [1.2, 1.0, 1.0], [0.9, 0.97, 0.975]),
@@ -237,6 +242,7 @@ def test_markdown_shows_ratios_targets_and_every_skip() -> None:
     assert "- scikit-learn, `fast-b64`, 1 thread(s): stopped in epoch 2" in text
     assert "![test accuracy against training time, per recipe and entrant](race.png)" in text
     assert "python -m benchmarks.race --epochs 3" in text
+    assert "`OPENBLAS_CORETYPE=Haswell`" in text
 
 
 @pytest.mark.parametrize(
@@ -251,6 +257,7 @@ def test_markdown_shows_ratios_targets_and_every_skip() -> None:
         (lambda d: d["records"][0].update(epoch_seconds=[1.0, 2.0]), "differ in length"),
         (lambda d: d["meta"].update(target=7), "'meta.target' must be a number"),
         (lambda d: d["meta"].update(machine=[]), "'meta.machine' must be an object"),
+        (lambda d: d["meta"].update(environment={"A": 1}), "'meta.environment' must map"),
     ],
 )
 def test_results_file_is_checked_before_use(tmp_path: Path, mutate: Any, message: str) -> None:

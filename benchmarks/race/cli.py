@@ -31,7 +31,7 @@ from benchmarks.race.chart import write_chart
 from benchmarks.race.recipes import RECIPES
 from benchmarks.race.runner import RaceConfig, run_race
 from benchmarks.report import readme_link, splice, write_atomic
-from fastnn.cli_common import error, nonnegative_float, positive_int
+from fastnn.cli_common import error, nonnegative_float, nonnegative_int, positive_int
 from fastnn.errors import FastnnError
 
 DEFAULT_TARGET = 0.98
@@ -87,13 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: $FASTNN_DATA, else the download cache, else the embedded digits)",
     )
     p.add_argument(
-        "--recipes", type=_names(RECIPES, "recipes"), default=list(RECIPES), help="comma-separated"
+        "--recipes",
+        type=_names(RECIPES, "recipes"),
+        default=list(RECIPES),
+        help=f"comma-separated, among {','.join(RECIPES)} (default: all)",
     )
     p.add_argument(
         "--entrants",
         type=_names(entrants.ENTRANTS, "entrants"),
         default=list(entrants.ENTRANTS),
-        help="comma-separated (default: all; peers that are not installed are skipped)",
+        help=f"comma-separated, among {','.join(entrants.ENTRANTS)} (default: all; "
+        "peers that are not installed are skipped)",
     )
     p.add_argument(
         "--threads", type=_thread_list, default=[1, 2], help="thread counts to race at (default 1,2)"
@@ -101,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=6, help="epochs per entrant (default 6)")
     p.add_argument("--train-size", type=positive_int, help="use the first N training digits (default: all)")
     p.add_argument("--test-size", type=positive_int, help="use the first N test digits (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="initial weights and shuffles (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="initial weights and shuffles (default 0)")
     p.add_argument(
         "--target",
         type=_fraction,
@@ -202,6 +206,7 @@ def race(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "data": data.source,
         "target": args.target or DEFAULT_TARGET,
         "load_start": results.load_average(),
+        "environment": results.environment(),
     }
     print(
         f"racing on {data.source}: {len(data.x_train):,} training, {len(data.x_test):,} test digits",

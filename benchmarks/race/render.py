@@ -86,6 +86,12 @@ def how_it_ran(doc: dict[str, Any]) -> list[str]:
         f"{config.get('epochs', '?')} epochs, seed {config.get('seed', '?')}, the same initial "
         "weights for every entrant.",
     ]
+    env = meta.get("environment") or {}
+    if env:
+        lines.append(
+            "- Environment when started (each worker then sets its thread knobs): "
+            + ", ".join(f"`{k}={v}`" for k, v in env.items())
+        )
     if loads:
         lines.append(
             f"- Load: 1-minute load average {min(loads):.1f} to {max(loads):.1f} "

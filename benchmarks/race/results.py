@@ -25,6 +25,15 @@ def machine() -> dict[str, Any]:
     return machine_info() | {"blas": blas_info()}
 
 
+#: Environment variables that change what the entrants compute or how fast (prefixes).
+ENV_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_", "NUMBA_", "XLA_", "JAX_", "TORCH_", "FASTNN_")
+
+
+def environment() -> dict[str, str]:
+    """The variables the race was started with that can change its numbers."""
+    return {k: v for k, v in sorted(os.environ.items()) if k.startswith(ENV_PREFIXES)}
+
+
 def load_average() -> float | None:
     try:
         return os.getloadavg()[0]
@@ -81,9 +90,12 @@ def check_document(data: Any, where: str) -> dict[str, Any]:
     meta = data.get("meta")
     if not isinstance(meta, dict):
         raise _fail(where, "'meta' must be an object")
-    for key in ("machine", "config"):
+    for key in ("machine", "config", "environment"):
         if not isinstance(meta.get(key, {}), dict):
             raise _fail(where, f"'meta.{key}' must be an object")
+    env = meta.get("environment", {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise _fail(where, "'meta.environment' must map names to strings")
     target = meta.get("target", 0.98)
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
         raise _fail(where, f"'meta.target' must be a number in (0, 1]; got {target!r}")
