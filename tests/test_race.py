@@ -168,6 +168,22 @@ def test_a_missing_peer_is_skipped_with_one_line(monkeypatch: pytest.MonkeyPatch
     assert "Traceback" not in log.getvalue()
 
 
+def test_ctrl_c_keeps_the_runs_already_finished(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def fake_worker(config: runner.RaceConfig, entrant: str, recipe: str, threads: int) -> dict[str, Any]:
+        calls.append(entrant)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return _record(entrant, [1.0], [0.5])
+
+    monkeypatch.setattr(runner, "run_worker", fake_worker)
+    log = io.StringIO()
+    records = runner.run_race(_config(entrants=("numpy", "numba", "numpy")), log=log)
+    assert [r["entrant"] for r in records] == ["numpy"] and calls == ["numpy", "numba"]
+    assert "interrupted: reporting the 1 run(s) finished" in log.getvalue()
+
+
 def test_skip_option_names_itself() -> None:
     config = _config(entrants=("numpy",), skip=(("numpy", "small-b256"),))
     assert runner.skip_reason(config, "numpy", "small-b256") == "skipped by --skip numpy:small-b256"

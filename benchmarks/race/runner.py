@@ -115,8 +115,20 @@ def run_worker(config: RaceConfig, entrant: str, recipe: str, threads: int) -> d
 
 
 def run_race(config: RaceConfig, log: Any = sys.stderr) -> list[dict[str, Any]]:
-    """Every (threads, recipe, entrant) in order; each record as the worker wrote it."""
-    records = []
+    """Every (threads, recipe, entrant) in order; each record as the worker wrote it.
+
+    Ctrl-C stops the race and returns the records finished so far, so they are still
+    reported and saved.
+    """
+    records: list[dict[str, Any]] = []
+    try:
+        _race(config, records, log)
+    except KeyboardInterrupt:
+        print(f"interrupted: reporting the {len(records)} run(s) finished", file=log, flush=True)
+    return records
+
+
+def _race(config: RaceConfig, records: list[dict[str, Any]], log: Any) -> None:
     for threads in config.threads:
         for recipe in config.recipes:
             print(f"== {recipe}: {RECIPES[recipe].describe()}, {threads} thread(s)", file=log, flush=True)
@@ -131,4 +143,3 @@ def run_race(config: RaceConfig, log: Any = sys.stderr) -> list[dict[str, Any]]:
                 if record.get("stopped") and not record.get("epoch_seconds"):
                     print(f"{label}: {record['stopped']}", file=log, flush=True)
                 records.append(record)
-    return records
