@@ -133,7 +133,22 @@ def test_thread_env_sets_every_knob_and_keeps_the_rest() -> None:
     for key in worker.THREAD_ENV:
         assert env[key] == "1"
     assert env["XLA_FLAGS"] == "--xla_foo=1 --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    assert worker.thread_env(2, {})["XLA_FLAGS"] == "intra_op_parallelism_threads=2"
+    flags = "--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads=2"
+    assert worker.thread_env(2, {})["XLA_FLAGS"] == flags
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_xla_accepts_the_thread_flags(threads: int) -> None:
+    """XLA aborts the process on a flag it cannot parse, so try them in a child process."""
+    pytest.importorskip("jax")
+    import os
+    import subprocess
+    import sys
+
+    code = "import jax.numpy as jnp; print(float(jnp.arange(4.0).sum()))"
+    env = worker.thread_env(threads, os.environ)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "6.0", proc.stderr[-2000:]
 
 
 # ------------------------------------------------------------------ skipping

@@ -70,7 +70,7 @@ def how_it_ran(doc: dict[str, Any]) -> list[str]:
     knobs = (
         f"{'/'.join(THREAD_ENV)}=N, threadpoolctl limits=N, `MLP(threads=N)` (Numba), "
         f"torch.set_num_threads(N) and set_num_interop_threads(N), XLA_FLAGS='{xla_flags(1)}' "
-        f"at N=1 ('{xla_flags(2).replace('2', 'N')}' above)"
+        f"at N=1 ('{xla_flags(2).replace('=2', '=N')}' above)"
     )
     lines = [
         f"- Command: `{meta.get('command', '?')}`; run {meta.get('started', '?')}",

@@ -32,10 +32,10 @@ THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUM
 
 
 def xla_flags(threads: int) -> str:
-    """XLA's CPU thread flags: one thread means no Eigen thread pool at all."""
-    if threads == 1:
-        return "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-    return f"intra_op_parallelism_threads={threads}"
+    """XLA's CPU thread flags: one thread means no Eigen thread pool at all. (XLA reads a
+    value that does not start with ``--`` as a file of flags, so the first is always a flag.)"""
+    eigen = "true" if threads > 1 else "false"
+    return f"--xla_cpu_multi_thread_eigen={eigen} intra_op_parallelism_threads={threads}"
 
 
 def thread_env(threads: int, base: Mapping[str, str]) -> dict[str, str]:
