@@ -320,6 +320,9 @@ def test_bad_options_are_usage_errors(capsys: pytest.CaptureFixture[str], tmp_pa
     assert main(["--data", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such file or directory" in capsys.readouterr().err
     readme = tmp_path / "README.md"
+    readme.write_bytes(b"\xff\xfe")
+    assert main(["--update-readme", str(readme), "--data", "embedded"]) == 2
+    assert "README.md: cannot read as UTF-8 text" in capsys.readouterr().err
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit, match="race-table:start"):
         main(["--update-readme", str(readme), "--data", "embedded"])

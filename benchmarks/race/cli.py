@@ -227,7 +227,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.update_readme is not None:
             if not args.update_readme.is_file():
                 return error(f"{args.update_readme}: no such file")
-            readme_text = args.update_readme.read_text(encoding="utf-8")
+            try:
+                readme_text = args.update_readme.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                return error(f"{args.update_readme}: cannot read as UTF-8 text ({exc})")
             splice(readme_text, "", str(args.update_readme), (render.START, render.END))  # fail early
         doc = results.load(args.json) if args.json is not None else race(args, argv)
     except FastnnError as exc:
@@ -245,9 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.update_readme is not None and readme_text is not None:
         link = readme_link(args.png, args.update_readme) if chart_written and args.png else None
         section = render.render(doc, link)
-        splice_markers = (render.START, render.END)
-        write_atomic(
-            args.update_readme, splice(readme_text, section, str(args.update_readme), splice_markers)
-        )
+        markers = (render.START, render.END)
+        write_atomic(args.update_readme, splice(readme_text, section, str(args.update_readme), markers))
         print(f"updated {args.update_readme}", file=sys.stderr)
     return 0
