@@ -21,6 +21,8 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
     plt = pyplot()
     if plt is None:
         return False
+    from matplotlib.ticker import FuncFormatter
+
     records = [r for r in doc["records"] if r["epoch_seconds"]]
     panels = list(dict.fromkeys((r["recipe"], r["threads"]) for r in records))
     if not panels:
@@ -46,6 +48,9 @@ def write_chart(doc: dict[str, Any], path: Path) -> bool:
             )
         ax.axhline(100 * target, color="grey", linewidth=0.7, linestyle="--")
         ax.set_xscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")  # 20, not 2x10^1
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(plain)
         ax.set_title(f"{recipe}, {threads} thread{'s' if threads > 1 else ''}", fontsize=9)
         ax.set_xlabel("training wall time, s (log scale)", fontsize=8)
         ax.set_ylabel("test accuracy, %", fontsize=8)
