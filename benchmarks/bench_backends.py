@@ -24,10 +24,10 @@ from benchmarks.conftest import (
     TIME_SCALE,
     Case,
     Ready,
-    blas_info,
     check_against_reference,
     machine_info,
 )
+from benchmarks.machine import blas_info
 from fastnn.backends import get_backend
 from fastnn.threads import limit_threads
 

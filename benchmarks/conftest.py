@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import platform
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchmarks.machine import machine
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from fastnn.backends import backend_names, get_backend
 from fastnn.data import MnistData, load_dataset, scale_pixels
@@ -419,17 +419,6 @@ def check_against_reference(case: Case, backend: str, threads: int, result: dict
 
 
 # ----------------------------------------------------------------------------- machine
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _version(module: str) -> str | None:
     try:
         return __import__(module).__version__
@@ -441,33 +430,11 @@ def _version(module: str) -> str | None:
 def machine_info() -> dict[str, Any]:
     import fastnn
 
-    return {
-        "cpu": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "available_threads": available_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+    return machine() | {
         "versions": {"fastnn": fastnn.__version__}
         | {m: _version(m) for m in ("numpy", "numba", "scipy", "threadpoolctl")},
         "data": data_description(),
     }
-
-
-def blas_info() -> list[dict[str, Any]]:
-    """threadpoolctl's view of the BLAS/OpenMP pools (call it inside limit_threads)."""
-    from threadpoolctl import threadpool_info
-
-    keep = (
-        "user_api",
-        "internal_api",
-        "prefix",
-        "filepath",
-        "version",
-        "num_threads",
-        "threading_layer",
-        "architecture",
-    )
-    return [{k: pool.get(k) for k in keep if k in pool} for pool in threadpool_info()]
 
 
 # ----------------------------------------------------------------------------- pytest

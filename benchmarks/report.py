@@ -320,8 +320,8 @@ def render(data: dict[str, Any], source: str, report_command: str, chart: str | 
 
 
 # ---------------------------------------------------------------------------- chart
-def write_chart(data: dict[str, Any], path: Path) -> bool:
-    """Horizontal bars of numba/numpy speed-up per case and thread count (log scale)."""
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend, or None (and a message) when it is not installed."""
     try:
         import matplotlib
 
@@ -329,6 +329,14 @@ def write_chart(data: dict[str, Any], path: Path) -> bool:
         import matplotlib.pyplot as plt
     except ImportError:
         print("matplotlib is not installed; skipping the chart (pip install matplotlib)", file=sys.stderr)
+        return None
+    return plt
+
+
+def write_chart(data: dict[str, Any], path: Path) -> bool:
+    """Horizontal bars of numba/numpy speed-up per case and thread count (log scale)."""
+    plt = pyplot()
+    if plt is None:
         return False
     rows, _ = collect(data)
     # Training and inference first: they are what a user runs.
@@ -355,12 +363,19 @@ def write_chart(data: dict[str, Any], path: Path) -> bool:
     info = first_info(data)
     ax.set_title(f"fastnn numba vs numpy - {info.get('cpu', '')}", fontsize=9)
     ax.legend(loc="lower right", fontsize=8)
+    save_png(fig, path, dpi=110)
+    return True
+
+
+def save_png(fig: Any, path: Path, dpi: int) -> None:
+    """Lay out, render and close a matplotlib figure, then write the PNG atomically."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
+    fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
     write_atomic(path, buf.getvalue())
-    return True
 
 
 # ---------------------------------------------------------------------------- files
@@ -388,15 +403,27 @@ def write_atomic(path: Path, content: str | bytes) -> None:
         raise
 
 
-def splice(text: str, section: str, where: str) -> str:
-    """``text`` with everything between the START and END markers replaced by ``section``."""
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < 0 or end < start or text.count(START) != 1 or text.count(END) != 1:
+def splice(text: str, section: str, where: str, markers: tuple[str, str] = (START, END)) -> str:
+    """``text`` with everything between the two ``markers`` (default: the benchmark
+    table's) replaced by ``section``."""
+    first, last = markers
+    start, end = text.find(first), text.find(last)
+    if start < 0 or end < 0 or end < start or text.count(first) != 1 or text.count(last) != 1:
         raise SystemExit(
-            f"{where}: needs exactly one '{START}' line followed by one '{END}' line "
-            "around the benchmark section"
+            f"{where}: needs exactly one '{first}' line followed by one '{last}' line "
+            "around the generated section"
         )
-    return text[: start + len(START)] + "\n" + section.rstrip("\n") + "\n" + text[end:]
+    return text[: start + len(first)] + "\n" + section.rstrip("\n") + "\n" + text[end:]
+
+
+def readme_link(chart: Path, readme: Path) -> str | None:
+    """The chart's path relative to the README, if it lives beside or below it (so it can be
+    committed and linked); None otherwise."""
+    try:
+        rel = os.path.relpath(chart.resolve(), readme.resolve().parent)
+    except ValueError:  # another drive on Windows
+        return None
+    return Path(rel).as_posix() if rel and not rel.startswith("..") else None
 
 
 def run_suite(json_path: Path, pytest_args: list[str]) -> str:
@@ -476,14 +503,7 @@ def main(argv: list[str] | None = None) -> int:
     elif not args.update_readme:
         sys.stdout.write(markdown)
     if args.update_readme and readme_text is not None:
-        link = None
-        if chart_written and png is not None:
-            # Link the chart only when it lives beside or below the README (it can be committed).
-            try:
-                rel = os.path.relpath(png.resolve(), args.update_readme.resolve().parent)
-            except ValueError:  # another drive on Windows
-                rel = ""
-            link = Path(rel).as_posix() if rel and not rel.startswith("..") else None
+        link = readme_link(png, args.update_readme) if chart_written and png is not None else None
         section = render(data, source, report_command, link)
         write_atomic(args.update_readme, splice(readme_text, section, str(args.update_readme)))
         print(f"updated {args.update_readme}", file=sys.stderr)

@@ -1,0 +1,168 @@
+"""The race as Markdown: how it was run, seconds per epoch with ratios, time to the target
+accuracy, and a line for every entrant that was skipped or stopped.
+
+Every number comes from the results document of one run (never typed by hand); the
+README section between :data:`START` and :data:`END` is this text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.race.entrants import ENTRANTS, RATIO_PEERS
+from benchmarks.race.recipes import RECIPES
+from benchmarks.race.summary import FASTNN, Outcome, by_key, outcome, speed_ratio
+from benchmarks.race.worker import THREAD_ENV, xla_flags
+from benchmarks.report import blas_summary, fmt_ratio, table
+
+START = "<!-- race-table:start -->"
+END = "<!-- race-table:end -->"
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds:.3g} s" if seconds < 100 else f"{seconds:.0f} s"
+
+
+def _epoch_cell(o: Outcome | None) -> str:
+    if o is None or o.skipped:
+        return "-"
+    if o.epochs == 0:
+        return "stopped"
+    first = f"first {fmt_seconds(o.first_epoch)}"
+    cell = f"{fmt_seconds(o.median)} ({first})" if o.median is not None else first
+    return cell + (" †" if o.stopped else "")
+
+
+def _target_cell(o: Outcome | None) -> str:
+    if o is None or o.skipped or o.epochs == 0:
+        return "-"
+    reached = (
+        f"{fmt_seconds(o.target_seconds)} (epoch {o.target_epoch})"
+        if o.target_seconds is not None
+        else f"not in {o.epochs} epoch{'s' if o.epochs > 1 else ''}"
+    )
+    return f"{reached}; {o.final_accuracy:.2%}" if o.final_accuracy is not None else reached
+
+
+def _versions(records: list[dict[str, Any]]) -> str:
+    merged: dict[str, str] = {}
+    for r in records:
+        merged.update(r.get("versions") or {})
+    return ", ".join(f"{k} {v}" for k, v in sorted(merged.items()))
+
+
+def _entrant_columns(records: list[dict[str, Any]]) -> list[str]:
+    present = {r["entrant"] for r in records}
+    return [name for name in ENTRANTS if name in present]
+
+
+def how_it_ran(doc: dict[str, Any]) -> list[str]:
+    meta, records = doc["meta"], doc["records"]
+    config = meta.get("config", {})
+    m = meta.get("machine", {})
+    threads = config.get("threads") or sorted({r["threads"] for r in records})
+    loads = [x for x in (meta.get("load_start"), meta.get("load_end")) if isinstance(x, (int, float))]
+    n_train = next((r["n_train"] for r in records if isinstance(r.get("n_train"), int)), "?")
+    n_test = next((r["n_test"] for r in records if isinstance(r.get("n_test"), int)), "?")
+    pinned = config.get("pin", True)
+    knobs = (
+        f"{'/'.join(THREAD_ENV)}=N, threadpoolctl limits=N, `MLP(threads=N)` (Numba), "
+        f"torch.set_num_threads(N) and set_num_interop_threads(N), XLA_FLAGS='{xla_flags(1)}' "
+        f"at N=1 ('{xla_flags(2).replace('=2', '=N')}' above)"
+    )
+    lines = [
+        f"- Command: `{meta.get('command', '?')}`; run {meta.get('started', '?')}",
+        f"- Machine: {m.get('cpu', '?')}, {m.get('cpu_count', '?')} logical CPUs "
+        f"({m.get('available_threads', '?')} usable); {m.get('platform', '?')}; Python {m.get('python', '?')}",
+        f"- Versions: {_versions(records)}",
+        f"- BLAS (NumPy's): {blas_summary({'blas': m.get('blas')})}",
+        f"- Threads N = {', '.join(map(str, threads))}: every entrant in its own process, one after "
+        "another, "
+        + ("pinned to the first N CPUs (sched_setaffinity), " if pinned else "not pinned to CPUs, ")
+        + f"with {knobs}.",
+        f"- Data: {meta.get('data', '?')}: {n_train:,} training and {n_test:,} test digits, float32; "
+        f"{config.get('epochs', '?')} epochs, seed {config.get('seed', '?')}, the same initial "
+        "weights for every entrant.",
+    ]
+    env = meta.get("environment") or {}
+    if env:
+        lines.append(
+            "- Environment when started (each worker then sets its thread knobs): "
+            + ", ".join(f"`{k}={v}`" for k, v in env.items())
+        )
+    if loads:
+        lines.append(
+            f"- Load: 1-minute load average {min(loads):.1f} to {max(loads):.1f} "
+            f"(start and end of the run) on {m.get('available_threads', '?')} CPUs"
+            + (
+                "; other processes competed for the cores, so treat these times as noisy."
+                if max(loads) > (m.get("available_threads") or 1) + 0.5
+                else "."
+            )
+        )
+    return lines
+
+
+def render(doc: dict[str, Any], chart: str | None = None) -> str:
+    """The Markdown section for the results document ``doc``."""
+    records = doc["records"]
+    target = float(doc["meta"].get("target", 0.98))
+    outcomes = [outcome(r, target) for r in records]
+    rows = by_key(outcomes)
+    names = _entrant_columns(records)
+    labels = [ENTRANTS[n].label for n in names]
+    peers = " and ".join(ENTRANTS[p].label.split(" (")[0] for p in RATIO_PEERS)
+    out = [
+        f"<!-- Generated by `{doc['meta'].get('command', 'python -m benchmarks.race')}`; "
+        "do not edit by hand. -->",
+        "",
+        *how_it_ran(doc),
+        "",
+        "**Seconds per epoch**: the wall time of one whole epoch as the user waits for it "
+        "(fastnn: the call `model.fit(X, y, epochs=1, ...)`), median of the epochs after "
+        "the first, then the first epoch, which includes compiling (Numba, XLA). "
+        f"The last column is the faster of {peers} divided by fastnn numba: above 1, fastnn is faster.",
+        "",
+    ]
+    lines = []
+    for (recipe, threads), row in rows.items():
+        ratio = speed_ratio(row)
+        ratio_cell = f"{fmt_ratio(ratio[0])} vs {ENTRANTS[ratio[1].entrant].label}" if ratio else "-"
+        lines.append([f"`{recipe}`", str(threads), *(_epoch_cell(row.get(n)) for n in names), ratio_cell])
+    out += table(
+        ["recipe", "threads", *labels, f"{ENTRANTS[FASTNN].label} vs faster peer"],
+        lines,
+        set(range(1, len(labels) + 3)),
+    )
+    out += [
+        "",
+        f"**Time to {target:.0%} test accuracy**: training wall time summed over the epochs "
+        "until the first whose test accuracy reaches it (the first epoch included; testing is "
+        "not timed), then the test accuracy after the last epoch.",
+        "",
+    ]
+    lines = [
+        [f"`{recipe}`", str(threads), *(_target_cell(row.get(n)) for n in names)]
+        for (recipe, threads), row in rows.items()
+    ]
+    out += table(["recipe", "threads", *labels], lines, set(range(1, len(labels) + 2)))
+    used = dict.fromkeys(r["recipe"] for r in records)
+    out += ["", "Recipes (constant learning rate, softmax cross-entropy, ragged last batch kept):", ""]
+    out += [f"- `{name}`: {RECIPES[name].describe()}" for name in used]
+    notes = [o for o in outcomes if o.skipped or o.stopped]
+    if notes:
+        out += ["", "Skipped or stopped († in the table: stopped after the epochs shown):", ""]
+        out += [
+            f"- {ENTRANTS[o.entrant].label}, `{o.recipe}`, {o.threads} thread(s): {o.skipped or o.stopped}"
+            for o in notes
+        ]
+    if chart:
+        out += ["", f"![test accuracy against training time, per recipe and entrant]({chart})"]
+    out += [
+        "",
+        "Reproduce: `pip install -e '.[peers]'`, then "
+        "`python -m benchmarks.race --data DIR --update-readme README.md --png benchmarks/race.png`.",
+    ]
+    return "\n".join(out) + "\n"
