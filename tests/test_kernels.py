@@ -41,6 +41,8 @@ from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
 from fastnn.kernels import sgd as k_sgd
+from fastnn.kernels import sparse as k_sparse
+from fastnn.kernels.warmup import MODES as WARMUP_MODES
 from fastnn.kernels.warmup import warmup
 from fastnn.optim import OPTIMIZERS, OptimizerConfig, OptimizerState
 from fastnn.params import Params, init_params
@@ -472,6 +474,34 @@ ENTRY_KERNELS = {
     "train_epoch_batch": (k_batch, types.float64),
     "predict_proba": (k_batch, types.Array(types.float32, 2, "C")),
 }
+
+
+#: The entry kernels each warmup mode must compile: what a run of that kind calls.
+WARMUP_NEEDS = {
+    "sample": {"csr_rows", "train_epoch_sample", "predict_proba"},
+    "batch": {"csr_rows", "train_epoch_batch", "predict_proba"},
+    "predict": {"predict_proba"},
+    "all": {"csr_rows", "train_epoch_sample", "train_epoch_batch", "predict_proba"},
+}
+
+
+@pytest.mark.parametrize("mode", WARMUP_MODES)
+def test_warmup_calls_every_entry_kernel_its_mode_runs(mode, monkeypatch):
+    """Each entry kernel is really called (with today's signature), so its compile
+    stays out of the first epoch; ``csr_rows`` runs in prepare, inside fit's time."""
+    called = set()
+    kernels = {"csr_rows": k_sparse, "train_epoch_sample": k_sgd}
+    kernels |= {"train_epoch_batch": k_batch, "predict_proba": k_batch}
+    for name, module in kernels.items():
+        kernel = getattr(module, name)
+
+        def spy(*args, kernel=kernel, name=name):
+            called.add(name)
+            return kernel(*args)
+
+        monkeypatch.setattr(module, name, spy)
+    warmup("float64", mode)
+    assert called == WARMUP_NEEDS[mode]
 
 
 @requires_jit
