@@ -254,9 +254,9 @@ def _train_setup(
         def run(params, state):
             return be.train_epoch(params, acts, X, y, order, bs, cfg, state, prepared=prepared)
 
-        def result(loss, args):
+        def result(epoch, args):
             params, state = args
-            out = {"loss": np.asarray(loss), "params": params.data}
+            out = {"loss": np.asarray(epoch.loss), "params": params.data}
             if optimizer != "sgd":
                 out["state.m"] = state.m
             return out

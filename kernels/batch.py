@@ -454,7 +454,7 @@ def train_epoch_batch(
     summed loss and the number of samples whose prediction (before their batch's
     update) was the label.
 
-    ``csr`` holds the non-zero lists of X (``sparse.csr_rows``) or is empty: with them the
+    ``csr`` holds the non-zero lists of X (``sparse.list_nonzeros``) or is empty: with them the
     first layer skips zero inputs (no gather of X's rows), using the scratch ``cols``
     (``colptr``, row numbers and values of the batch regrouped by column, and one
     gradient row) and ``fresh`` (one flag per input). When one batch covers all of X

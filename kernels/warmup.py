@@ -15,6 +15,7 @@ import numpy as np
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import sgd as k_sgd
+from fastnn.kernels import sparse as k_sparse
 
 MODES = ("all", "sample", "batch", "predict")
 
@@ -41,6 +42,10 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
     y = np.zeros(2, dtype=np.int64)
     order = np.arange(2, dtype=np.int64)
     hp = np.array([0.0, 0.9, 0.9, 0.999, 1e-8, 0.0])
+    if mode != "predict":
+        # The non-zero lists, made once per fit (count, then fill).
+        k_sparse.count_nonzeros(X, np.empty(3, np.int64))
+        k_sparse.list_nonzeros(X, np.array([0, 3, 6]), np.empty(7, np.int32), np.empty(7, dt))
     if mode in ("all", "sample"):
         k_sgd.train_epoch_sample(
             data,
@@ -88,6 +93,8 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
             np.empty(4, dt),
             np.empty(3, dt),
             act_off,
+            # Empty non-zero lists, scratch and flags: the dense first layer. The
+            # zero-skipping one has the same argument types, so this compiles it too.
             (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt)),
             (
                 np.empty(0, np.int64),

@@ -19,8 +19,9 @@ are chosen so that training is stable: a diverging run amplifies rounding differ
 (float32, per-sample momentum at lr=0.05 drifts by 4% in two epochs with no bug).
 
 The data (``tiny_data``) is about 70% zeros with an all-zero row, so the numba
-backend's per-sample path takes its zero-skipping first layer; the dense path is
-checked against it separately.
+backend's per-sample and mini-batch paths take their zero-skipping first layer; the
+dense path is checked against it separately (and ``test_sparse_parity.py`` forces
+each path on data with inputs idle for whole batches and epochs).
 """
 
 from __future__ import annotations
@@ -305,11 +306,13 @@ def test_skip_zeros_is_exact(act, output, optimizer, weight_decay, dtype, tiny_d
     for skip in (True, False):
         params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(dtype))
         state = OptimizerState.zeros(optimizer, params.data.size, params.dtype)
-        loss = NumbaBackend().train_epoch(
+        result = NumbaBackend().train_epoch(
             params, acts, X.astype(dtype), y, order, 1, cfg, state, skip_zeros=skip
         )
-        results[skip] = (loss, params.data, state.m, state.s)
-    for what, a, b in zip(("loss", "weights", "m", "s"), results[True], results[False], strict=True):
+        results[skip] = (result, params.data, state.m, state.s)
+    for what, a, b in zip(
+        ("loss and accuracy", "weights", "m", "s"), results[True], results[False], strict=True
+    ):
         assert_array_equal(
             a,
             b,
@@ -402,6 +405,12 @@ def test_numba_train_epoch_rejects_bad_input(spoil, match):
     assert_array_equal(kw["params"].data, before, err_msg="a rejected call changed the weights")
 
 
+@pytest.mark.parametrize("value", ["yes", 1, 0.0])
+def test_numba_backend_rejects_a_skip_zeros_that_is_not_none_or_bool(value):
+    with pytest.raises(InvalidParameterError, match="'skip_zeros' parameter must be None, True or False"):
+        NumbaBackend(skip_zeros=value)
+
+
 def test_numba_loss_and_gradient_rejects_labels_out_of_range():
     kw = _bad_input_case()
     y = kw["y"].copy()
@@ -417,7 +426,7 @@ def test_reference_also_trains_on_the_bad_input_base_case():
     results = []
     for backend in (NumpyBackend(), NumbaBackend()):
         kw = _bad_input_case()
-        loss = backend.train_epoch(
+        result = backend.train_epoch(
             kw["params"],
             kw["activations"],
             kw["X"],
@@ -427,45 +436,56 @@ def test_reference_also_trains_on_the_bad_input_base_case():
             kw["cfg"],
             kw["state"],
         )
-        results.append((loss, kw["params"].data))
-    assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
+        results.append((result, kw["params"].data))
+    assert results[0][0].loss == pytest.approx(results[1][0].loss, rel=1e-12)
+    assert results[0][0].accuracy == results[1][0].accuracy
     assert _rel_err(results[1][1], results[0][1]) <= TOL[np.dtype(np.float64)]
 
 
-def test_fit_lists_non_zero_pixels_once_not_every_epoch(tiny_data, monkeypatch):
+@pytest.mark.parametrize("batch_size", [1, 8], ids=["per-sample", "mini-batch"])
+def test_fit_lists_non_zero_pixels_once_not_every_epoch(tiny_data, monkeypatch, batch_size):
     """The zero-skipping lists cost about as much as a narrow epoch: MLP.fit must make
     them once (Backend.prepare) and every epoch must reuse them."""
-    from fastnn.backends import numba_backend
+    from fastnn.backends import numba_data
 
     X, y = tiny_data
     made = []
-    original = numba_backend.NonzeroRows.__init__
+    original = numba_data.NonzeroRows.__init__
 
     def counting(self, array):
         made.append(array.shape)
         original(self, array)
 
-    monkeypatch.setattr(numba_backend.NonzeroRows, "__init__", counting)
-    MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0).fit(X, y, epochs=3, batch_size=1)
+    monkeypatch.setattr(numba_data.NonzeroRows, "__init__", counting)
+    model = MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0)
+    model.fit(X, y, epochs=3, batch_size=batch_size)
     assert made == [X.shape]
+    assert len(model.history) == 3
 
 
 # ------------------------------------------------------------- prepared data
 def test_prepare_makes_what_the_batch_size_needs(tiny_data, monkeypatch):
-    """Per-sample runs get the non-zero lists, full batches X transposed, mini-batches
-    nothing; an unknown batch size gets the lists (the per-sample default)."""
-    from fastnn.backends import numba_backend
+    """Per-sample and mini-batch runs on sparse data get the non-zero lists, full
+    batches X transposed; an unknown batch size gets the lists (the per-sample default).
+    Dense data gets nothing unless the backend is told to skip zeros."""
+    from fastnn.backends import numba_data
 
     X, _ = tiny_data
+    assert numba_data.zero_fraction(X) >= numba_data.BATCH_SPARSE_THRESHOLD, "tiny_data is sparse"
     nb = NumbaBackend()
     sample, unknown, full, mini = nb.prepare(X, 1), nb.prepare(X), nb.prepare(X, len(X)), nb.prepare(X, 8)
     assert sample.nonzero is not None and sample.transposed is None
     assert unknown.nonzero is not None and unknown.transposed is None
     assert full.nonzero is None and full.transposed.flags.c_contiguous
     assert_array_equal(full.transposed, X.T)
-    assert mini is None
-    assert nb.prepare(np.ones_like(X), 1) is None, "dense inputs take no zero-skipping lists"
-    monkeypatch.setattr(numba_backend, "TRANSPOSE_MAX_BYTES", X.nbytes - 1)
+    assert mini.nonzero is not None and mini.transposed is None
+    dense = np.ones_like(X)
+    assert nb.prepare(dense, 1) is None, "dense inputs take no zero-skipping lists"
+    assert nb.prepare(dense, 8) is None, "dense inputs take no zero-skipping lists"
+    assert NumbaBackend(skip_zeros=True).prepare(dense, 8).nonzero is not None, "forced on"
+    assert NumbaBackend(skip_zeros=False).prepare(X, 8) is None, "forced off"
+    assert NumbaBackend(skip_zeros=True).prepare(X, len(X)).nonzero is None, "full batch never skips"
+    monkeypatch.setattr(numba_data, "TRANSPOSE_MAX_BYTES", X.nbytes - 1)
     assert nb.prepare(X, len(X)) is None, "a copy above TRANSPOSE_MAX_BYTES is not made"
 
 
@@ -484,7 +504,8 @@ def test_full_batch_with_x_transposed_matches_the_plain_path(tiny_data, dtype, o
         cfg = OptimizerConfig(optimizer, LR[optimizer])
         order = np.arange(len(X))
         losses = [
-            nb.train_epoch(params, acts, X, y, order, len(X), cfg, state, prepared=prepared) for _ in range(3)
+            nb.train_epoch(params, acts, X, y, order, len(X), cfg, state, prepared=prepared).loss
+            for _ in range(3)
         ]
         results.append((losses, params.data))
     for losses, weights in results[1:]:
@@ -496,7 +517,7 @@ def test_full_batch_with_x_transposed_matches_the_plain_path(tiny_data, dtype, o
 def test_full_batch_reads_the_transposed_copy_only_for_its_own_array(tiny_data, dtype):
     """A wrong copy (zeros) freezes the first layer, so the kernel does read it; the same
     wrong copy made for another array (X's copy) is ignored: the plain step is taken."""
-    from fastnn.backends.numba_backend import Prepared
+    from fastnn.backends.numba_data import Prepared
 
     X, y = tiny_data
     X = X.astype(dtype)

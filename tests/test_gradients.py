@@ -3,7 +3,9 @@
 The reference backend is the oracle every faster backend is compared with, so it is
 itself checked against first principles: central differences over every parameter
 (sklearn ``test_gradient``), a hand-worked 2-2-2 example (sklearn ``test_fit``), and
-each optimiser's update rule written out by hand.
+each optimiser's update rule written out by hand. The numba backend's zero-skipping
+mini-batch path, whose first-layer gradient is fused with the update and never stored,
+is checked the same way: one plain-SGD step divided by lr is the gradient.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastnn.activations import HIDDEN_ACTIVATIONS, OUTPUT_ACTIVATIONS
+from fastnn.backends import numba_data
+from fastnn.backends.numba_backend import NumbaBackend
 from fastnn.backends.numpy_backend import NumpyBackend
 from fastnn.optim import OPTIMIZERS, OptimizerConfig, OptimizerState
 from fastnn.params import Params, init_params
@@ -118,6 +122,63 @@ def test_numba_squared_error_gradient_matches_reference(dtype, rng):
     tol = 1e-5 if dtype == np.float32 else 1e-12
     assert loss_nb == pytest.approx(loss_ref, rel=tol)
     assert_allclose(g_nb, g_ref, rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+@pytest.mark.parametrize("layers", [LAYERS, (5, 3)], ids=["deep", "single-layer"])
+@pytest.mark.parametrize("act", HIDDEN_ACTIVATIONS)
+def test_sparse_path_steps_along_the_true_gradient(act, layers, weight_decay, rng, monkeypatch):
+    """One SGD step of the zero-skipping path, (before - after) / lr, is the gradient:
+    by central differences, and as the reference's loss_and_gradient + apply_update."""
+    acts = (act,) * (len(layers) - 2) + ("softmax",)
+    params = init_params(layers, acts, rng, np.dtype(np.float64))
+    for b in params.biases():
+        b[...] = rng.uniform(-0.3, 0.3, size=b.shape)
+    X = rng.uniform(-1.0, 1.0, size=(8, layers[0]))
+    X[rng.random(X.shape) < 0.6] = 0.0
+    X[[0, 4]] = 0.0  # all-zero rows
+    X[:, 2] = 0.0  # an input zero in the whole batch
+    y = rng.integers(0, layers[-1], size=8)
+    n = 7  # one batch of rows 0..6: not all of X, so the step skips zeros (a full batch never does)
+    a = X[:n]
+    for i in range(params.n_layers - 1):  # no hidden unit at a kink (see above)
+        z = a @ params.W(i) + params.b(i)
+        if act in KINKED:
+            assert np.abs(z).min() > 1e-3, "test data too close to a kink; change the seed"
+        a = NumpyBackend().dense_forward(a, params.W(i), params.b(i), acts[i])
+    made = []
+    original = numba_data.NonzeroRows.__init__
+
+    def counting(self, array):
+        made.append(1)
+        original(self, array)
+
+    monkeypatch.setattr(numba_data.NonzeroRows, "__init__", counting)
+    lr = 1e-3
+    cfg = OptimizerConfig("sgd", lr, weight_decay=weight_decay)
+    stepped = params.copy()
+    NumbaBackend(skip_zeros=True).train_epoch(
+        stepped, acts, X, y, np.arange(n), n, cfg, OptimizerState.zeros("sgd", params.data.size, params.dtype)
+    )
+    assert made == [1], "the zero-skipping path was not taken"
+    step = (params.data - stepped.data) / lr
+
+    backend = NumpyBackend()
+    numeric = _central_difference(backend, params, acts, X[:n], y[:n])
+    numeric += weight_decay * params.data * params.weight_mask()
+    scale = np.abs(numeric).max()
+    assert scale > 1e-3, "degenerate check: the gradient is ~0 everywhere"
+    max_rel = np.abs(step - numeric).max() / scale
+    assert max_rel < 1e-6, f"{act} {layers}: max |sparse step / lr - numeric| / max |g| = {max_rel:.3g}"
+
+    reference = params.copy()
+    grad = reference.zeros_like()
+    backend.loss_and_gradient(reference, acts, X[:n], y[:n], grad)
+    backend.apply_update(reference, grad, cfg, OptimizerState.zeros("sgd", params.data.size, params.dtype))
+    err = np.abs(stepped.data - reference.data).max() / np.abs(reference.data).max()
+    assert err <= 1e-13, f"{act} {layers}: the sparse step differs from the reference's by {err:.2e}"
+    if weight_decay == 0:
+        assert_array_equal(stepped.W(0)[2], params.W(0)[2], err_msg="an idle input's weights moved")
 
 
 def test_loss_is_summed_and_gradient_is_of_the_mean(rng):

@@ -33,7 +33,7 @@ from numba.core import types
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, LEAKY_SLOPE, SELU_ALPHA, SELU_LAMBDA
-from fastnn.backends import numba_backend, numpy_backend
+from fastnn.backends import EpochResult, numba_backend, numpy_backend
 from fastnn.backends.numba_backend import NumbaBackend
 from fastnn.backends.numpy_backend import NumpyBackend
 from fastnn.errors import InvalidParameterError
@@ -41,6 +41,8 @@ from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
 from fastnn.kernels import sgd as k_sgd
+from fastnn.kernels import sparse as k_sparse
+from fastnn.kernels.warmup import MODES as WARMUP_MODES
 from fastnn.kernels.warmup import warmup
 from fastnn.optim import OPTIMIZERS, OptimizerConfig, OptimizerState
 from fastnn.params import Params, init_params
@@ -165,16 +167,51 @@ class TinyNet:
             skip_zeros,
         )
 
-    def nonzero_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """CSR (indptr int64, indices int32) of X's non-zero entries, as the adapter makes it."""
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """CSR (indptr int64, indices int32, values) of X's non-zero entries, made with
+        np.nonzero: independent of ``kernels.sparse``'s list kernels, which the adapter uses."""
         rows, cols = np.nonzero(self.X)
         indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=self.X.shape[0]))])
-        return indptr.astype(np.int64), cols.astype(np.int32)
+        return indptr.astype(np.int64), cols.astype(np.int32), self.X[rows, cols]
 
-    def train_epoch_batch_args(self, batch_size: int, transposed: bool = False) -> tuple:
-        """``transposed``: hand the kernel X.T stored C-contiguous (full batch's fast path)."""
+    def nonzero_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """``csr()`` without the values: what the per-sample kernel takes."""
+        return self.csr()[:2]
+
+    def sparse_batch_args(self, bs: int) -> tuple[tuple, tuple, np.ndarray]:
+        """``csr``, ``cols`` and ``fresh`` of ``train_epoch_batch``'s zero-skipping path.
+
+        The scratch for the batch's non-zeros holds exactly the most any batch of this
+        order has (the adapter sizes it for the worst ``bs`` rows of X), so a write past
+        a batch's own entries raises in the ``.py_func`` runs.
+        """
+        n_in, dt = self.X.shape[1], self.dtype
+        per_row = np.count_nonzero(self.X, axis=1)[self.order]
+        nnz = max(int(per_row[i : i + bs].sum()) for i in range(0, per_row.shape[0], bs))
+        cols = (
+            np.empty(n_in + 1, np.int64),
+            np.empty(nnz, np.int32),
+            np.empty(nnz, dt),
+            np.empty(self.params.layer_sizes[1], dt),
+            np.zeros(n_in, np.int64),
+        )
+        return self.csr(), cols, np.empty(n_in, np.bool_)
+
+    def train_epoch_batch_args(
+        self, batch_size: int, transposed: bool = False, skip_zeros: bool = False
+    ) -> tuple:
+        """``transposed``: hand the kernel X.T stored C-contiguous (full batch's fast path);
+        ``skip_zeros``: the zero-skipping first layer (no row buffer: X is read through
+        its non-zero lists)."""
         bs = min(batch_size, self.order.shape[0])
         n_act, dt, st = int(self.act_off[-1]), self.dtype, self.state
+        if skip_zeros:
+            csr, cols, fresh = self.sparse_batch_args(bs)
+        else:
+            csr = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt))
+            cols = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt), np.empty(0, dt))
+            cols += (np.empty(0, np.int64),)
+            fresh = np.empty(0, np.bool_)
         return (
             self.params.data,
             self.params.offsets,
@@ -192,11 +229,14 @@ class TinyNet:
             st.s,
             st.t,
             np.zeros_like(self.params.data),
-            np.empty((bs, self.X.shape[1]), dt),
+            np.empty((0 if skip_zeros else bs, self.X.shape[1]), dt),
             np.empty(bs, np.int64),
             np.empty(bs * n_act, dt),
             np.empty(bs * max(self.params.layer_sizes), dt),
             self.act_off,
+            csr,
+            cols,
+            fresh,
         )
 
     def predict_proba_args(self, chunk: int) -> tuple:
@@ -451,7 +491,9 @@ def test_float32_in_float32_out_for_every_entry_point(backend):
     assert grad.dtype == f32
     backend.apply_update(p, grad, net.cfg, net.state)
     for bs in (1, 3, net.X.shape[0]):
-        assert isinstance(backend.train_epoch(p, acts, X, net.y, net.order, bs, net.cfg, net.state), float)
+        result = backend.train_epoch(p, acts, X, net.y, net.order, bs, net.cfg, net.state)
+        assert isinstance(result, EpochResult), f"train_epoch batch_size={bs}: {type(result)}"
+        assert isinstance(result.loss, float) and isinstance(result.accuracy, float)
     assert p.data.dtype == f32 and net.state.m.dtype == f32 and net.state.s.dtype == f32
 
 
@@ -466,12 +508,50 @@ def test_float32_kernel_outputs_are_float32():
     assert k_batch.predict_proba(*net.predict_proba_args(4)).dtype == np.float32
 
 
-#: Entry kernels and what they may return for float32 data: the summed loss is float64.
+#: Entry kernels and what they may return for float32 data: the summed loss is float64
+#: (with the int64 count of right predictions); the non-zero lists are written in place.
 ENTRY_KERNELS = {
-    "train_epoch_sample": (k_sgd, types.float64),
-    "train_epoch_batch": (k_batch, types.float64),
+    "train_epoch_sample": (k_sgd, types.Tuple((types.float64, types.int64))),
+    "train_epoch_batch": (k_batch, types.Tuple((types.float64, types.int64))),
     "predict_proba": (k_batch, types.Array(types.float32, 2, "C")),
+    "count_nonzeros": (k_sparse, types.none),
+    "list_nonzeros": (k_sparse, types.none),
 }
+
+
+def _leaves(a):
+    """The scalar and array types in a (possibly nested tuple) Numba type."""
+    if isinstance(a, types.BaseTuple):
+        return [leaf for t in a.types for leaf in _leaves(t)]
+    return [a]
+
+
+#: The entry kernels each warmup mode must compile: what a run of that kind calls.
+WARMUP_NEEDS = {
+    "sample": {"count_nonzeros", "list_nonzeros", "train_epoch_sample", "predict_proba"},
+    "batch": {"count_nonzeros", "list_nonzeros", "train_epoch_batch", "predict_proba"},
+    "predict": {"predict_proba"},
+    "all": {"count_nonzeros", "list_nonzeros", "train_epoch_sample", "train_epoch_batch", "predict_proba"},
+}
+
+
+@pytest.mark.parametrize("mode", WARMUP_MODES)
+def test_warmup_calls_every_entry_kernel_its_mode_runs(mode, monkeypatch):
+    """Each entry kernel is really called (with today's signature), so its compile
+    stays out of the first epoch; the non-zero lists are made in prepare, inside fit's time."""
+    called = set()
+    kernels = {"count_nonzeros": k_sparse, "list_nonzeros": k_sparse, "train_epoch_sample": k_sgd}
+    kernels |= {"train_epoch_batch": k_batch, "predict_proba": k_batch}
+    for name, module in kernels.items():
+        kernel = getattr(module, name)
+
+        def spy(*args, kernel=kernel, name=name):
+            called.add(name)
+            return kernel(*args)
+
+        monkeypatch.setattr(module, name, spy)
+    warmup("float64", mode)
+    assert called == WARMUP_NEEDS[mode]
 
 
 @requires_jit
@@ -482,14 +562,16 @@ def test_float32_signatures_have_no_float64_but_hp(name):
     kernel = getattr(module, name)
     pnames = list(inspect.signature(kernel.py_func).parameters)
     sigs = [
-        s for s in kernel.nopython_signatures if any(getattr(a, "dtype", a) == types.float32 for a in s.args)
+        s
+        for s in kernel.nopython_signatures
+        if any(getattr(leaf, "dtype", leaf) == types.float32 for a in s.args for leaf in _leaves(a))
     ]
     assert sigs, f"warmup('float32') compiled no float32 signature of {name}"
     for sig in sigs:
         bad = [
             f"{p}: {a}"
             for p, a in zip(pnames, sig.args, strict=True)
-            if getattr(a, "dtype", a) == types.float64 and p != "hp"
+            if any(getattr(leaf, "dtype", leaf) == types.float64 for leaf in _leaves(a)) and p != "hp"
         ]
         assert not bad, f"{name} float32 specialisation has float64 arguments: {bad}"
         assert sig.return_type == allowed_return, f"{name} returns {sig.return_type}"
@@ -530,7 +612,9 @@ def test_py_func_of_single_step_kernels_matches_jit(dtype):
 
 @requires_jit
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("mode", ["sample-skip", "sample-dense", "batch-3", "full-batch", "full-batch-xt"])
+@pytest.mark.parametrize(
+    "mode", ["sample-skip", "sample-dense", "batch-3", "batch-3-skip", "full-batch", "full-batch-xt"]
+)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_py_func_of_training_kernels_matches_jit(optimizer, mode, dtype):
     wd = 0.0 if optimizer == "sgd" else 1e-3  # the plain-SGD fast path and the general one
@@ -541,13 +625,18 @@ def test_py_func_of_training_kernels_matches_jit(optimizer, mode, dtype):
     def args(net: TinyNet) -> tuple:
         if bs == 1:
             return net.train_epoch_sample_args(skip_zeros=mode == "sample-skip")
-        return net.train_epoch_batch_args(bs, transposed=mode == "full-batch-xt")
+        return net.train_epoch_batch_args(
+            bs, transposed=mode == "full-batch-xt", skip_zeros=mode.endswith("skip")
+        )
 
     kernel = k_sgd.train_epoch_sample if bs == 1 else k_batch.train_epoch_batch
-    loss_jit = kernel(*args(jit_net))
-    loss_py = kernel.py_func(*args(py_net))
+    loss_jit, correct_jit = kernel(*args(jit_net))
+    loss_py, correct_py = kernel.py_func(*args(py_net))
     tol = ONE_STEP[jit_net.dtype]
     assert loss_py == pytest.approx(loss_jit, rel=tol)
+    assert correct_py == correct_jit, (
+        f"{kernel.__name__}.py_func counts {correct_py} right, jit {correct_jit}"
+    )
     _assert_close(py_net.params.data, jit_net.params.data, tol, f"{kernel.__name__}.py_func weights")
     _assert_close(py_net.state.m, jit_net.state.m, tol, "state m")
     assert_array_equal(py_net.state.t, jit_net.state.t)
@@ -578,6 +667,7 @@ from fastnn.backends import numba_backend
 from fastnn.backends.numba_backend import NumbaBackend
 from fastnn.kernels import _jit
 from fastnn.kernels import activations as k_act, batch as k_batch, dense as k_dense, sgd as k_sgd
+from fastnn.kernels import sparse as k_sparse
 from fastnn.optim import OptimizerConfig, OptimizerState
 
 assert config.BOUNDSCHECK, "NUMBA_BOUNDSCHECK=1 is not in effect"
@@ -614,7 +704,7 @@ nb.apply_update(m.params, grad, OptimizerConfig("adam", 0.01, weight_decay=1e-3)
                 OptimizerState.zeros("adam", m.params.data.size, m.params.dtype))
 nb.activation_derivative(m.params.W(0), "relu")
 leaks = []
-for mod in (k_act, k_dense, k_sgd, k_batch):
+for mod in (k_act, k_dense, k_sgd, k_batch, k_sparse):
     for name, obj in sorted(vars(mod).items()):
         if not isinstance(obj, Dispatcher) or obj.py_func.__module__ != mod.__name__:
             continue
@@ -662,7 +752,7 @@ def test_every_kernel_function_has_a_qualified_name_of_its_own():
     factory) can then get the same symbol in cache entries written by different
     processes, and loading both makes one entry point run the other's code."""
     owners: dict[tuple[str, str], set[int]] = {}
-    for mod in (k_act, k_dense, k_sgd, k_batch):
+    for mod in (k_act, k_dense, k_sgd, k_batch, k_sparse):
         for obj in vars(mod).values():
             if isinstance(obj, numba.core.dispatcher.Dispatcher) and obj.py_func.__module__ == mod.__name__:
                 owners.setdefault((mod.__name__, obj.py_func.__qualname__), set()).add(id(obj))

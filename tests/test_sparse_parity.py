@@ -1,0 +1,161 @@
+"""The zero-skipping first layer of mini-batch training (issue 11) against the reference.
+
+``train_epoch`` is called directly on both backends with the same weights, order and
+hyper-parameters, for every hidden activation x optimiser x weight decay x dtype, on a
+deep net and a single-weight-layer net (784-10 style: layer 0 is the output layer):
+
+- numba with ``skip_zeros=True`` (the sparse path) and ``skip_zeros=False`` (dense)
+  each match numpy at the parity tolerances (``test_backend_parity.TOL``) after every
+  epoch: loss, weights, optimiser state (m, s, t); float64 training accuracy exactly;
+- the data has all-zero rows, inputs that are zero in every row of some batches, one
+  input zero in all of X (its weights and optimiser state must stay exactly as they
+  were: the ``fresh``-row skip), one that is idle in epoch 1 and active in epoch 2
+  (fresh until then), and one active in epoch 1 and idle in epoch 2 (its momentum
+  must keep moving it). 44 samples in batches of 8: a ragged last batch of 4.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpy.testing import assert_array_equal
+from test_backend_parity import LR, TOL, _rel_err
+
+from fastnn.activations import HIDDEN_ACTIVATIONS
+from fastnn.backends import EpochResult
+from fastnn.backends.numba_backend import NumbaBackend
+from fastnn.backends.numpy_backend import NumpyBackend
+from fastnn.optim import OPTIMIZERS, OptimizerConfig, OptimizerState
+from fastnn.params import init_params
+
+N, N_IN, BATCH = 44, 12, 8
+#: Input zero in all of X; idle in epoch 1 only; idle in epoch 2 only.
+NEVER, LATE, EARLY = 3, 9, 10
+NETS = {"deep": (N_IN, 7, 5, 3), "single-layer": (N_IN, 3)}
+
+
+def epoch_data(gen: np.random.Generator) -> list[np.ndarray]:
+    """X for epochs 1 and 2 (~70% zeros; rows 0 and 5 all zero; see the module docstring)."""
+    X = gen.uniform(0.0, 1.0, size=(N, N_IN))
+    X[gen.random(X.shape) < 0.7] = 0.0
+    X[:, EARLY] = np.where(gen.random(N) < 0.5, gen.uniform(0.2, 1.0, N), 0.0)
+    X[:, LATE] = np.where(gen.random(N) < 0.5, gen.uniform(0.2, 1.0, N), 0.0)
+    X[[0, 5]] = 0.0
+    X[:, NEVER] = 0.0
+    first, second = X.copy(), X.copy()
+    first[:, LATE] = 0.0
+    second[:, EARLY] = 0.0
+    return [first, second]
+
+
+def train(backend, X_epochs, y, acts, sizes, optimizer, weight_decay, dtype, **kw):
+    """Two epochs (one per X) from the same start; the params, state and results after each."""
+    params = init_params(sizes, acts, np.random.default_rng(3), np.dtype(dtype))
+    for b in params.biases():
+        b[...] = np.random.default_rng(4).uniform(-0.2, 0.2, size=b.shape)
+    state = OptimizerState.zeros(optimizer, params.data.size, params.dtype)
+    cfg = OptimizerConfig(optimizer, LR[optimizer], weight_decay=weight_decay)
+    out = []
+    for e, X in enumerate(X_epochs):
+        order = np.random.default_rng(10 + e).permutation(N)
+        Xc = X.astype(dtype)
+        prepared = backend.prepare(Xc, BATCH)
+        result = backend.train_epoch(params, acts, Xc, y, order, BATCH, cfg, state, prepared=prepared, **kw)
+        assert isinstance(result, EpochResult)
+        out.append((result, params.copy(), state.copy()))
+    return out
+
+
+def _check(what, got, want, dtype, exact_accuracy):
+    tol = TOL[np.dtype(dtype)]
+    for e, ((r_got, p_got, s_got), (r_want, p_want, s_want)) in enumerate(zip(got, want, strict=True), 1):
+        where = f"{what}, after epoch {e}"
+        assert abs(r_got.loss - r_want.loss) <= tol * abs(r_want.loss), f"loss {where}: {r_got} {r_want}"
+        if exact_accuracy:
+            assert r_got.accuracy == r_want.accuracy, f"accuracy {where}: {r_got} vs {r_want}"
+        else:
+            assert abs(r_got.accuracy - r_want.accuracy) <= 2 / N, f"accuracy {where}: {r_got} {r_want}"
+        assert _rel_err(p_got.data, p_want.data) <= tol, (
+            f"weights {where}: {_rel_err(p_got.data, p_want.data)}"
+        )
+        for name in ("m", "s"):
+            err = _rel_err(getattr(s_got, name), getattr(s_want, name))
+            assert err <= tol, f"optimizer state {name} {where}: rel err {err:.2e}"
+        assert_array_equal(s_got.t, s_want.t, err_msg=f"step count {where}")
+
+
+def _combos():
+    for net, sizes in NETS.items():
+        for act in HIDDEN_ACTIVATIONS if len(sizes) > 2 else ["-"]:
+            for opt in OPTIMIZERS:
+                for wd in (0.0, 1e-3):
+                    for dtype in ("float32", "float64"):
+                        yield pytest.param(net, act, opt, wd, dtype, id=f"{net}-{act}-{opt}-wd{wd}-{dtype}")
+
+
+@pytest.mark.parametrize(("net", "act", "optimizer", "weight_decay", "dtype"), list(_combos()))
+def test_sparse_mini_batches_match_numpy_and_the_dense_path(net, act, optimizer, weight_decay, dtype):
+    sizes = NETS[net]
+    acts = (act,) * (len(sizes) - 2) + ("softmax",)
+    gen = np.random.default_rng(2024)
+    X_epochs = epoch_data(gen)
+    y = gen.integers(0, sizes[-1], size=N).astype(np.int64)
+    args = (X_epochs, y, acts, sizes, optimizer, weight_decay, dtype)
+    sparse_backend = NumbaBackend(skip_zeros=True)
+    assert sparse_backend.prepare(X_epochs[0].astype(dtype), BATCH).nonzero is not None, "not the sparse path"
+    want = train(NumpyBackend(), *args)
+    sparse = train(sparse_backend, *args)
+    dense = train(NumbaBackend(skip_zeros=False), *args)
+    exact = dtype == "float64"
+    what = f"[{net} {acts} {optimizer} wd={weight_decay} {dtype}]"
+    _check(f"numba skip_zeros=True vs numpy {what}", sparse, want, dtype, exact)
+    _check(f"numba skip_zeros=False vs numpy {what}", dense, want, dtype, exact)
+    _check(f"numba skip_zeros=True vs False {what}", sparse, dense, dtype, exact)
+
+    start = init_params(sizes, acts, np.random.default_rng(3), np.dtype(dtype))
+    for e, (_, params, state) in enumerate(sparse, 1):
+        if weight_decay == 0:
+            # Never active: not one update may touch its weights or its optimiser state.
+            assert_array_equal(params.W(0)[NEVER], start.W(0)[NEVER], err_msg=f"input {NEVER} {what} e{e}")
+            m0 = state.m[: start.W(0).size].reshape(start.W(0).shape)
+            assert not m0[NEVER].any(), f"momentum of the never-active input {what} epoch {e}"
+        if optimizer != "sgd":
+            m0 = state.m[: start.W(0).size].reshape(start.W(0).shape)
+            assert m0[EARLY].any(), f"input {EARLY} had state from epoch 1 {what}"
+            if weight_decay == 0:
+                assert (e == 2) == bool(m0[LATE].any()), f"input {LATE} becomes active in epoch 2 {what}"
+
+
+@pytest.mark.parametrize("batch_size", [1, 8, N], ids=["per-sample", "mini-batch", "full-batch"])
+@pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
+def test_training_accuracy_counts_match_numpy_exactly(act, batch_size):
+    """float64: both backends count the same samples as right (first maximum, as argmax)."""
+    sizes, acts = NETS["deep"], (act, act, "softmax")
+    gen = np.random.default_rng(7)
+    X = epoch_data(gen)[1]
+    y = gen.integers(0, 3, size=N).astype(np.int64)
+    results = {}
+    for name, backend in (("numpy", NumpyBackend()), ("numba", NumbaBackend())):
+        params = init_params(sizes, acts, np.random.default_rng(3), np.dtype(np.float64))
+        state = OptimizerState.zeros("momentum", params.data.size, params.dtype)
+        cfg = OptimizerConfig("momentum", 0.05)
+        prepared = backend.prepare(X, batch_size)
+        results[name] = [
+            backend.train_epoch(
+                params,
+                acts,
+                X,
+                y,
+                np.random.default_rng(e).permutation(N),
+                batch_size,
+                cfg,
+                state,
+                prepared=prepared,
+            ).accuracy
+            for e in range(3)
+        ]
+    counts = {name: [round(a * N) for a in accs] for name, accs in results.items()}
+    assert counts["numba"] == counts["numpy"], f"right predictions per epoch {counts}"
+    assert results["numba"] == results["numpy"]
+    assert all(abs(a * N - c) < 1e-9 for a, c in zip(results["numpy"], counts["numpy"], strict=True))
+    assert len({tuple(c) for c in counts.values()}) == 1 and 0 < min(counts["numpy"]) < N
