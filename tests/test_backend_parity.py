@@ -452,9 +452,9 @@ def test_fit_lists_non_zero_pixels_once_not_every_epoch(tiny_data, monkeypatch, 
     made = []
     original = numba_data.NonzeroRows.__init__
 
-    def counting(self, array):
+    def counting(self, array, pool=None):
         made.append(array.shape)
-        original(self, array)
+        original(self, array, pool)
 
     monkeypatch.setattr(numba_data.NonzeroRows, "__init__", counting)
     model = MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0)
