@@ -335,7 +335,9 @@ class MLP:
             self.optimizer_state = OptimizerState.zeros(cfg.name, self.params.data.shape[0], self.dtype)
 
         with limit_threads(self.threads):
-            prepared = self.backend.prepare(X, bs)  # once per fit, not per epoch
+            # Once per fit, not per epoch; the first layer's width helps the numba
+            # backend choose between its sparse and dense first layer.
+            prepared = self.backend.prepare(X, bs, self.layer_sizes[1])
             for _ in range(epochs_):
                 # Everything an epoch changes is saved first, so a failed or interrupted
                 # epoch leaves the model exactly as it was after the previous one (and a

@@ -489,6 +489,21 @@ def test_prepare_makes_what_the_batch_size_needs(tiny_data, monkeypatch):
     assert nb.prepare(X, len(X)) is None, "a copy above TRANSPOSE_MAX_BYTES is not made"
 
 
+def test_large_batches_skip_zeros_only_for_a_wide_first_layer():
+    """Measured: a narrow first layer loses to BLAS at large batches (see numba_data)."""
+    from fastnn.backends.numba_data import NARROW_MAX_BATCH, WIDE_FIRST_LAYER
+
+    X = np.zeros((4 * NARROW_MAX_BATCH, 30))
+    X[:, :6] = 1.0  # 80% zeros
+    nb = NumbaBackend()
+    large = 2 * NARROW_MAX_BATCH
+    assert nb.prepare(X, large, WIDE_FIRST_LAYER - 1) is None, "narrow layer, large batch: dense"
+    assert nb.prepare(X, large, WIDE_FIRST_LAYER).nonzero is not None, "wide layer: sparse"
+    assert nb.prepare(X, NARROW_MAX_BATCH, 8).nonzero is not None, "small batch: sparse"
+    assert nb.prepare(X, large).nonzero is not None, "width unknown: the density decides"
+    assert NumbaBackend(skip_zeros=True).prepare(X, large, 8).nonzero is not None, "forced on"
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=str)
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_full_batch_with_x_transposed_matches_the_plain_path(tiny_data, dtype, optimizer):
@@ -552,14 +567,14 @@ def test_fit_prepares_once_for_its_batch_size(tiny_data, monkeypatch):
     seen = []
     original = NumbaBackend.prepare
 
-    def spying(self, array, batch_size=None):
-        seen.append(batch_size)
-        return original(self, array, batch_size)
+    def spying(self, array, batch_size=None, first_units=None):
+        seen.append((batch_size, first_units))
+        return original(self, array, batch_size, first_units)
 
     monkeypatch.setattr(NumbaBackend, "prepare", spying)
     for bs in (None, 8, 1):
         MLP([X.shape[1], 5, 3], "relu", backend="numba", seed=0).fit(X, y, epochs=2, batch_size=bs)
-    assert seen == [len(X), 8, 1]
+    assert seen == [(len(X), 5), (8, 5), (1, 5)]
 
 
 @pytest.mark.parametrize(

@@ -53,11 +53,12 @@ class Backend(Protocol):
         """Prepare for ``dtype`` (compile, load caches); returns the seconds it took.
         ``mode`` (``sample``, ``batch``, ``predict``, ``all``) says which kind of run."""
 
-    def prepare(self, X: np.ndarray, batch_size: int | None = None) -> Any:
+    def prepare(self, X: np.ndarray, batch_size: int | None = None, first_units: int | None = None) -> Any:
         """Work that depends only on the training data and batch size, done once per
         ``fit`` and handed to every ``train_epoch`` for that same X (the numba backend
         lists non-zero pixels, or keeps X transposed for full batches); may be None.
-        X must not change while the result is in use."""
+        ``first_units``, the first layer's width when known, lets a backend choose a
+        path by the shape of the work. X must not change while the result is in use."""
 
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str) -> np.ndarray:
         """Fused ``g(a_prev @ W + b)`` for a batch (n, n_in) -> (n, n_out)."""

@@ -153,7 +153,9 @@ class NumbaBackend:
             )
         return X, np.ascontiguousarray(y_arr, dtype=np.int64)
 
-    def prepare(self, X: np.ndarray, batch_size: int | None = None) -> Prepared | None:
+    def prepare(
+        self, X: np.ndarray, batch_size: int | None = None, first_units: int | None = None
+    ) -> Prepared | None:
         """Per-data-set work for ``train_epoch``, done once per fit by ``MLP.fit``.
 
         Runs that skip zero inputs (per-sample, or mini-batch on sparse enough data)
@@ -162,7 +164,7 @@ class NumbaBackend:
         """
         if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
             return None  # train_epoch will reject or convert it, with its own message
-        return prep.prepare(np.ascontiguousarray(X), batch_size, self.skip_zeros, self._pool)
+        return prep.prepare(np.ascontiguousarray(X), batch_size, self.skip_zeros, self._pool, first_units)
 
     def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
         """Compile (or load from Numba's cache) the kernels for ``dtype``; returns the
@@ -336,7 +338,7 @@ class NumbaBackend:
         skip = self.skip_zeros if skip_zeros is None else skip_zeros
         # A batch over all of X never skips zeros (see numba_data.skips_zeros).
         full = bs >= order.shape[0] and order.shape[0] == n
-        rows = None if full and bs > 1 else prep.nonzero_rows(X, prepared, bs, skip)
+        rows = None if full and bs > 1 else prep.nonzero_rows(X, prepared, bs, skip, params.layer_sizes[1])
         if bs == 1:
             acts = np.zeros(int(act_off[-1]), dtype=dtype)
             deltas = np.zeros_like(acts)

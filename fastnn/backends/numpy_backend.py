@@ -54,7 +54,7 @@ class NumpyBackend:
 
     name = "numpy"
 
-    def prepare(self, X: np.ndarray, batch_size: int | None = None) -> None:
+    def prepare(self, X: np.ndarray, batch_size: int | None = None, first_units: int | None = None) -> None:
         """Nothing to precompute: each epoch works on X as it is."""
         return None
 
