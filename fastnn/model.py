@@ -23,7 +23,7 @@ import numpy as np
 
 from fastnn.activations import OUTPUT_LOSSES, get_activation
 from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
-from fastnn.errors import InvalidParameterError, TrainingDivergedError
+from fastnn.errors import DataError, FastnnError, InvalidParameterError, TrainingDivergedError
 from fastnn.metrics import loss_and_accuracy, squared_error
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import INIT_SCHEMES, init_params
@@ -481,7 +481,7 @@ class MLP:
 
     def save(self, path: str | Path) -> Path:
         """Write the model (weights, architecture, dtype) to an ``.npz`` file atomically."""
-        from fastnn.model_io import save_model
+        from fastnn.model_files import save_model
         from fastnn.paths import check_path_argument, describe_path
 
         target = check_path_argument("path", path)
@@ -514,7 +514,51 @@ class MLP:
         cls, path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None
     ) -> MLP:
         """Read a model written by ``save``; malformed files raise DataError."""
-        from fastnn.model_io import load_model
+        from fastnn.model_files import check_labels_meta, read_model_file
         from fastnn.paths import check_path_argument
 
-        return load_model(check_path_argument("path", path), backend=backend, threads=threads)
+        path = check_path_argument("path", path)
+        meta, arrays = read_model_file(path)  # every array's shape and dtype already checked
+        model = cls.from_file_parts(path, meta, arrays, backend=backend, threads=threads)
+        check_labels_meta(meta, model.n_classes, path)  # a file with bad labels is refused here too
+        return model
+
+    @classmethod
+    def from_file_parts(
+        cls,
+        path: str | Path,
+        meta: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        backend: str | Backend = DEFAULT_BACKEND,
+        threads: int | None = None,
+    ) -> MLP:
+        """The model that ``fastnn.model_files.read_model_file``'s checked metadata and arrays describe."""
+        try:
+            model = cls(
+                meta["layer_sizes"],
+                meta["activations"],
+                backend=backend,
+                dtype=meta["dtype"],
+                seed=meta["seed"],
+                init=meta["init"],
+                threads=threads,
+            )
+        except KeyError as exc:
+            raise DataError(f"{path}: model metadata lacks {exc.args[0]!r}") from None
+        except (FastnnError, TypeError) as exc:
+            raise DataError(f"{path}: invalid model metadata: {exc}") from None
+        for i in range(model.params.n_layers):
+            for name, view in ((f"W{i}", model.params.W(i)), (f"b{i}", model.params.b(i))):
+                if name not in arrays:
+                    raise DataError(f"{path}: missing array {name!r}")
+                arr = arrays[name]
+                if arr.shape != view.shape or arr.dtype != view.dtype:
+                    raise DataError(
+                        f"{path}: array {name!r} has shape {arr.shape} and dtype {arr.dtype}; "
+                        f"the metadata needs {view.shape} {view.dtype}"
+                    )
+                if not np.isfinite(arr).all():
+                    raise DataError(f"{path}: array {name!r} holds NaN or infinite values")
+                view[...] = arr
+        model.epochs_trained = meta["epochs_trained"]
+        return model

@@ -5,7 +5,9 @@
 dir + ``fastnn/mnist``) and returns that directory, ready for
 :func:`fastnn.data.load_idx_dir`. ``fastnn.data.load_dataset("mnist")`` (``--data
 mnist``) calls it; nothing else in fastnn touches the network. From a shell:
-``python -m fastnn.data download [--dir DIR]``.
+``python -m fastnn.data download [--dir DIR]`` (:mod:`fastnn.cli.download`).
+The cache location, verification, HTTP and progress live in :mod:`fastnn.data.cache`,
+:mod:`fastnn.data.verify`, :mod:`fastnn.data.http` and :mod:`fastnn.data.progress`.
 
 Checksums (:data:`MNIST_FILES`)
     The SHA-256 of each gz file is the official distribution's published value
@@ -79,28 +81,34 @@ Timeouts
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import glob
-import gzip
 import hashlib
 import http.client
 import math
 import numbers
 import os
-import stat
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from fastnn.data.cache import ENV_DATA_DIR, default_cache_dir
+from fastnn.data.http import MirrorError, build_opener, describe_error
+from fastnn.data.progress import Progress
+from fastnn.data.verify import (
+    CHUNK,
+    MnistFile,
+    file_matches,
+    max_download,
+    payload_matches,
+    stray_raw_files,
+    verified_dir,
+)
 from fastnn.errors import DataError, InvalidParameterError
 
 __all__ = [
@@ -113,50 +121,8 @@ __all__ = [
     "cached_mnist_dir",
     "default_cache_dir",
     "download_mnist",
-    "main",
+    "verified_dir",
 ]
-
-
-@dataclass(frozen=True)
-class MnistFile:
-    """One file to download and the checksums that make it trusted.
-
-    Attributes
-    ----------
-    name : str
-        File name, on the mirrors and in the cache (a plain name, no directory).
-    sha256 : str or None
-        SHA-256 (lower-case hex) of the file as published (None: not published).
-    raw_sha256 : str or None
-        SHA-256 of its decompressed payload (accepted when a mirror re-compressed it;
-        None: not published, so only the published file itself is accepted).
-    raw_size : int
-        Size in bytes of the decompressed payload; decompression never goes past it + 1.
-    size : int or None
-        Size of the published file (None: unknown). With a SHA-256 it only sizes the
-        progress bar; for a file pinned by MD5 alone it must match exactly too.
-    md5 : str or None
-        MD5 (lower-case hex) of the file as published, for data sets whose authors
-        publish only MD5. Checked in addition to the SHA-256 when both are given.
-    """
-
-    name: str
-    sha256: str | None
-    raw_sha256: str | None
-    raw_size: int
-    size: int | None = None
-    md5: str | None = None
-
-    def published_match(self, sha256: str, md5: str, size: int) -> bool:
-        """Whether a file with these digests and size is the published one."""
-        if self.sha256 is None and self.md5 is None:
-            return False  # nothing pinned: never trusted
-        if self.sha256 is not None and sha256 != self.sha256:
-            return False
-        if self.md5 is not None and md5 != self.md5:
-            return False
-        # MD5 alone is weak against a crafted file; the exact published size narrows it.
-        return self.sha256 is not None or self.size is None or size == self.size
 
 
 #: The four official MNIST files (see the module docstring for where the values come from).
@@ -199,7 +165,6 @@ MIRRORS: tuple[str, ...] = (
     "http://yann.lecun.com/exdb/mnist/",
 )
 
-ENV_DATA_DIR = "FASTNN_DATA"
 ENV_MIRRORS = "FASTNN_MNIST_MIRRORS"
 #: (connect, read) timeouts in seconds.
 DEFAULT_TIMEOUT = (10.0, 30.0)
@@ -210,32 +175,7 @@ DEFAULT_DEADLINE = 900.0
 #: A .part file not written to for this long belongs to a dead process (a live one
 #: writes at least once per read timeout) and is deleted by the next download.
 STALE_PART_SECONDS = 3600
-_CHUNK = 1 << 16
 _USER_AGENT = "fastnn-mnist-downloader (Python urllib)"
-
-
-# ---------------------------------------------------------------------------- cache location
-
-
-def default_cache_dir() -> Path:
-    """Where MNIST is cached: ``$FASTNN_DATA`` if set, else the user cache dir + ``fastnn/mnist``.
-
-    The user cache dir is ``$XDG_CACHE_HOME`` (when absolute) or ``~/.cache`` on Linux
-    and other Unixes, ``~/Library/Caches`` on macOS, ``%LOCALAPPDATA%`` on Windows.
-    Nothing is created.
-    """
-    env = os.environ.get(ENV_DATA_DIR, "")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA", "")
-        base = Path(local) if local else Path.home() / "AppData" / "Local"
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME", "")
-        base = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
-    return base / "fastnn" / "mnist"
 
 
 def cached_mnist_dir() -> Path | None:
@@ -245,235 +185,6 @@ def cached_mnist_dir() -> Path | None:
     (~10-20 ms for the official gz files).
     """
     return verified_dir(default_cache_dir(), MNIST_FILES)
-
-
-def verified_dir(directory: Path, files: Sequence[MnistFile]) -> Path | None:
-    """``directory`` if it holds every file of ``files``, verified (and no stray raw copy), else None."""
-    try:
-        if not directory.is_dir():
-            return None
-        ok = all(_file_matches(directory / spec.name, spec) for spec in files)
-        return directory if ok and not _stray_raw_files(directory, files) else None
-    except OSError:
-        return None
-
-
-# ---------------------------------------------------------------------------- verification
-
-
-def _sha256_file(path: Path) -> str:
-    return _digest_file(path)[0]
-
-
-def _digest_file(path: Path) -> tuple[str, str, int]:
-    """SHA-256 and MD5 (hex) and size of ``path``, in one pass."""
-    h, m, n = hashlib.sha256(), hashlib.md5(usedforsecurity=False), 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-            m.update(chunk)
-            n += len(chunk)
-    return h.hexdigest(), m.hexdigest(), n
-
-
-def _max_download(spec: MnistFile) -> int:
-    """The largest gzip that can hold ``spec``'s payload (stored blocks cost 5 bytes per 64 KiB)."""
-    return spec.raw_size + spec.raw_size // 1000 + (1 << 16)
-
-
-def _payload_matches(path: Path, spec: MnistFile) -> bool:
-    """Whether ``path`` gunzips to exactly ``spec``'s payload; at most raw_size + 1 bytes inflated."""
-    return spec.raw_sha256 is not None and _payload_sha256(path, spec) == spec.raw_sha256
-
-
-def _payload_sha256(path: Path, spec: MnistFile) -> str | None:
-    """SHA-256 of what ``path`` gunzips to if that is ``spec.raw_size`` bytes, else None."""
-    h = hashlib.sha256()
-    n = 0
-    try:
-        with gzip.open(path, "rb") as fh:
-            while n <= spec.raw_size:
-                chunk = fh.read(min(_CHUNK, spec.raw_size + 1 - n))
-                if not chunk:
-                    break
-                h.update(chunk)
-                n += len(chunk)
-    except (OSError, EOFError, zlib.error):  # gzip.BadGzipFile is an OSError
-        return None
-    return h.hexdigest() if n == spec.raw_size else None
-
-
-def _file_matches(path: Path, spec: MnistFile) -> bool:
-    """Whether ``path`` is a regular file with ``spec``'s gz hash, or a re-compression of its payload."""
-    try:
-        st = path.stat()
-        if not stat.S_ISREG(st.st_mode) or st.st_size > _max_download(spec):
-            return False
-        return spec.published_match(*_digest_file(path)) or _payload_matches(path, spec)
-    except OSError:
-        return False
-
-
-def _stray_raw_files(directory: Path, files: Sequence[MnistFile]) -> list[Path]:
-    """Uncompressed siblings of the gz files that do not hold the verified payload.
-
-    ``load_idx_dir`` prefers ``NAME`` over ``NAME.gz``, so such a file would be loaded
-    instead of the verified download.
-    """
-    stray = []
-    for spec in files:
-        if not spec.name.endswith(".gz"):
-            continue
-        raw = directory / spec.name[:-3]
-        if not os.path.lexists(raw):
-            continue
-        try:
-            # Without a published payload hash, the payload of the gz is the reference,
-            # and only once the gz itself verifies (else a bad pair would vouch for itself).
-            gz = directory / spec.name
-            expected = spec.raw_sha256 or (
-                _payload_sha256(gz, spec) if spec.published_match(*_digest_file(gz)) else None
-            )
-            ok = raw.stat().st_size == spec.raw_size and _sha256_file(raw) == expected
-        except OSError:
-            ok = False
-        if not ok:
-            stray.append(raw)
-    return stray
-
-
-# ---------------------------------------------------------------------------- HTTP with two timeouts
-
-
-class _ReadTimeoutMixin:
-    """After connecting (under the connect timeout), wait at most ``read_timeout`` for each read."""
-
-    sock: Any
-
-    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._read_timeout = read_timeout
-
-    def connect(self) -> None:
-        super().connect()  # type: ignore[misc]
-        self.sock.settimeout(self._read_timeout)
-
-
-class _HTTPConnection(_ReadTimeoutMixin, http.client.HTTPConnection):
-    pass
-
-
-class _HTTPHandler(urllib.request.HTTPHandler):
-    def __init__(self, read_timeout: float) -> None:
-        super().__init__()
-        self._read_timeout = read_timeout
-
-    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(_HTTPConnection, req, read_timeout=self._read_timeout)  # type: ignore[arg-type]
-
-
-def _build_opener(read_timeout: float) -> urllib.request.OpenerDirector:
-    handlers: list[urllib.request.BaseHandler] = [_HTTPHandler(read_timeout)]
-    if hasattr(http.client, "HTTPSConnection"):  # Python built with ssl
-
-        class _HTTPSConnection(_ReadTimeoutMixin, http.client.HTTPSConnection):
-            pass
-
-        class _HTTPSHandler(urllib.request.HTTPSHandler):
-            def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-                return self.do_open(
-                    _HTTPSConnection,  # type: ignore[arg-type]
-                    req,
-                    context=getattr(self, "_context", None),
-                    read_timeout=read_timeout,
-                )
-
-        handlers.append(_HTTPSHandler())
-    # build_opener drops the default HTTP(S) handlers these subclass; proxies, redirects kept.
-    return urllib.request.build_opener(*handlers)
-
-
-class _MirrorError(Exception):
-    """This mirror did not deliver a verified file; the message says why."""
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        return _describe(exc.reason) if isinstance(exc.reason, BaseException) else str(exc.reason)
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, http.client.IncompleteRead):
-        return f"truncated response ({len(exc.partial):,} bytes, {exc.expected} more expected)"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-# ---------------------------------------------------------------------------- progress
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
-
-
-class _Progress:
-    """A bar on a terminal, one line per file otherwise, or nothing; always on stderr."""
-
-    def __init__(self, progress: bool | None) -> None:
-        self.stream: IO[str] | None = None if progress is False else sys.stderr
-        is_tty = False
-        if self.stream is not None:
-            try:
-                is_tty = self.stream.isatty()
-            except (AttributeError, ValueError, OSError):
-                is_tty = False
-        self.bar = bool(progress) or (progress is None and is_tty)
-        self._open = False
-        self._last = 0.0
-        self._width = 0
-
-    def _write(self, text: str) -> None:
-        if self.stream is not None:
-            self.stream.write(text)
-            self.stream.flush()
-
-    def update(self, name: str, done: int, total: int | None, force: bool = False) -> None:
-        if not self.bar or self.stream is None:
-            return
-        now = time.monotonic()
-        if not force and now - self._last < 0.1:
-            return
-        self._last = now
-        if total:
-            frac = min(done / total, 1.0)
-            filled = int(30 * frac)
-            bar = "#" * filled + "." * (30 - filled)
-            line = f"{name:<27} [{bar}] {frac:4.0%}  {_size(done)} of {_size(total)}"
-        else:
-            line = f"{name:<27} {_size(done)}"
-        self._width = max(self._width, len(line))
-        self._write(f"\r{line:<{self._width}}")  # pad over a longer previous line
-        self._open = True
-
-    def end_line(self) -> None:
-        if self._open:
-            self._write("\n")
-            self._open = False
-            self._width = 0
-
-    def log(self, text: str) -> None:
-        self.end_line()
-        self._write(f"fastnn: {text}\n")
-
-    def finished(self, name: str, n: int, url: str, how: str) -> None:
-        if self.bar:
-            self.update(name, n, n, force=True)
-            self.end_line()
-        else:
-            self.log(f"downloaded {name} ({_size(n)}) from {url}, {how}")
-
-
-# ---------------------------------------------------------------------------- download
 
 
 def _check_timeout(timeout: Any) -> tuple[float, float]:
@@ -577,12 +288,12 @@ def _fetch(
     spec: MnistFile,
     directory: Path,
     connect_timeout: float,
-    progress: _Progress,
+    progress: Progress,
     deadline: float = DEFAULT_DEADLINE,
 ) -> tuple[int, str]:
     """Download ``url`` and install it as ``directory/spec.name`` if verified.
 
-    Returns (bytes downloaded, how it was verified). Raises _MirrorError for anything
+    Returns (bytes downloaded, how it was verified). Raises MirrorError for anything
     the mirror got wrong, OSError for a local problem (disk full, permissions).
     """
     request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
@@ -591,17 +302,17 @@ def _fetch(
         response = opener.open(request, timeout=connect_timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
-        raise _MirrorError(_describe(exc)) from None
+        raise MirrorError(describe_error(exc)) from None
     except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, resets
-        raise _MirrorError(_describe(exc)) from None
+        raise MirrorError(describe_error(exc)) from None
     with response:
         try:
             length: int | None = int(response.headers.get("Content-Length", ""))
         except ValueError:
             length = None
-        limit = _max_download(spec)
+        limit = max_download(spec)
         if length is not None and length > limit:
-            raise _MirrorError(
+            raise MirrorError(
                 f"Content-Length {length:,} bytes is more than any gzip of "
                 f"{spec.name}'s {spec.raw_size:,}-byte payload can be"
             )
@@ -613,20 +324,18 @@ def _fetch(
             with os.fdopen(fd, "wb") as out:
                 while True:
                     if time.monotonic() > give_up:
-                        raise _MirrorError(
-                            f"too slow: {n:,} bytes in the {deadline:g} s allowed for the file"
-                        )
+                        raise MirrorError(f"too slow: {n:,} bytes in the {deadline:g} s allowed for the file")
                     try:
-                        # read1: what has arrived (at most _CHUNK), so a trickle still
+                        # read1: what has arrived (at most CHUNK), so a trickle still
                         # returns here often enough to meet the deadline.
-                        chunk = response.read1(_CHUNK)
+                        chunk = response.read1(CHUNK)
                     except (OSError, http.client.HTTPException) as exc:
-                        raise _MirrorError(f"{_describe(exc)} after {n:,} bytes") from None
+                        raise MirrorError(f"{describe_error(exc)} after {n:,} bytes") from None
                     if not chunk:
                         break
                     n += len(chunk)
                     if n > limit:
-                        raise _MirrorError(
+                        raise MirrorError(
                             f"response larger than any gzip of {spec.name}'s payload ({limit:,} bytes read)"
                         )
                     h.update(chunk)
@@ -638,11 +347,11 @@ def _fetch(
             progress.update(spec.name, n, total, force=True)
             # http.client silently returns a short body when the server closes early.
             if length is not None and n != length:
-                raise _MirrorError(f"truncated response: {n:,} of {length:,} bytes (Content-Length)")
+                raise MirrorError(f"truncated response: {n:,} of {length:,} bytes (Content-Length)")
             got, got_md5 = h.hexdigest(), m.hexdigest()
             if spec.published_match(got, got_md5, n):
                 how = "SHA-256 verified" if spec.sha256 is not None else "MD5 and size verified"
-            elif _payload_matches(Path(tmp), spec):
+            elif payload_matches(Path(tmp), spec):
                 how = "re-compressed by the mirror, payload SHA-256 verified"
             else:
                 expected = (
@@ -657,7 +366,7 @@ def _fetch(
                     if spec.raw_sha256 is not None
                     else ""
                 )
-                raise _MirrorError(f"checksum mismatch: {expected}{either}")
+                raise MirrorError(f"checksum mismatch: {expected}{either}")
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it owner-only
@@ -760,17 +469,17 @@ def download_verified(
             f"{directory}: cannot create the {title} cache directory ({exc.strerror or exc}); "
             f"choose another with --dir DIR or {ENV_DATA_DIR}=DIR"
         ) from None
-    stray = _stray_raw_files(directory, specs)
+    stray = stray_raw_files(directory, specs)
     if stray:
         raise DataError(
             f"{stray[0]}: does not hold the official {title} payload, and fastnn would load it instead of "
             f"the verified {stray[0].name}.gz next to it; delete or move it (or use another cache directory)"
         )
-    todo = [spec for spec in specs if not _file_matches(directory / spec.name, spec)]
+    todo = [spec for spec in specs if not file_matches(directory / spec.name, spec)]
     if not todo:
         return directory
-    report = _Progress(progress)
-    opener = _build_opener(read_timeout)
+    report = Progress(progress)
+    opener = build_opener(read_timeout)
     order = list(urls)
     for spec in todo:
         _remove_stale_parts(directory, spec.name)
@@ -779,7 +488,7 @@ def download_verified(
             url = base + spec.name
             try:
                 n, how = _fetch(opener, url, spec, directory, connect_timeout, report, deadline)
-            except _MirrorError as exc:
+            except MirrorError as exc:
                 failures.append(f"  {url}: {exc}")
                 report.log(f"{url}: {exc}" + ("; trying the next mirror" if base != order[-1] else ""))
                 continue
@@ -800,71 +509,3 @@ def download_verified(
                 + _manual_hint(directory, specs, title, env_mirrors)
             )
     return directory
-
-
-# ---------------------------------------------------------------------------- command line
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m fastnn.data download [--data NAME] [--dir DIR]``; returns the exit status.
-
-    Prints the directory holding the verified files on stdout (progress on stderr).
-    Exit 0 on success, 1 when the download failed (one ``fastnn: error:`` message, no
-    traceback), 2 for bad arguments, 130 when interrupted.
-    """
-    parser = argparse.ArgumentParser(
-        prog="python -m fastnn.data",
-        description="fastnn data tools.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    download = commands.add_parser(
-        "download",
-        help="download the full MNIST (or Fashion-MNIST, KMNIST) into the cache and verify it",
-        description="Download the four IDX gz files of MNIST (70,000 digits), Fashion-MNIST or KMNIST, "
-        "verify their published checksums and print the directory that holds them. Files already "
-        "there and verified are kept.",
-        epilog=f"Mirrors are tried in order; {ENV_MIRRORS}=URL[,URL...] replaces them for MNIST "
-        "(FASTNN_FASHION_MNIST_MIRRORS, FASTNN_KMNIST_MIRRORS for the others), e.g. an internal "
-        "mirror. Exit status: 0 done, 1 download failed, 2 bad arguments.",
-    )
-    download.add_argument(
-        "--data",
-        metavar="NAME",
-        default="mnist",
-        choices=("mnist", "fashion-mnist", "kmnist"),
-        help="which data set: mnist (default), fashion-mnist or kmnist",
-    )
-    download.add_argument(
-        "--dir",
-        metavar="DIR",
-        type=Path,
-        default=None,
-        help=f"where to put the files (default for mnist: ${ENV_DATA_DIR} if set, else "
-        f"{default_cache_dir()}; for the others a folder of their name beside it)",
-    )
-    download.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    args = parser.parse_args(argv)
-    from fastnn.cli_common import command
-
-    return command(lambda: _download_command(args))
-
-
-def _download_command(args: argparse.Namespace) -> int:
-    from fastnn.datasets import dataset_cache_dir, download_dataset, get_dataset
-
-    try:
-        where = download_dataset(args.data, args.dir, progress=False if args.quiet else None)
-    except DataError as exc:
-        print(f"fastnn: error: {exc}", file=sys.stderr)
-        return 1
-    except InvalidParameterError as exc:
-        print(f"fastnn: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; no partial file was kept", file=sys.stderr)
-        return 130
-    print(where)
-    if not args.quiet:
-        use = f"--data {args.data}" if where == dataset_cache_dir(args.data) else f"--data {where}"
-        print(f"fastnn: {get_dataset(args.data).title} verified; train on it with {use}", file=sys.stderr)
-    return 0

@@ -36,15 +36,15 @@ from typing import Any
 
 import numpy as np
 
-from fastnn.checkpoint import save_checkpoint
+from fastnn.cli.fit_options import fit_kwargs, stored_options
+from fastnn.cli.report import Reporter, auto_print_every
 from fastnn.errors import DataError, TrainingDivergedError
 from fastnn.meta_schema import check_early_stopping_state
 from fastnn.model import MLP, EpochRecord
-from fastnn.model_io import load_model
+from fastnn.model_files import save_checkpoint
+from fastnn.model_loading import load_model
 from fastnn.params import Params
 from fastnn.schedule import EarlyStopping
-from fastnn.train_args import fit_kwargs, stored_options
-from fastnn.train_report import Reporter, auto_print_every
 
 #: Version of the CLI's ``train_config`` layout inside a checkpoint.
 CONFIG_VERSION = 1

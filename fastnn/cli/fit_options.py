@@ -17,16 +17,16 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from fastnn import cli_common as cli
 from fastnn.activations import HIDDEN_ACTIVATIONS
-from fastnn.backends import DEFAULT_BACKEND, backend_names
+from fastnn.backends import DEFAULT_BACKEND
+from fastnn.cli import common as cli
+from fastnn.cli.presets import PRESETS, Preset
 from fastnn.data import ENV_DATA_DIR, N_CLASSES
+from fastnn.data.tabular import N_PIXELS
 from fastnn.errors import InvalidParameterError
 from fastnn.optim import OPTIMIZERS
 from fastnn.params import INIT_SCHEMES
-from fastnn.presets import PRESETS, Preset
 from fastnn.schedule import LR_SCHEDULES, MONITORS
-from fastnn.tabular import N_PIXELS
 
 
 class _Unset:
@@ -94,24 +94,6 @@ def flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``(default: ...)`` except where the default is None/False (the help says why);
-    description and epilog keep their line breaks (indented lines stay as they are)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None or action.default is False:
-            return action.help
-        return super()._get_help_string(action)
-
-    def _fill_text(self, text: str, width: int, indent: str) -> str:
-        return "\n".join(
-            line
-            if not line or line.startswith(" ")
-            else textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
-            for line in text.splitlines()
-        )
-
-
 def preset_summary(preset: Preset) -> str:
     """The network and training a preset sets, in a few words, from its settings."""
     s = preset.settings
@@ -161,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The train flags; other commands (e.g. compare) can reuse them."""
     p = argparse.ArgumentParser(
         prog="python -m fastnn.train",
-        formatter_class=_HelpFormatter,
+        formatter_class=cli.HelpFormatter,
         description="Train a fully connected network on MNIST with softmax cross-entropy. "
         "With no flags: the embedded 5,000-digit subset (or full MNIST if it was "
         f"downloaded before), the {DEFAULT_BACKEND} backend, a few seconds.",
@@ -177,12 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its parameters as its original does (to two-hidden.npz; --save PATH elsewhere)",
     )
     model = p.add_argument_group("model")
-    model.add_argument(
-        "--backend",
-        choices=backend_names(),
-        default=DEFAULT_BACKEND,
-        help="who computes; results agree to floating-point tolerance",
-    )
+    cli.add_backend_flag(model)
     model.add_argument(
         "--layers",
         metavar="SIZES",
@@ -284,13 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="--early-stopping counts only improvements larger than this",
     )
-    train.add_argument(
-        "--threads",
-        metavar="N",
-        type=cli.positive_int,
-        default=None,
-        help="maximum BLAS/Numba threads (default: the libraries' own, all CPUs)",
-    )
+    cli.add_threads_flag(train)
     data = p.add_argument_group("data")
     data.add_argument(
         "--data",

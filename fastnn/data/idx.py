@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import DataError, InvalidParameterError
+from fastnn.npz import DEFLATE_MAX_RATIO
 from fastnn.paths import check_input_file
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -37,8 +38,6 @@ IMAGES_MAGIC = 0x00000803
 _UBYTE = 0x08
 _KINDS = {1: "IDX uint8 labels", 3: "IDX uint8 images"}
 _TYPE_NAMES = {0x09: "signed byte", 0x0B: "int16", 0x0C: "int32", 0x0D: "float32", 0x0E: "float64"}
-# Deflate expands at most ~1032:1, so a gzip file of n bytes cannot hold more than this.
-DEFLATE_MAX_RATIO = 1032
 _CHUNK = 1 << 20
 
 

@@ -20,9 +20,9 @@ import warnings
 import numpy as np
 import numpy.typing as npt
 
-from fastnn.data import MnistData
+from fastnn.data.loaders import MnistData
+from fastnn.data.tabular import N_PIXELS
 from fastnn.errors import DataError, InvalidParameterError
-from fastnn.tabular import N_PIXELS
 
 __all__ = ["FIX_FLAG", "PolarityWarning", "check_polarity", "detect_inverted", "light_background"]
 

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fastnn.data.polarity import detect_inverted
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
 from fastnn.paths import check_input_file
-from fastnn.polarity import detect_inverted
 
 __all__ = [
     "BOX",

@@ -21,12 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn.checkpoint import CHECKPOINT_KIND
-from fastnn.data import MnistData
-from fastnn.errors import DataError, InvalidParameterError
-from fastnn.model import MLP
-from fastnn.model_io import read_model_file
-from fastnn.train_args import (
+from fastnn.cli.fit_options import (
     MATHS_OPTIONS,
     OUTPUT_OPTIONS,
     RESUMED_OUTPUT_NAMES,
@@ -37,8 +32,12 @@ from fastnn.train_args import (
     full_activations,
     option_text,
 )
-from fastnn.train_loop import EarlyStop, Session
-from fastnn.train_report import Reporter, epochs_text, format_duration
+from fastnn.cli.report import Reporter, epochs_text, format_duration
+from fastnn.cli.train_loop import EarlyStop, Session
+from fastnn.data import MnistData
+from fastnn.errors import DataError, InvalidParameterError
+from fastnn.model import MLP
+from fastnn.model_files import CHECKPOINT_KIND, read_model_file
 
 
 def data_fingerprint(x_train: np.ndarray, y_train: np.ndarray, n_used: int) -> str:

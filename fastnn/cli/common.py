@@ -1,4 +1,8 @@
-"""Pieces every ``python -m fastnn.<command>`` shares: argument types, errors, versions.
+"""Pieces every ``python -m fastnn.<command>`` shares: argument types, flags, help, errors, versions.
+
+The one module of :mod:`fastnn.cli` that every command imports: the help formatter,
+the ``--model``/``--backend``/``--threads`` flags, argument types, the messages that
+name flags, and :func:`command`, the wrapper every ``main`` runs its body in.
 
 Each command reports a bad flag the way argparse does (usage line, exit 2) and a
 problem the library finds (bad file, bad value) as one ``fastnn: error: ...`` line,
@@ -16,11 +20,14 @@ import platform
 import re
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastnn.activations import ACTIVATIONS, ALIASES, HIDDEN_ACTIVATIONS, get_activation
+from fastnn.backends import DEFAULT_BACKEND, backend_names
 from fastnn.errors import InvalidParameterError
 
 #: Exit statuses: 1 = ran but did not succeed (target missed, diverged), 2 = usage.
@@ -165,7 +172,7 @@ def versions() -> dict[str, Any]:
     """Versions that decide the numbers a run produces (numba's without importing it)."""
     import numpy as np
 
-    from fastnn import __version__
+    from fastnn._version import __version__
 
     try:
         numba_version: str | None = importlib.metadata.version("numba")
@@ -254,3 +261,59 @@ def command(body: Callable[[], int]) -> int:
     if guard.failed is not None and status == 0:
         status = EXIT_FAILED
     return status
+
+
+# ---------------------------------------------------------------------------- help and shared flags
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``(default: ...)`` except where the default is None/False/SUPPRESS or the flag is required
+    (the help says why); description and epilog keep their line breaks (indented lines stay as they are)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            line
+            if not line or line.startswith(" ")
+            else textwrap.fill(line, width, initial_indent=indent, subsequent_indent=indent)
+            for line in text.splitlines()
+        )
+
+
+def add_backend_flag(group: argparse._ActionsContainer) -> None:
+    """``--backend``: numpy (the reference) or numba."""
+    group.add_argument(
+        "--backend",
+        choices=backend_names(),
+        default=DEFAULT_BACKEND,
+        help="who computes; results agree to floating-point tolerance",
+    )
+
+
+def add_threads_flag(group: argparse._ActionsContainer) -> None:
+    """``--threads N``: the BLAS/Numba thread limit."""
+    group.add_argument(
+        "--threads",
+        metavar="N",
+        type=positive_int,
+        default=None,
+        help="maximum BLAS/Numba threads (default: the libraries' own, all CPUs)",
+    )
+
+
+def add_model_flags(parser: argparse.ArgumentParser) -> None:
+    """``--model``, ``--backend``, ``--threads``: the model group of every command that reads a model."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        metavar="PATH",
+        type=Path,
+        required=True,
+        help="a model file written by python -m fastnn.train --save (.npz)",
+    )
+    add_backend_flag(group)
+    add_threads_flag(group)

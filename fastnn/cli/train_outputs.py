@@ -18,13 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fastnn.cli.inputs import plan_data
+from fastnn.cli.plotting import PLOT_FILES
+from fastnn.cli.train_loop import best_path
 from fastnn.errors import FastnnError
-from fastnn.evaluate import plan_data
 from fastnn.model import MLP
-from fastnn.model_io import save_model
+from fastnn.model_files import save_model
 from fastnn.paths import OutputPlan, recovery_path
-from fastnn.plots import PLOT_FILES
-from fastnn.train_loop import best_path
 
 
 def plan_outputs(args: argparse.Namespace) -> OutputPlan:

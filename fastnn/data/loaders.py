@@ -2,16 +2,16 @@
 
 Sources, all returned as :class:`MnistData` (uint8 pixels, int64 labels):
 
-- the embedded default: 5,000 digits packaged in ``fastnn/embedded/mnist_5k.npz``,
+- the embedded default: 5,000 digits packaged in ``fastnn/data/embedded/mnist_5k.npz``,
   split into 4,000 training and 1,000 test digits (:func:`load_embedded`);
 - a directory with the four standard IDX files, gzipped or raw (:func:`load_idx_dir`);
-- a Kaggle-style CSV, gzipped or plain (:func:`load_csv`; parsing in ``fastnn/tabular.py``);
-- a Keras-style ``.npz`` (:func:`load_npz`; parsing in ``fastnn/tabular.py``).
+- a Kaggle-style CSV, gzipped or plain (:func:`load_csv`; parsing in ``fastnn/data/tabular.py``);
+- a Keras-style ``.npz`` (:func:`load_npz`; parsing in ``fastnn/data/tabular.py``).
 
 :func:`load_dataset` picks one from a path, ``"embedded"``, ``"mnist"`` (the full
-70,000 digits, downloaded once into a verified cache by :mod:`fastnn.download`),
+70,000 digits, downloaded once into a verified cache by :mod:`fastnn.data.download`),
 ``"fashion-mnist"`` or ``"kmnist"`` (the other MNIST-format data sets, likewise; see
-:mod:`fastnn.datasets`, which also holds their class names) or
+:mod:`fastnn.data.datasets`, which also holds their class names) or
 None (then the ``FASTNN_DATA`` directory if it holds the four IDX files, else full
 MNIST if an earlier download left it verified in the cache, else the embedded
 digits). Only the named data sets ever touch the network. ``FASTNN_DATA`` is one directory
@@ -19,7 +19,7 @@ for both: downloads go there and the default load reads from there.
 Every problem with a data file raises DataError naming the file and the problem.
 
 ``python -m fastnn.data download [--dir DIR]`` downloads full MNIST from a shell and
-prints where it is (see :func:`fastnn.download.main`).
+prints where it is (see :mod:`fastnn.cli.download`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import importlib.resources
 import io
 import numbers
 import os
-import sys
 import zipfile
 import zlib
 from dataclasses import dataclass, replace
@@ -37,16 +36,20 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from fastnn.datasets import DATASETS, download_dataset, get_dataset
-from fastnn.download import cached_mnist_dir, default_cache_dir, download_mnist
+from fastnn.data.cache import ENV_DATA_DIR, default_cache_dir
+from fastnn.data.datasets import DATASETS, download_dataset, get_dataset
+from fastnn.data.download import cached_mnist_dir, download_mnist
+from fastnn.data.idx import read_idx
+from fastnn.data.tabular import N_PIXELS, check_labels, read_csv_arrays, read_npz_arrays
 from fastnn.errors import DataError, InvalidParameterError
-from fastnn.idx import read_idx
 from fastnn.paths import check_input_file
-from fastnn.tabular import N_PIXELS, check_labels, read_csv_arrays, read_npz_arrays
 from fastnn.validation import check_dtype, check_positive_int
 
 __all__ = [
+    "EMBEDDED_SOURCE",
+    "ENV_DATA_DIR",
     "IDX_FILES",
+    "N_CLASSES",
     "MnistData",
     "cached_mnist_dir",
     "download_mnist",
@@ -71,7 +74,6 @@ IDX_FILES = {
 }
 EMBEDDED_SOURCE = "embedded MNIST subset (5,000 digits)"
 EMBEDDED_TEST_PER_CLASS = 100
-ENV_DATA_DIR = "FASTNN_DATA"
 N_CLASSES = 10
 
 
@@ -313,14 +315,14 @@ def load_embedded() -> MnistData:
     interleaved one digit per class in turn: any prefix is nearly class-balanced,
     which keeps :func:`split_validation` (first ``n_val`` samples) meaningful.
     """
-    resource = importlib.resources.files("fastnn.embedded").joinpath("mnist_5k.npz")
-    where = "embedded dataset fastnn/embedded/mnist_5k.npz"
+    resource = importlib.resources.files("fastnn.data.embedded").joinpath("mnist_5k.npz")
+    where = "embedded dataset fastnn/data/embedded/mnist_5k.npz"
     try:
         with np.load(io.BytesIO(resource.read_bytes()), allow_pickle=False) as npz:
             images, labels = npz["images"], npz["labels"]
     except (OSError, EOFError, KeyError, ValueError, zlib.error, zipfile.BadZipFile) as exc:
         raise DataError(
-            f"{where}: cannot load ({exc}); rebuild it with python -m fastnn.embedded.rebuild"
+            f"{where}: cannot load ({exc}); rebuild it with python -m fastnn.data.embedded.rebuild"
         ) from None
     if images.dtype != np.uint8 or images.shape != (5000, N_PIXELS) or labels.shape != (5000,):
         raise DataError(
@@ -432,9 +434,3 @@ def load_dataset(source: str | os.PathLike[str] | None = None) -> MnistData:
         "a .csv or .csv.gz file (Kaggle layout), a .npz file (Keras layout), "
         f"{', '.join(repr(n) for n in DATASETS)} or 'embedded'"
     )
-
-
-if __name__ == "__main__":
-    from fastnn.download import main
-
-    sys.exit(main(sys.argv[1:]))

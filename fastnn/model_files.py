@@ -1,4 +1,8 @@
-"""Model files: ``.npz`` with ``allow_pickle=False``, so loading can never run code.
+"""Model and checkpoint files: ``.npz`` with ``allow_pickle=False``, so loading can never run code.
+
+This module knows the file format only: it writes a model's arrays and metadata and
+reads and checks them back, but never imports the model class (``fastnn.model``
+imports this module; :mod:`fastnn.model_loading` turns what it reads into models).
 
 Layout: arrays ``W0, b0, W1, b1, ...`` plus ``fastnn_meta``, a JSON string with the
 format name and version, layer sizes, activations, dtype, seed and epochs trained.
@@ -9,7 +13,14 @@ Optional fields (a compatible extension: files without them load as before, and 
 older fastnn ignores them): ``dataset``, the name of a known data set the model was
 trained on (``"fashion-mnist"``), and ``class_names``, one name per output unit. Both
 are checked as hostile input (bounded, printable strings; see
-:func:`fastnn.validation.check_class_names`) and returned by :func:`load_model_and_labels`.
+:func:`fastnn.validation.check_class_names`) and returned by :func:`fastnn.model_loading.load_model_and_labels`.
+
+Checkpoints: everything needed to continue training exactly where it stopped. A
+checkpoint is a model file with three more things: the optimiser state (``opt_m``,
+``opt_s``, ``opt_t`` arrays and the optimiser's name), the shuffle RNG's state and the
+epoch count (JSON in the metadata), plus the per-epoch history and the caller's
+training configuration. Restoring them all is what makes a run interrupted after
+epoch k and resumed end with the same weights as a run that never stopped.
 """
 
 from __future__ import annotations
@@ -26,15 +37,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fastnn.atomic import atomic_write
-from fastnn.backends import DEFAULT_BACKEND
-from fastnn.errors import DataError, FastnnError, InvalidParameterError
+from fastnn.errors import DataError, InvalidParameterError
 from fastnn.meta_schema import check_checkpoint_meta, check_model_meta, parse_json
+from fastnn.npz import NPZ_READ_ERRORS, read_npy_member
+from fastnn.optim import OptimizerState
 from fastnn.paths import check_input_file, check_path_argument
-from fastnn.tabular import NPZ_READ_ERRORS, read_npy_member
 from fastnn.validation import MAX_CLASS_NAME_CHARS, check_class_names
 
-if TYPE_CHECKING:
-    from fastnn.backends import Backend
+if TYPE_CHECKING:  # for annotations only: at run time this module never imports the model
     from fastnn.model import MLP
 
 FORMAT_NAME = "fastnn-mlp"
@@ -43,7 +53,7 @@ META_KEY = "fastnn_meta"
 
 
 def model_metadata(model: MLP) -> dict[str, Any]:
-    from fastnn import __version__
+    from fastnn._version import __version__
 
     return {
         "format": FORMAT_NAME,
@@ -232,56 +242,49 @@ def read_model_file(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
     return meta, arrays
 
 
-def load_model(path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None) -> MLP:
-    """Rebuild a model from ``path``; DataError for anything malformed."""
-    return load_model_and_labels(path, backend, threads)[0]
+# ---------------------------------------------------------------------------- checkpoints
+
+CHECKPOINT_KIND = "checkpoint"
+#: Most optimiser steps a checkpoint can record (Adam divides by 1 - beta**step).
+MAX_STEPS = 2**53
 
 
-def load_model_and_labels(
-    path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None
-) -> tuple[MLP, ClassLabels]:
-    """The model in ``path`` and its class labels (empty for files that record none)."""
-    meta, arrays = read_model_file(path)  # every array's shape and dtype already checked
-    model = model_from_parts(path, meta, arrays, backend, threads)
-    return model, check_labels_meta(meta, model.n_classes, path)
+def save_checkpoint(model: MLP, path: str | Path, train_config: dict[str, Any] | None = None) -> Path:
+    """Write model, optimiser state, RNG state, epoch and history to ``path`` atomically."""
+    extra: dict[str, np.ndarray] = {}
+    opt_name = None
+    if model.optimizer_state is not None:
+        opt_name = model.optimizer_state.name
+        extra = {
+            "opt_m": model.optimizer_state.m,
+            "opt_s": model.optimizer_state.s,
+            "opt_t": model.optimizer_state.t,
+        }
+    meta = {
+        "kind": CHECKPOINT_KIND,
+        "optimizer": opt_name,
+        "rng_state": model.shuffle_rng.bit_generator.state,
+        "history": [r.as_dict() for r in model.history],
+        "train_config": train_config or {},
+    }
+    return save_model(model, path, extra=extra, extra_meta=meta)
 
 
-def model_from_parts(
-    path: str | Path,
-    meta: dict[str, Any],
-    arrays: dict[str, np.ndarray],
-    backend: str | Backend = DEFAULT_BACKEND,
-    threads: int | None = None,
-) -> MLP:
-    """The model that :func:`read_model_file`'s checked metadata and arrays describe."""
-    from fastnn.model import MLP
+def checkpoint_optimizer_state(
+    path: str | Path, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> OptimizerState | None:
+    """The optimiser state a checkpoint read by :func:`read_model_file` holds (None: none yet).
 
-    try:
-        model = MLP(
-            meta["layer_sizes"],
-            meta["activations"],
-            backend=backend,
-            dtype=meta["dtype"],
-            seed=meta["seed"],
-            init=meta["init"],
-            threads=threads,
-        )
-    except KeyError as exc:
-        raise DataError(f"{path}: model metadata lacks {exc.args[0]!r}") from None
-    except (FastnnError, TypeError) as exc:
-        raise DataError(f"{path}: invalid model metadata: {exc}") from None
-    for i in range(model.params.n_layers):
-        for name, view in ((f"W{i}", model.params.W(i)), (f"b{i}", model.params.b(i))):
-            if name not in arrays:
-                raise DataError(f"{path}: missing array {name!r}")
-            arr = arrays[name]
-            if arr.shape != view.shape or arr.dtype != view.dtype:
-                raise DataError(
-                    f"{path}: array {name!r} has shape {arr.shape} and dtype {arr.dtype}; "
-                    f"the metadata needs {view.shape} {view.dtype}"
-                )
-            if not np.isfinite(arr).all():
-                raise DataError(f"{path}: array {name!r} holds NaN or infinite values")
-            view[...] = arr
-    model.epochs_trained = meta["epochs_trained"]
-    return model
+    DataError for a plain model file, non-finite moments or a step count out of range.
+    """
+    if meta.get("kind") != CHECKPOINT_KIND:
+        raise DataError(f"{path}: a model file, not a checkpoint (no optimiser or RNG state to resume from)")
+    opt = meta["optimizer"]  # the schema checked it; the arrays' shapes and dtypes too
+    if opt is None:
+        return None
+    if not (np.isfinite(arrays["opt_m"]).all() and np.isfinite(arrays["opt_s"]).all()):
+        raise DataError(f"{path}: optimizer state holds NaN or infinite values")
+    step = int(arrays["opt_t"][0])
+    if not 0 <= step <= MAX_STEPS:
+        raise DataError(f"{path}: optimizer step count {step} out of range 0..{MAX_STEPS}")
+    return OptimizerState(opt, arrays["opt_m"].copy(), arrays["opt_s"].copy(), arrays["opt_t"].copy())

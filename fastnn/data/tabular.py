@@ -19,21 +19,20 @@ from __future__ import annotations
 
 import codecs
 import gzip
-import math
 import os
 import re
 import struct
 import warnings
 import zipfile
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO
 
 import numpy as np
 import numpy.typing as npt
 
+from fastnn.data.idx import open_maybe_gzip
 from fastnn.errors import DataError
-from fastnn.idx import DEFLATE_MAX_RATIO, open_maybe_gzip
+from fastnn.npz import NPZ_READ_ERRORS, read_npy_member
 from fastnn.paths import check_input_file
 
 N_PIXELS = 784
@@ -45,24 +44,8 @@ MAX_CSV_BYTES = 1 << 31
 #: No MNIST row is longer: 785 cells of up to a few characters each.
 MAX_CSV_LINE = 1 << 16
 CSV_BATCH_LINES = 8192
-MAX_NPZ_ARRAY_BYTES = 1 << 32
 # A line np.loadtxt(dtype=uint8) accepts: 785 integers 0..255 (labels are checked later).
 _BYTE = r"[ \t]*\+?0*(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[ \t]*"
-#: What zipfile and np.lib.format raise on a damaged archive (all become DataError).
-NPZ_READ_ERRORS = (
-    zipfile.BadZipFile,
-    OSError,
-    EOFError,
-    ValueError,
-    KeyError,
-    zlib.error,
-    struct.error,
-    NotImplementedError,
-    RuntimeError,
-    OverflowError,
-    TypeError,
-    SyntaxError,
-)
 _ROW_OK = re.compile(rf"{_BYTE}(?:,{_BYTE}){{784}}\r?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
@@ -221,64 +204,6 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
             f"{name}: missing array '{key}' (found {found}); expected the Keras layout {', '.join(NPZ_KEYS)}"
         ) from None
     return read_npy_member(name, zf, info, key)
-
-
-def read_npy_member(
-    name: str,
-    zf: zipfile.ZipFile,
-    info: zipfile.ZipInfo,
-    key: str,
-    expect: Callable[[tuple[int, ...], np.dtype], str | None] | None = None,
-    max_bytes: int = MAX_NPZ_ARRAY_BYTES,
-) -> np.ndarray:
-    """One ``.npy`` member, after checking its header before anything is allocated.
-
-    The header must be a numeric (never pickled) array whose declared size is what
-    the zip entry holds and at most ``max_bytes``; ``expect(shape, dtype)`` may
-    add a check of its own (the shape the metadata says) and returns a problem or None.
-    """
-    if info.compress_type == zipfile.ZIP_STORED:
-        room = info.compress_size
-    elif info.compress_type == zipfile.ZIP_DEFLATED:
-        room = DEFLATE_MAX_RATIO * info.compress_size + 1024
-    else:
-        raise DataError(
-            f"{name}: array '{key}' uses zip compression method {info.compress_type}; "
-            "only stored or deflated (np.savez, np.savez_compressed) are supported"
-        )
-    with zf.open(info) as fh:
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
-        else:
-            raise DataError(f"{name}: array '{key}' uses .npy format version {version}; expected 1.0 or 2.0")
-        header_size = fh.tell()
-    if dtype.hasobject:
-        raise DataError(
-            f"{name}: array '{key}' holds Python objects (dtype {dtype}), which would "
-            "need unpickling; only numeric arrays are loaded (allow_pickle=False)"
-        )
-    if info.file_size > room:
-        raise DataError(
-            f"{name}: array '{key}': its zip entry declares {info.file_size:,} bytes, more than "
-            f"{info.compress_size:,} compressed bytes can hold"
-        )
-    if expect is not None:
-        problem = expect(tuple(shape), dtype)
-        if problem is not None:
-            raise DataError(f"{name}: array '{key}' {problem}")
-    nbytes = math.prod(shape) * dtype.itemsize
-    if min(shape, default=0) < 0 or nbytes != info.file_size - header_size:
-        raise DataError(
-            f"{name}: array '{key}' declares shape {shape} {dtype} = {nbytes:,} bytes, "
-            f"but its zip entry holds {info.file_size - header_size:,} bytes of data"
-        )
-    if nbytes > max_bytes:
-        raise DataError(f"{name}: array '{key}' is {nbytes:,} bytes, more than the {max_bytes:,} it can need")
-    with zf.open(info) as fh:
-        return np.lib.format.read_array(fh, allow_pickle=False)
 
 
 def _npz_images(name: str, key: str, arr: np.ndarray, unit_range: bool) -> npt.NDArray[np.uint8]:

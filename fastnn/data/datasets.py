@@ -48,8 +48,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastnn import download as dl
-from fastnn.download import MnistFile
+import fastnn.data.download as dl
+from fastnn.data.download import MnistFile
 from fastnn.errors import InvalidParameterError
 
 __all__ = [
