@@ -38,7 +38,7 @@ from fastnn.metrics import (
     confusion_matrix,
     format_confusion_matrix,
     format_report,
-    loss_and_accuracy,
+    loss_and_accuracy_from_logits,
 )
 from fastnn.model import MLP
 from fastnn.validation import check_y
@@ -53,10 +53,9 @@ def evaluate_model(
     """
     x = scale_pixels(images, model.dtype)
     y = check_y(labels, len(x), model.n_classes)
-    with np.errstate(over="ignore", invalid="ignore"):
-        proba = model.predict_proba(x)  # once: the loss, accuracy and report all come from it
-    loss, accuracy = loss_and_accuracy(proba, y)
-    report = classification_report(confusion_matrix(y, proba.argmax(axis=1), model.n_classes))
+    logits = model.logits(x)  # once: the loss, accuracy and report all come from it
+    loss, accuracy = loss_and_accuracy_from_logits(logits, y)
+    report = classification_report(confusion_matrix(y, logits.argmax(axis=1), model.n_classes))
     return {"loss": loss, "accuracy": accuracy}, report
 
 
