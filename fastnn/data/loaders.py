@@ -45,26 +45,6 @@ from fastnn.errors import DataError, InvalidParameterError
 from fastnn.paths import check_input_file
 from fastnn.validation import check_dtype, check_positive_int
 
-__all__ = [
-    "EMBEDDED_SOURCE",
-    "ENV_DATA_DIR",
-    "IDX_FILES",
-    "N_CLASSES",
-    "MnistData",
-    "cached_mnist_dir",
-    "download_mnist",
-    "load_csv",
-    "load_dataset",
-    "load_embedded",
-    "load_idx_dir",
-    "load_mnist",
-    "load_npz",
-    "one_hot",
-    "read_idx",
-    "scale_pixels",
-    "split_validation",
-]
-
 #: Field of MnistData -> standard MNIST IDX file name (each may also end in ".gz").
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte",
