@@ -21,8 +21,8 @@ from fastnn.activations import HIDDEN_ACTIVATIONS
 from fastnn.backends import DEFAULT_BACKEND
 from fastnn.cli import common as cli
 from fastnn.cli.presets import PRESETS, Preset
-from fastnn.data import ENV_DATA_DIR, N_CLASSES
-from fastnn.data.tabular import N_PIXELS
+from fastnn.data import ENV_DATA_DIR
+from fastnn.data.mnist_format import N_CLASSES, N_PIXELS
 from fastnn.errors import InvalidParameterError
 from fastnn.optim import OPTIMIZERS
 from fastnn.params import INIT_SCHEMES

@@ -21,8 +21,8 @@ from fastnn.cli import common as cli
 from fastnn.cli.report import network_text
 from fastnn.data import ENV_DATA_DIR, MnistData, load_dataset, split_validation
 from fastnn.data.cache import default_cache_dir
+from fastnn.data.mnist_format import N_PIXELS
 from fastnn.data.polarity import FIX_FLAG, check_polarity
-from fastnn.data.tabular import N_PIXELS
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
 from fastnn.model import MLP
 from fastnn.model_files import ClassLabels

@@ -29,6 +29,7 @@ import numpy as np
 from fastnn.atomic import atomic_write
 from fastnn.data import scale_pixels
 from fastnn.data.images import optional_import
+from fastnn.data.mnist_format import IMAGE_SIDE
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.metrics import confusion_matrix
 from fastnn.model import MLP, EpochRecord
@@ -143,11 +144,11 @@ def _mosaic(tiles: np.ndarray, cols: int, top: int = 0, gap: int = 2) -> np.ndar
     NaN rows above each (room for a label). One image draws far faster than n axes."""
     n = len(tiles)
     rows = max(1, -(-n // cols))
-    cell_h, cell_w = top + 28 + gap, 28 + gap
+    cell_h, cell_w = top + IMAGE_SIDE + gap, IMAGE_SIDE + gap
     out = np.full((rows * cell_h, cols * cell_w - gap), np.nan)
     for k, tile in enumerate(tiles):
         r, c = divmod(k, cols)
-        out[r * cell_h + top : r * cell_h + top + 28, c * cell_w : c * cell_w + 28] = tile
+        out[r * cell_h + top : r * cell_h + top + IMAGE_SIDE, c * cell_w : c * cell_w + IMAGE_SIDE] = tile
     return out
 
 
@@ -174,7 +175,7 @@ def plot_misclassified(
     fig = _figure(cols * 1.25, rows * 1.55 + 0.5)
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.99 - 0.45 / (rows * 1.55 + 0.5)))
     ax.axis("off")
-    tiles = np.asarray(images, dtype=np.float64)[shown].reshape(-1, 28, 28)
+    tiles = np.asarray(images, dtype=np.float64)[shown].reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     ax.imshow(_mosaic(tiles, cols, top), cmap=_cmap("gray_r"), vmin=0.0, vmax=1.0, interpolation="nearest")
     for k, i in enumerate(shown):
         r, c = divmod(k, cols)
@@ -210,7 +211,7 @@ def plot_first_layer(W: np.ndarray, path: Path, limit: int = MAX_UNITS) -> Path:
     ax = fig.add_axes((0.01, 0.01, 0.98, 0.99 - 0.45 / (rows * 1.1 + 0.5)))
     ax.axis("off")
     ax.imshow(
-        _mosaic(w.reshape(-1, 28, 28), cols),
+        _mosaic(w.reshape(-1, IMAGE_SIDE, IMAGE_SIDE), cols),
         cmap=_cmap("RdBu_r"),
         vmin=-1.0,
         vmax=1.0,

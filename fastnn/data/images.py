@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fastnn.data.mnist_format import IMAGE_SIDE
 from fastnn.data.polarity import detect_inverted
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
 from fastnn.paths import check_input_file
@@ -55,7 +56,7 @@ __all__ = [
 
 #: MNIST geometry: the 28x28 field, the 20x20 box the digit is scaled into, and the
 #: centre of mass target (row, column) in index coordinates (full MNIST's mean: 14.0, 14.0).
-SIDE, BOX, CENTRE = 28, 20, 14.0
+SIDE, BOX, CENTRE = IMAGE_SIDE, 20, IMAGE_SIDE / 2
 
 #: Larger images are first shrunk (by a whole factor, box filter) to this longest side.
 MAX_SIDE = 1024

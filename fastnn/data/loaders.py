@@ -40,7 +40,8 @@ from fastnn.data.cache import ENV_DATA_DIR, default_cache_dir
 from fastnn.data.datasets import DATASETS, download_dataset, get_dataset
 from fastnn.data.download import cached_mnist_dir, download_mnist
 from fastnn.data.idx import read_idx
-from fastnn.data.tabular import N_PIXELS, check_labels, read_csv_arrays, read_npz_arrays
+from fastnn.data.mnist_format import IMAGE_SIDE, N_CLASSES, N_PIXELS
+from fastnn.data.tabular import check_labels, read_csv_arrays, read_npz_arrays
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.paths import check_input_file
 from fastnn.validation import check_dtype, check_positive_int
@@ -54,7 +55,6 @@ IDX_FILES = {
 }
 EMBEDDED_SOURCE = "embedded MNIST subset (5,000 digits)"
 EMBEDDED_TEST_PER_CLASS = 100
-N_CLASSES = 10
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -233,7 +233,7 @@ def load_idx_dir(directory: str | os.PathLike[str]) -> MnistData:
     for part in ("train", "test"):
         x_path, y_path = files[f"x_{part}"], files[f"y_{part}"]
         images, labels = read_idx(x_path, ndim=3), read_idx(y_path, ndim=1)
-        if images.shape[1:] != (28, 28):
+        if images.shape[1:] != (IMAGE_SIDE, IMAGE_SIDE):
             raise DataError(f"{x_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
         if len(images) != len(labels):
             raise DataError(f"{x_path} has {len(images):,} images but {y_path} has {len(labels):,} labels")

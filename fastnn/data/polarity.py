@@ -21,14 +21,13 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.data.loaders import MnistData
-from fastnn.data.tabular import N_PIXELS
+from fastnn.data.mnist_format import IMAGE_SIDE, N_PIXELS
 from fastnn.errors import DataError, InvalidParameterError
 
 __all__ = ["FIX_FLAG", "PolarityWarning", "check_polarity", "detect_inverted", "light_background"]
 
 #: The command-line flag that asks for inverted data to be fixed (see check_polarity).
 FIX_FLAG = "--fix-polarity"
-_SIDE = 28
 
 
 class PolarityWarning(UserWarning):
@@ -44,7 +43,7 @@ def _as_batch(images: npt.ArrayLike) -> np.ndarray:
             f"the 'images' parameter must hold gray levels (uint8 0..255 or floats); got dtype {arr.dtype}"
         )
     if arr.ndim == 2 and arr.shape[1] == N_PIXELS:  # flat MNIST rows
-        arr = arr.reshape(-1, _SIDE, _SIDE)
+        arr = arr.reshape(-1, IMAGE_SIDE, IMAGE_SIDE)
     elif arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3 or arr.shape[1] == 0 or arr.shape[2] == 0:

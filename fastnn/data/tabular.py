@@ -31,12 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.data.idx import open_maybe_gzip
+from fastnn.data.mnist_format import IMAGE_SIDE, N_CLASSES, N_PIXELS
 from fastnn.errors import DataError
 from fastnn.npz import NPZ_READ_ERRORS, read_npy_member
 from fastnn.paths import check_input_file
 
-N_PIXELS = 784
-N_CLASSES = 10
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 #: A CSV larger than this is refused as soon as the reader gets there (the parsed
 #: table is at most about half of it: 785 bytes a row of at least 1,569 characters).
@@ -207,8 +206,13 @@ def _read_npz_member(name: str, zf: zipfile.ZipFile, key: str) -> np.ndarray:
 
 
 def _npz_images(name: str, key: str, arr: np.ndarray, unit_range: bool) -> npt.NDArray[np.uint8]:
-    if not ((arr.ndim == 3 and arr.shape[1:] == (28, 28)) or (arr.ndim == 2 and arr.shape[1] == N_PIXELS)):
-        raise DataError(f"{name}: '{key}' has shape {arr.shape}, expected (n, 28, 28) or (n, {N_PIXELS})")
+    if not (
+        (arr.ndim == 3 and arr.shape[1:] == (IMAGE_SIDE, IMAGE_SIDE))
+        or (arr.ndim == 2 and arr.shape[1] == N_PIXELS)
+    ):
+        raise DataError(
+            f"{name}: '{key}' has shape {arr.shape}, expected (n, {IMAGE_SIDE}, {IMAGE_SIDE}) or (n, {N_PIXELS})"
+        )
     flat = arr.reshape(len(arr), N_PIXELS)
     if arr.dtype == np.uint8:
         return np.ascontiguousarray(flat)

