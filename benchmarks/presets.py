@@ -31,9 +31,9 @@ import numpy as np
 
 import fastnn
 from fastnn.atomic import atomic_write
+from fastnn.cli.presets import PRESETS, Preset
 from fastnn.data import load_dataset, scale_pixels, split_validation
-from fastnn.datasets import get_dataset
-from fastnn.presets import PRESETS, Preset
+from fastnn.data.datasets import get_dataset
 from fastnn.threads import available_threads
 
 START = "<!-- presets-table:start -->"

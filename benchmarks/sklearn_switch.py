@@ -18,7 +18,7 @@ import time
 import warnings
 from typing import Any
 
-from fastnn.cli_common import int_list, positive_int
+from fastnn.cli.common import int_list, positive_int
 from fastnn.threads import available_threads
 
 

@@ -18,8 +18,8 @@ import platform
 import tempfile
 from pathlib import Path
 
-from fastnn.sweep.cluster import connect
-from fastnn.sweep.runner import run_sweep
+from fastnn.cli.sweep.cluster import connect
+from fastnn.cli.sweep.runner import run_sweep
 from fastnn.threads import available_threads
 
 GRID = {"lr": [0.02, 0.05, 0.1], "activations": ["relu", "tanh"], "seed": [0, 1]}

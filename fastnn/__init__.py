@@ -20,7 +20,7 @@ def _interrupted_while_starting(signum: int, frame: object) -> None:
 # `python -m fastnn.X` sets argv[0] to "-m" while it imports this package, and the console
 # scripts are named fastnn-*: only then (never in a library user's process) is Ctrl-C
 # during the slow start-up imports (NumPy, Numba) turned into a clean exit. Each
-# command's main() puts Python's own handler back (fastnn.cli_common.command).
+# command's main() puts Python's own handler back (fastnn.cli.common.command).
 _COMMAND = _sys.argv[:1] == ["-m"] or _os.path.basename(_sys.argv[0] if _sys.argv else "").startswith(
     "fastnn-"
 )
@@ -31,12 +31,11 @@ if (
 ):
     _signal.signal(_signal.SIGINT, _interrupted_while_starting)
 
+from fastnn._version import __version__  # noqa: E402
 from fastnn.activations import ACTIVATIONS  # noqa: E402
 from fastnn.backends import backend_names, get_backend  # noqa: E402
 from fastnn.errors import DataError, FastnnError, InvalidParameterError, TrainingDivergedError  # noqa: E402
 from fastnn.model import MLP  # noqa: E402
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",

@@ -25,7 +25,8 @@ from scipy.special import expit
 
 from fastnn.errors import InvalidParameterError
 
-#: Slope of leaky_relu for negative inputs (the common default, as in Keras/PyTorch).
+#: Slope of leaky_relu for negative inputs: PyTorch's default (``nn.LeakyReLU``, 0.01).
+#: Keras differs: 0.3 for its ``LeakyReLU`` layer, 0.2 for ``keras.activations.leaky_relu``.
 LEAKY_SLOPE = 0.01
 #: SELU constants from Klambauer et al. (2017), "Self-Normalizing Neural Networks".
 SELU_ALPHA = 1.6732632423543772

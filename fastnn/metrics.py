@@ -52,6 +52,21 @@ def loss_and_accuracy(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(-np.mean(np.log(p_true))), float(np.mean(proba.argmax(axis=1) == y))
 
 
+def loss_and_accuracy_from_logits(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy from the output layer's pre-activations ``logits``.
+
+    The loss is ``logsumexp(z) - z[y]`` per sample in float64, as training computes it:
+    exact however confident a wrong answer is, where ``-log(max(p, tiny))`` from the
+    probabilities would cap each sample at 87.3 (float32) or 708.4 (float64).
+    """
+    z = logits.astype(np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        z_max = z.max(axis=1, keepdims=True)
+        lse = z_max[:, 0] + np.log(np.exp(z - z_max).sum(axis=1))
+        loss = float(np.mean(lse - z[np.arange(len(y)), y]))
+    return loss, float(np.mean(logits.argmax(axis=1) == y))
+
+
 def squared_error(outputs: np.ndarray, targets: np.ndarray) -> float:
     """Mean over samples of ``0.5 * sum_j (outputs_j - targets_j)**2``: the loss an identity
     (regression) output is trained with, as ``MLP.fit`` reports it (float64)."""

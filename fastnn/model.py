@@ -23,8 +23,8 @@ import numpy as np
 
 from fastnn.activations import OUTPUT_LOSSES, get_activation
 from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
-from fastnn.errors import InvalidParameterError, TrainingDivergedError
-from fastnn.metrics import loss_and_accuracy, squared_error
+from fastnn.errors import DataError, FastnnError, InvalidParameterError, TrainingDivergedError
+from fastnn.metrics import loss_and_accuracy_from_logits, squared_error
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import INIT_SCHEMES, init_params
 from fastnn.schedule import LR_SCHEDULES, MONITORS, EarlyStopping, lr_at
@@ -315,6 +315,12 @@ class MLP:
         run_epochs = (
             check_positive_int("total_epochs", total_epochs) if total_epochs else first_epoch + epochs_
         )
+        if run_epochs < first_epoch + epochs_:
+            # A cosine schedule reaches lr 0 at total_epochs; past it the lr is invalid.
+            raise InvalidParameterError(
+                f"the 'total_epochs' parameter must be at least the epochs already trained plus "
+                f"those requested ({first_epoch} + {epochs_} = {first_epoch + epochs_}); got {total_epochs!r}"
+            )
         stopper = None
         if early_stopping is not None:
             monitor = monitor or (
@@ -462,13 +468,38 @@ class MLP:
             loss, acc = self._loss_and_accuracy(X, y)
         return {"loss": loss} if acc is None else {"loss": loss, "accuracy": acc}
 
+    def logits(self, X: Any) -> np.ndarray:
+        """The output layer's pre-activations (n_samples, n_outputs): what softmax turns into
+        ``predict_proba``; the loss ``evaluate`` reports is computed from them."""
+        X = check_X(X, self.layer_sizes[0], self.dtype)
+        with limit_threads(self.threads):
+            return self._logits(X)
+
     def _loss_and_accuracy(self, X: np.ndarray, y: np.ndarray) -> tuple[float, float | None]:
-        """Mean loss and accuracy (None for a regression output) from one forward pass."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            out = self.backend.predict_proba(self.params, self.activations, X)
+        """Mean loss and accuracy (None for a regression output) from one forward pass;
+        a softmax output's loss comes from its logits, as in training."""
         if self.is_regressor:
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = self.backend.predict_proba(self.params, self.activations, X)
             return squared_error(out, y), None
-        return loss_and_accuracy(out, y)
+        return loss_and_accuracy_from_logits(self._logits(X), y)
+
+    def _logits(self, X: np.ndarray) -> np.ndarray:
+        """The output layer's pre-activations (n_samples, n_classes), in chunks, on the
+        model's backend: its forward pass to the last hidden layer, then the last dense
+        layer with an identity activation."""
+        from fastnn.backends.numpy_backend import PREDICT_CHUNK
+
+        last = self.params.n_layers - 1
+        W, b = self.params.W(last), self.params.b(last)
+        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            for start in range(0, X.shape[0], PREDICT_CHUNK):
+                hidden = self.backend.forward(
+                    self.params, self.activations, X[start : start + PREDICT_CHUNK]
+                )[-2]
+                out[start : start + PREDICT_CHUNK] = self.backend.dense_forward(hidden, W, b, "identity")
+        return out
 
     # ------------------------------------------------------------------ helpers
     def copy(self) -> MLP:
@@ -483,7 +514,7 @@ class MLP:
 
     def save(self, path: str | Path) -> Path:
         """Write the model (weights, architecture, dtype) to an ``.npz`` file atomically."""
-        from fastnn.model_io import save_model
+        from fastnn.model_files import save_model
         from fastnn.paths import check_path_argument, describe_path
 
         target = check_path_argument("path", path)
@@ -516,7 +547,51 @@ class MLP:
         cls, path: str | Path, backend: str | Backend = DEFAULT_BACKEND, threads: int | None = None
     ) -> MLP:
         """Read a model written by ``save``; malformed files raise DataError."""
-        from fastnn.model_io import load_model
+        from fastnn.model_files import check_labels_meta, read_model_file
         from fastnn.paths import check_path_argument
 
-        return load_model(check_path_argument("path", path), backend=backend, threads=threads)
+        path = check_path_argument("path", path)
+        meta, arrays = read_model_file(path)  # every array's shape and dtype already checked
+        model = cls.from_file_parts(path, meta, arrays, backend=backend, threads=threads)
+        check_labels_meta(meta, model.n_classes, path)  # a file with bad labels is refused here too
+        return model
+
+    @classmethod
+    def from_file_parts(
+        cls,
+        path: str | Path,
+        meta: dict[str, Any],
+        arrays: dict[str, np.ndarray],
+        backend: str | Backend = DEFAULT_BACKEND,
+        threads: int | None = None,
+    ) -> MLP:
+        """The model that ``fastnn.model_files.read_model_file``'s checked metadata and arrays describe."""
+        try:
+            model = cls(
+                meta["layer_sizes"],
+                meta["activations"],
+                backend=backend,
+                dtype=meta["dtype"],
+                seed=meta["seed"],
+                init=meta["init"],
+                threads=threads,
+            )
+        except KeyError as exc:
+            raise DataError(f"{path}: model metadata lacks {exc.args[0]!r}") from None
+        except (FastnnError, TypeError) as exc:
+            raise DataError(f"{path}: invalid model metadata: {exc}") from None
+        for i in range(model.params.n_layers):
+            for name, view in ((f"W{i}", model.params.W(i)), (f"b{i}", model.params.b(i))):
+                if name not in arrays:
+                    raise DataError(f"{path}: missing array {name!r}")
+                arr = arrays[name]
+                if arr.shape != view.shape or arr.dtype != view.dtype:
+                    raise DataError(
+                        f"{path}: array {name!r} has shape {arr.shape} and dtype {arr.dtype}; "
+                        f"the metadata needs {view.shape} {view.dtype}"
+                    )
+                if not np.isfinite(arr).all():
+                    raise DataError(f"{path}: array {name!r} holds NaN or infinite values")
+                view[...] = arr
+        model.epochs_trained = meta["epochs_trained"]
+        return model

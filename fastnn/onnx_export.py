@@ -156,7 +156,7 @@ def build_onnx_model(
 ) -> Any:
     """The ``onnx.ModelProto`` of ``model``, checked with ``onnx.checker`` (full_check)."""
     onnx = _import_onnx()
-    from fastnn import __version__
+    from fastnn._version import __version__
 
     if not isinstance(logits, bool):
         raise InvalidParameterError(f"the 'logits' parameter must be True or False; got {logits!r}")

@@ -83,7 +83,7 @@ def _isolated_data_dirs(tmp_path_factory, monkeypatch):
 def checkpoint_file(tiny_data, tmp_path):
     """A checkpoint of a [12, 6, 3] tanh network after 2 Adam epochs on ``tiny_data``."""
     from fastnn import MLP
-    from fastnn.checkpoint import save_checkpoint
+    from fastnn.model_files import save_checkpoint
 
     X, y = tiny_data
     model = MLP([12, 6, 3], "tanh", backend="numpy", seed=1).fit(X, y, epochs=2, optimizer="adam")

@@ -18,8 +18,8 @@ import pytest
 
 from fastnn import MLP
 from fastnn.backends import backend_names, get_backend
+from fastnn.cli.train import main
 from fastnn.data import load_embedded, scale_pixels, split_validation
-from fastnn.train import main
 
 #: A run of about a second: 1,000 training samples, 200 for validation, 1 epoch.
 QUICK = ["--train-size", "1000", "--val-size", "200", "--epochs", "1"]

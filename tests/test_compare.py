@@ -15,7 +15,7 @@ import pytest
 
 from fastnn import MLP
 from fastnn.backends import get_backend
-from fastnn.compare import DEFAULT_RTOL, build_parser, main
+from fastnn.cli.compare import DEFAULT_RTOL, build_parser, main
 from fastnn.data import load_embedded, scale_pixels, split_validation
 from fastnn.errors import InvalidParameterError
 

@@ -34,7 +34,7 @@ from fastnn.data import (
     scale_pixels,
     split_validation,
 )
-from fastnn.embedded import rebuild
+from fastnn.data.embedded import rebuild
 from fastnn.errors import DataError, InvalidParameterError
 
 N_PIXELS = 784

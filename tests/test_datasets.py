@@ -22,19 +22,20 @@ from test_download import closed_port_url, idx
 from test_download import server as server  # the loopback server fixture
 
 from fastnn import MLP
+from fastnn.cli.download import main as download_main
+from fastnn.cli.presets import PRESETS
 from fastnn.data import load_dataset
-from fastnn.datasets import (
+from fastnn.data.datasets import (
     DATASETS,
     cached_dataset_dir,
     dataset_cache_dir,
     download_dataset,
     get_dataset,
 )
-from fastnn.download import MnistFile
-from fastnn.download import main as download_main
+from fastnn.data.download import MnistFile
 from fastnn.errors import DataError, InvalidParameterError
-from fastnn.model_io import ClassLabels, load_model_and_labels, save_model
-from fastnn.presets import PRESETS
+from fastnn.model_files import ClassLabels, save_model
+from fastnn.model_loading import load_model_and_labels
 
 NAMES = (
     "train-images-idx3-ubyte.gz",
@@ -300,10 +301,10 @@ def test_hostile_class_names_are_refused(tmp_path, meta, message):
 
 
 def test_train_evaluate_predict_plots_say_the_class_names(fashion_cache, tmp_path, capsys, monkeypatch):
-    from fastnn import plots
-    from fastnn.evaluate import main as evaluate_main
-    from fastnn.predict import main as predict_main
-    from fastnn.train import main as train_main
+    from fastnn.cli import plots
+    from fastnn.cli.evaluate import main as evaluate_main
+    from fastnn.cli.predict import main as predict_main
+    from fastnn.cli.train import main as train_main
 
     model_path = tmp_path / "f.npz"
     argv = ["--data", "fashion-mnist", "--backend", "numpy", "--layers", "784,32,10", "--epochs", "3"]
@@ -341,8 +342,10 @@ def test_train_evaluate_predict_plots_say_the_class_names(fashion_cache, tmp_pat
     assert f"true {label} {FASHION[label]}" in out
 
     seen = []
-    real = plots.plot_confusion
-    monkeypatch.setattr(plots, "plot_confusion", lambda *a: seen.append(a[3]) or real(*a))
+    from fastnn.cli import plotting
+
+    real = plotting.plot_confusion
+    monkeypatch.setattr(plotting, "plot_confusion", lambda *a: seen.append(a[3]) or real(*a))
     assert (
         plots.main(["--model", str(model_path), "--data", "fashion-mnist", "--out", str(tmp_path / "p")]) == 0
     )
@@ -351,7 +354,7 @@ def test_train_evaluate_predict_plots_say_the_class_names(fashion_cache, tmp_pat
 
 
 def test_a_model_of_another_data_set_is_flagged(fashion_cache, tmp_path, capsys):
-    from fastnn.evaluate import main as evaluate_main
+    from fastnn.cli.evaluate import main as evaluate_main
 
     path = save_model(
         MLP([784, 8, 10], backend="numpy"),
@@ -364,7 +367,7 @@ def test_a_model_of_another_data_set_is_flagged(fashion_cache, tmp_path, capsys)
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_runs_on_fashion_mnist(preset, fashion_cache, tmp_path, capsys, monkeypatch):
-    from fastnn.train import main as train_main
+    from fastnn.cli.train import main as train_main
 
     monkeypatch.chdir(tmp_path)  # two-hidden saves into the working directory
     argv = [

@@ -1,4 +1,4 @@
-"""fastnn.download: verified MNIST downloads, against a real HTTP server on 127.0.0.1.
+"""fastnn.data.download: verified MNIST downloads, against a real HTTP server on 127.0.0.1.
 
 Each test starts a ThreadingHTTPServer on 127.0.0.1 (port 0) in a thread, serving tiny
 but valid IDX gz files that the test makes; their checksums are injected through
@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fastnn.download as dl
+import fastnn.data.download as dl
+from fastnn.cli.download import main as download_main
 from fastnn.data import EMBEDDED_SOURCE, load_dataset, load_idx_dir
-from fastnn.download import MnistFile, cached_mnist_dir, default_cache_dir, download_mnist
+from fastnn.data.download import MnistFile, cached_mnist_dir, default_cache_dir, download_mnist
+from fastnn.data.progress import Progress
 from fastnn.errors import DataError, InvalidParameterError
 
 HANG_SECONDS = 5.0  # how long a "hang" route stalls at most (released at teardown)
@@ -325,7 +327,7 @@ def test_interrupt_leaves_no_file(server, tmp_path, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dl._Progress, "update", interrupt)
+    monkeypatch.setattr(Progress, "update", interrupt)
     with pytest.raises(KeyboardInterrupt):
         fetch(tmp_path / "c", [server.serve("a")])
     assert list((tmp_path / "c").iterdir()) == []
@@ -408,7 +410,7 @@ def test_fastnn_data_is_the_download_dir_and_the_default_source(tiny_mnist, tmp_
 
 
 def test_cli_download_prints_directory(tiny_mnist, tmp_path, capsys):
-    assert dl.main(["download", "--dir", str(tmp_path / "x")]) == 0
+    assert download_main(["download", "--dir", str(tmp_path / "x")]) == 0
     out, err = capsys.readouterr()
     assert out == f"{tmp_path / 'x'}\n"
     assert "--data " in err

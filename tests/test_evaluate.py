@@ -16,9 +16,9 @@ import pytest
 
 from fastnn import MLP
 from fastnn.backends import DEFAULT_BACKEND
+from fastnn.cli.evaluate import main
 from fastnn.data import MnistData, load_embedded, scale_pixels
 from fastnn.errors import InvalidParameterError
-from fastnn.evaluate import main
 from fastnn.metrics import classification_report, confusion_matrix, format_confusion_matrix, format_report
 
 

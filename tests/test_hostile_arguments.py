@@ -17,10 +17,10 @@ from faults import edit_model_file
 from test_hostile_outputs import train
 
 from fastnn import MLP, DataError, InvalidParameterError
-from fastnn.checkpoint import load_checkpoint
+from fastnn.cli.train import main as train_main
 from fastnn.data import scale_pixels
-from fastnn.download import download_mnist
-from fastnn.train import main as train_main
+from fastnn.data.download import download_mnist
+from fastnn.model_loading import load_checkpoint
 
 LAYERS = [12, 6, 3]
 
@@ -90,7 +90,7 @@ def test_crafted_history_reaches_no_plot(capsys, tmp_path):
 )
 def test_plots_metrics_json_with_a_bad_history_is_refused(capsys, tmp_path, history):
     pytest.importorskip("matplotlib")
-    from fastnn.plots import main as plots_main
+    from fastnn.cli.plots import main as plots_main
 
     model = MLP([784, 8, 10]).save(tmp_path / "m.npz")
     (tmp_path / "m.json").write_text(json.dumps({"history": history}))

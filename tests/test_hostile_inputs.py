@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from faults import edit_model_file, fifo
 
-from fastnn import MLP, DataError, InvalidParameterError, TrainingDivergedError, tabular
-from fastnn import evaluate as evaluate_cli
-from fastnn.checkpoint import load_checkpoint
-from fastnn.data import load_dataset
-from fastnn.download import MnistFile, download_mnist
-from fastnn.train import main as train_main
+from fastnn import MLP, DataError, InvalidParameterError, TrainingDivergedError
+from fastnn.cli import evaluate as evaluate_cli
+from fastnn.cli.train import main as train_main
+from fastnn.data import load_dataset, tabular
+from fastnn.data.download import MnistFile, download_mnist
+from fastnn.model_loading import load_checkpoint
 
 LAYERS = [12, 6, 3]
 
@@ -201,7 +201,7 @@ def test_model_paths_are_reported_as_what_they_are(capsys, tmp_path, kind):
 
 def test_float_tiff_with_nan_is_reported_as_such(tmp_path):
     Image = pytest.importorskip("PIL.Image")
-    from fastnn.images import load_image
+    from fastnn.data.images import load_image
 
     pixels = np.zeros((28, 28), np.float32)
     pixels[5:20, 10:14] = 1.0
@@ -213,7 +213,7 @@ def test_float_tiff_with_nan_is_reported_as_such(tmp_path):
 
 def test_decompression_bomb_warning_is_a_clear_refusal(tmp_path, monkeypatch):
     Image = pytest.importorskip("PIL.Image")
-    from fastnn.images import load_image
+    from fastnn.data.images import load_image
 
     Image.new("L", (60, 60), 0).save(tmp_path / "big.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)  # 3,600 pixels: a warning, not Pillow's error
@@ -237,7 +237,7 @@ def _png_with_corrupt_exif(path: Path) -> None:
 
 def test_corrupt_exif_is_one_fastnn_warning_line(tmp_path, capsys):
     _png_with_corrupt_exif(tmp_path / "d.png")
-    from fastnn.predict import main as predict_main
+    from fastnn.cli.predict import main as predict_main
 
     model = MLP([784, 8, 10], seed=0).save(tmp_path / "m.npz")
     assert predict_main(["--model", str(model), str(tmp_path / "d.png")]) == 0
@@ -251,7 +251,7 @@ def test_ctrl_c_during_start_up_is_a_clean_exit():
         "import sys; sys.argv[0] = '-m'\n"
         "import fastnn, os, signal\n"
         "os.kill(os.getpid(), signal.SIGINT)\n"
-        "import fastnn.train\n"
+        "import fastnn.cli.train\n"
         "print('not reached')\n"
     )
     done = subprocess.run(

@@ -20,9 +20,9 @@ import pytest
 from faults import char_device, fifo, fill, tmpfs
 
 from fastnn import MLP
-from fastnn import evaluate as evaluate_cli
 from fastnn.atomic import STALE_SECONDS, remove_stale_parts
-from fastnn.train import main as train_main
+from fastnn.cli import evaluate as evaluate_cli
+from fastnn.cli.train import main as train_main
 
 SMALL = [
     "--train-size",
@@ -202,7 +202,7 @@ def test_a_full_disk_after_training_keeps_the_model(capsys, tmp_path, monkeypatc
 
 def test_a_failed_save_after_training_keeps_the_model_anywhere(capsys, tmp_path, monkeypatch):
     """The same without a tmpfs: the save itself fails with ENOSPC, so it runs everywhere."""
-    import fastnn.train_outputs as outputs
+    import fastnn.cli.train_outputs as outputs
 
     monkeypatch.chdir(tmp_path)
     real_save = outputs.save_model
@@ -222,7 +222,7 @@ def test_a_failed_save_after_training_keeps_the_model_anywhere(capsys, tmp_path,
 def test_a_checkpoint_that_cannot_be_written_stops_training_and_keeps_the_model(
     capsys, tmp_path, monkeypatch
 ):
-    import fastnn.train_loop as loop
+    import fastnn.cli.train_loop as loop
 
     monkeypatch.chdir(tmp_path)
     calls = []
@@ -299,8 +299,8 @@ def test_kill_loop_leaves_a_loadable_model_and_the_next_save_cleans_up(tmp_path)
 
 @pytest.mark.parametrize("data", [None, "mnist"])
 def test_the_default_data_directory_counts_as_an_input(tmp_path, monkeypatch, data):
+    from fastnn.cli.inputs import plan_data
     from fastnn.errors import InvalidParameterError
-    from fastnn.evaluate import plan_data
     from fastnn.paths import OutputPlan
 
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
@@ -314,8 +314,8 @@ def test_the_default_data_directory_counts_as_an_input(tmp_path, monkeypatch, da
 
 @pytest.mark.parametrize("kind", ["fifo", "device"])
 def test_api_save_never_replaces_a_node(tmp_path, kind):
-    from fastnn.checkpoint import save_checkpoint
     from fastnn.errors import DataError, InvalidParameterError
+    from fastnn.model_files import save_checkpoint
 
     node = fifo(tmp_path / "n.npz") if kind == "fifo" else char_device(tmp_path / "n.npz")
     with pytest.raises(InvalidParameterError, match=r"the 'path' parameter .* not a file path"):

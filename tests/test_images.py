@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from fastnn.data import MnistData, load_embedded
-from fastnn.errors import DataError, InvalidParameterError
-from fastnn.images import (
+from fastnn.data.images import (
     BOX,
     CENTRE,
     SIDE,
@@ -28,7 +27,8 @@ from fastnn.images import (
     preprocess_digit,
     resize,
 )
-from fastnn.polarity import PolarityWarning, check_polarity, detect_inverted, light_background
+from fastnn.data.polarity import PolarityWarning, check_polarity, detect_inverted, light_background
+from fastnn.errors import DataError, InvalidParameterError
 
 
 def centre_of_mass(img: np.ndarray) -> tuple[float, float]:

@@ -536,3 +536,50 @@ def test_fan_out_init_draws_normal_with_variance_one_over_n_out():
     assert abs(p.W(0).std() - np.sqrt(1 / 300)) < 0.02 * np.sqrt(1 / 300)
     assert abs(p.W(1).std() - np.sqrt(1 / 10)) < 0.1 * np.sqrt(1 / 10)
     assert not p.b(0).any()
+
+
+def test_total_epochs_shorter_than_the_run_is_refused_up_front(tiny_data):
+    """A cosine schedule over 3 epochs cannot drive 5: refused before any epoch, naming why."""
+    X, y = tiny_data
+    model = MLP([X.shape[1], 8, 10], backend="numpy", seed=0)
+    before = model.params.data.copy()
+    with pytest.raises(InvalidParameterError, match=r"'total_epochs'.*at least.*0 \+ 5 = 5.*got 3"):
+        model.fit(X, y, epochs=5, lr_schedule="cosine", total_epochs=3)
+    assert model.epochs_trained == 0 and np.array_equal(model.params.data, before)
+    model.fit(X, y, epochs=2, lr_schedule="cosine", total_epochs=4)
+    with pytest.raises(InvalidParameterError, match=r"already trained plus.*2 \+ 3 = 5.*got 4"):
+        model.fit(X, y, epochs=3, lr_schedule="cosine", total_epochs=4)
+    assert model.epochs_trained == 2
+    model.fit(X, y, epochs=2, lr_schedule="cosine", total_epochs=4)  # exactly enough is fine
+    assert model.epochs_trained == 4
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_evaluate_loss_comes_from_the_logits_not_clipped_probabilities(backend, dtype):
+    """A confidently wrong model: the mean cross-entropy is logsumexp(z) - z[y], in the
+    thousands, where -log(max(p, tiny)) would cap each sample at 87.3 / 708.4. (fit's
+    val_loss is the same computation, MLP._loss_and_accuracy.)"""
+    rng = np.random.default_rng(0)
+    X = rng.random((64, 6)).astype(dtype)
+    model = MLP([6, 5, 3], backend=backend, dtype=dtype, seed=1)
+    model.params.W(0)[...] *= 300.0
+    model.params.W(1)[...] *= 300.0
+    z = model.logits(X).astype(np.float64)
+    y = z.argmin(axis=1)  # the least likely class: every answer wrong, most by a lot
+    expected = float(
+        np.mean(
+            np.log(np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)) + z.max(axis=1) - z[np.arange(64), y]
+        )
+    )
+    assert expected > 1000.0  # beyond what clipped probabilities could report
+    result = model.evaluate(X, y)
+    assert result["loss"] == pytest.approx(expected, rel=1e-5)
+    assert result["accuracy"] == 0.0
+
+
+def test_logits_match_the_probabilities_they_make(tiny_data, backend):
+    X, _ = tiny_data
+    model = MLP([X.shape[1], 16, 10], backend=backend, seed=0)
+    z = model.logits(X[:50]).astype(np.float64)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    assert_allclose(p / p.sum(axis=1, keepdims=True), model.predict_proba(X[:50]), rtol=1e-4, atol=1e-6)

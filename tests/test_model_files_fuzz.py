@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fastnn import MLP
-from fastnn.checkpoint import load_checkpoint, save_checkpoint
 from fastnn.errors import DataError
+from fastnn.model_files import save_checkpoint
+from fastnn.model_loading import load_checkpoint
 
 
 def _valid_bytes(checkpoint: bool) -> bytes:
@@ -223,8 +224,8 @@ def test_lying_array_headers_are_refused_before_allocation(arrays):
 def test_a_resumed_run_takes_no_output_path_from_the_checkpoint(options):
     """Whatever the stored options, --resume refuses them (DataError) or keeps none of the
     output paths they name (issue 15: a file never decides where fastnn writes)."""
-    from fastnn.train_args import OUTPUT_OPTIONS, build_parser, parse_args
-    from fastnn.train_resume import read_resume
+    from fastnn.cli.fit_options import OUTPUT_OPTIONS, build_parser, parse_args
+    from fastnn.cli.train_resume import read_resume
 
     meta, arrays = _checkpoint_parts()
     meta["train_config"] = {"options": options}
@@ -250,7 +251,7 @@ def test_a_resumed_run_takes_no_output_path_from_the_checkpoint(options):
     ),
 )
 def test_plots_history_loads_or_raises_data_error(doc, history):
-    from fastnn.plots import read_history
+    from fastnn.cli.plots import read_history
 
     with tempfile.TemporaryDirectory() as d:
         for content in (doc, {"history": history}):

@@ -15,14 +15,8 @@ from numpy.testing import assert_array_equal
 
 from fastnn import MLP
 from fastnn.errors import DataError
-from fastnn.model_io import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    META_KEY,
-    load_model,
-    model_arrays,
-    model_metadata,
-)
+from fastnn.model_files import FORMAT_NAME, FORMAT_VERSION, META_KEY, model_arrays, model_metadata
+from fastnn.model_loading import load_model
 
 LAYERS = [12, 8, 3]
 

@@ -17,8 +17,8 @@ import pytest
 
 from fastnn import MLP
 from fastnn.activations import HIDDEN_ACTIVATIONS, LEAKY_SLOPE, SELU_ALPHA, SELU_LAMBDA
+from fastnn.cli.export import main as export_main
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
-from fastnn.export import main as export_main
 from fastnn.onnx_export import HIDDEN_OPS, NO_DOUBLE_KERNEL, OPSET, OUTPUT_OPS, build_onnx_model
 
 onnx = pytest.importorskip("onnx")
@@ -156,7 +156,7 @@ def test_a_directory_or_missing_parent_is_refused(tiny_data, tmp_path):
 
 
 def test_cli_exports_a_saved_model_with_its_class_names(tiny_data, tmp_path, capsys):
-    from fastnn.model_io import ClassLabels, save_model
+    from fastnn.model_files import ClassLabels, save_model
 
     model = _trained("tanh", "float64", tiny_data)
     npz = tmp_path / "m.npz"

@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from fastnn import MLP
+from fastnn.cli.plots import main
+from fastnn.cli.plotting import PLOT_FILES, write_plots
 from fastnn.data import MnistData, load_embedded, scale_pixels
-from fastnn.images import MissingDependencyError
-from fastnn.plots import PLOT_FILES, main, write_plots
+from fastnn.data.images import MissingDependencyError
 
 pytest.importorskip("matplotlib")
 
@@ -79,16 +80,16 @@ def test_no_history_and_no_test_split_write_only_the_weights(tmp_path, trained):
 
 def test_confusion_title_names_the_split_it_counts(tmp_path, data, trained, monkeypatch):
     """A data set without a test split is plotted on its validation split: say so."""
-    from fastnn import plots
+    from fastnn.cli import plotting
 
     titles = []
-    real_save = plots._save
+    real_save = plotting._save
 
     def recording(fig, path):
         titles.extend(ax.get_title() for ax in fig.axes)
         return real_save(fig, path)
 
-    monkeypatch.setattr(plots, "_save", recording)
+    monkeypatch.setattr(plotting, "_save", recording)
     write_plots(tmp_path, trained, [], data.x_test[:100], data.y_test[:100], "validation")
     assert any(t.startswith("confusion matrix") and t.endswith("of 100 validation digits") for t in titles), (
         titles
@@ -118,7 +119,7 @@ def test_missing_matplotlib_names_the_extra(tmp_path, monkeypatch, data, trained
 
 # --------------------------------------------------------------------- CLI
 def test_command_makes_the_plots_of_a_train_run_without_retraining(tmp_path, capsys):
-    from fastnn.train import main as train_main
+    from fastnn.cli.train import main as train_main
 
     model, metrics = tmp_path / "m.npz", tmp_path / "m.json"
     assert (
@@ -152,7 +153,7 @@ def test_command_makes_the_plots_of_a_train_run_without_retraining(tmp_path, cap
 
 
 def test_command_without_metrics_skips_the_curves(tmp_path, capsys, trained, monkeypatch):
-    from fastnn import plots
+    from fastnn.cli import plots
 
     names = []
     real = plots.write_plots

@@ -18,9 +18,9 @@ import pytest
 
 from fastnn import MLP
 from fastnn.backends import backend_names, get_backend
+from fastnn.cli.predict import ART_LEVELS, ascii_art, main
 from fastnn.data import MnistData, load_embedded, scale_pixels
 from fastnn.errors import InvalidParameterError
-from fastnn.predict import ART_LEVELS, ascii_art, main
 
 try:
     from PIL import Image

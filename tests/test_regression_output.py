@@ -8,7 +8,8 @@ from numpy.testing import assert_array_equal
 
 from fastnn import MLP
 from fastnn.errors import InvalidParameterError
-from fastnn.model_io import load_model, read_model_file
+from fastnn.model_files import read_model_file
+from fastnn.model_loading import load_model
 
 
 def _data(n: int = 80):

@@ -9,9 +9,7 @@ import json
 
 import pytest
 
-from fastnn.data import load_dataset
-from fastnn.errors import DataError, InvalidParameterError
-from fastnn.sweep.spec import (
+from fastnn.cli.sweep.spec import (
     MAX_SPEC_BYTES,
     SweepSpec,
     add_grid_flag,
@@ -19,6 +17,8 @@ from fastnn.sweep.spec import (
     read_spec_file,
     train_parser,
 )
+from fastnn.data import load_dataset
+from fastnn.errors import DataError, InvalidParameterError
 
 BASE = ["--data", "embedded", "--epochs", "1", "--train-size", "500", "--batch-size", "32"]
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from fastnn.cli.sweep.store import ResultsFile
 from fastnn.errors import DataError
-from fastnn.sweep.store import ResultsFile
 
 
 def record(key: str, status: str = "ok", acc: float | None = 0.9) -> dict:

@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from fastnn.cli.sweep.spec import SweepSpec, add_grid_flag, build_trials, train_parser
+from fastnn.cli.sweep.trial import run_trial
 from fastnn.data import load_dataset
-from fastnn.sweep.spec import SweepSpec, add_grid_flag, build_trials, train_parser
-from fastnn.sweep.trial import run_trial
 from fastnn.train import main as train_main
 
 ARGS = [

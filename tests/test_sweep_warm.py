@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from fastnn.sweep.warm import kernel_lock, lock_path
+from fastnn.cli.sweep.warm import kernel_lock, lock_path
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("FASTNN_NUMBA_CACHE") == "0" or os.environ.get("NUMBA_DISABLE_JIT") == "1",
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(
 
 SCRIPT = """
 import json
-from fastnn.sweep.warm import warm_kernels
+from fastnn.cli.sweep.warm import warm_kernels
 warm_kernels([("float32", "predict")])
 from fastnn.kernels import batch
 stats = batch.predict_proba.stats

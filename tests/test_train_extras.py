@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from fastnn.cli.train import main
 from fastnn.data import load_embedded
-from fastnn.train import main
 
 QUICK = ["--train-size", "300", "--val-size", "100", "--epochs", "1", "--layers", "784,16,10"]
 

@@ -10,11 +10,11 @@ import sys
 
 import pytest
 
+from fastnn.cli.fit_options import STORED_OPTIONS
+from fastnn.cli.report import Reporter, auto_print_every, epoch_line, format_duration
+from fastnn.cli.train import build_parser, fill_defaults, main, parse_args
 from fastnn.data import EMBEDDED_SOURCE, MnistData, load_embedded
 from fastnn.model import EpochRecord
-from fastnn.train import build_parser, fill_defaults, main, parse_args
-from fastnn.train_args import STORED_OPTIONS
-from fastnn.train_report import Reporter, auto_print_every, epoch_line, format_duration
 
 QUICK = ["--train-size", "200", "--val-size", "100", "--epochs", "2"]
 
@@ -210,7 +210,7 @@ def test_cached_full_mnist_is_the_default_and_says_so(capsys, monkeypatch, tmp_p
         embedded.x_train, embedded.y_train, embedded.x_test, embedded.y_test, source=str(tmp_path / "cache")
     )
     seen = []
-    monkeypatch.setattr("fastnn.evaluate.load_dataset", lambda source: seen.append(source) or fake)
+    monkeypatch.setattr("fastnn.cli.inputs.load_dataset", lambda source: seen.append(source) or fake)
     out = run_ok(capsys, QUICK)
     assert seen == [None]
     assert f"data: {tmp_path / 'cache'}: 200 train" in out

@@ -11,9 +11,9 @@ import pytest
 
 from fastnn import MLP
 from fastnn.backends import backend_names
-from fastnn.presets import PRESETS
-from fastnn.train import build_model, build_parser, fill_defaults, main, parse_args
-from fastnn.train_args import STORED_OPTIONS, UNSET
+from fastnn.cli.fit_options import STORED_OPTIONS, UNSET
+from fastnn.cli.presets import PRESETS
+from fastnn.cli.train import build_model, build_parser, fill_defaults, main, parse_args
 
 QUICK = ["--train-size", "300", "--epochs", "2"]
 

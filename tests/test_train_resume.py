@@ -16,8 +16,9 @@ import pytest
 
 from fastnn import MLP
 from fastnn.backends import backend_names, get_backend
-from fastnn.checkpoint import load_checkpoint, save_checkpoint
-from fastnn.train import main
+from fastnn.cli.train import main
+from fastnn.model_files import save_checkpoint
+from fastnn.model_loading import load_checkpoint
 
 #: About a tenth of a second per epoch on either backend.
 SMALL = ["--train-size", "300", "--val-size", "100"]
@@ -275,7 +276,7 @@ def test_early_stop_state_hashes_the_best_weights_once_per_best_epoch(monkeypatc
     a new best epoch is recorded, not on every write."""
     import numpy as np
 
-    from fastnn import train_loop
+    from fastnn.cli import train_loop
     from fastnn.model import EpochRecord
 
     calls = []

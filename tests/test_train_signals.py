@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastnn.checkpoint import load_checkpoint
-from fastnn.train import main
+from fastnn.cli.train import main
+from fastnn.model_loading import load_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

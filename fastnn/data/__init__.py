@@ -1,0 +1,54 @@
+"""Data input: loaders for MNIST-format data, IDX/CSV/NPZ parsing, verified downloads, digit images.
+
+The public API is re-exported here (``from fastnn.data import load_dataset,
+scale_pixels, split_validation``); the modules behind it each have one job:
+:mod:`~fastnn.data.loaders` (sources -> :class:`MnistData`), :mod:`~fastnn.data.idx`
+and :mod:`~fastnn.data.tabular` (file formats), :mod:`~fastnn.data.download`,
+:mod:`~fastnn.data.cache`, :mod:`~fastnn.data.verify`, :mod:`~fastnn.data.http` and
+:mod:`~fastnn.data.progress` (verified downloads), :mod:`~fastnn.data.datasets`
+(Fashion-MNIST, KMNIST), :mod:`~fastnn.data.images` and :mod:`~fastnn.data.polarity`
+(your own digit images), ``embedded/`` (the packaged 5,000 digits).
+This package never imports :mod:`fastnn.cli`.
+"""
+
+from fastnn.data.loaders import (
+    EMBEDDED_SOURCE,
+    ENV_DATA_DIR,
+    IDX_FILES,
+    N_CLASSES,
+    MnistData,
+    cached_mnist_dir,
+    download_mnist,
+    load_csv,
+    load_dataset,
+    load_embedded,
+    load_idx_dir,
+    load_mnist,
+    load_named,
+    load_npz,
+    one_hot,
+    read_idx,
+    scale_pixels,
+    split_validation,
+)
+
+__all__ = [
+    "EMBEDDED_SOURCE",
+    "ENV_DATA_DIR",
+    "IDX_FILES",
+    "N_CLASSES",
+    "MnistData",
+    "cached_mnist_dir",
+    "download_mnist",
+    "load_csv",
+    "load_dataset",
+    "load_embedded",
+    "load_idx_dir",
+    "load_mnist",
+    "load_named",
+    "load_npz",
+    "one_hot",
+    "read_idx",
+    "scale_pixels",
+    "split_validation",
+]

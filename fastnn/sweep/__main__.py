@@ -1,7 +1,0 @@
-"""``python -m fastnn.sweep``."""
-
-import sys
-
-from fastnn.sweep.command import main
-
-sys.exit(main())
