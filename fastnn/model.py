@@ -174,7 +174,7 @@ class MLP:
         self.seed = int(seed)
         if init not in INIT_SCHEMES:
             raise InvalidParameterError(
-                f"the 'init' parameter must be a str among {sorted(INIT_SCHEMES)}; got {init!r}"
+                f"the 'init' parameter must be one of {sorted(INIT_SCHEMES)}; got {init!r}"
             )
         self.init = init
         self.threads = check_optional_positive_int("threads", threads)
@@ -277,7 +277,7 @@ class MLP:
             )
         if monitor is not None and monitor not in MONITORS:
             raise InvalidParameterError(
-                f"the 'monitor' parameter must be a str among {sorted(MONITORS)} or None; got {monitor!r}"
+                f"the 'monitor' parameter must be one of {sorted(MONITORS)} or None; got {monitor!r}"
             )
         tol = check_real("tol", tol, low=0.0)
         X = check_X(X, self.layer_sizes[0], self.dtype)
@@ -304,7 +304,7 @@ class MLP:
             yv = self._check_targets(yv, Xv.shape[0], name="validation y")
         if lr_schedule not in LR_SCHEDULES:
             raise InvalidParameterError(
-                f"the 'lr_schedule' parameter must be a str among {sorted(LR_SCHEDULES)}; got {lr_schedule!r}"
+                f"the 'lr_schedule' parameter must be one of {sorted(LR_SCHEDULES)}; got {lr_schedule!r}"
             )
         lr_step = check_positive_int("lr_step", lr_step)
         if isinstance(lr_gamma, bool) or not (isinstance(lr_gamma, (int, float)) and 0 < lr_gamma <= 1):
