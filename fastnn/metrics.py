@@ -130,7 +130,7 @@ class ClassReport:
             w = self.support / self.support.sum() if self.support.sum() else np.zeros(len(self.support))
         else:
             raise InvalidParameterError(
-                f"the 'kind' parameter must be a str among ['macro', 'weighted']; got {kind!r}"
+                f"the 'kind' parameter must be one of ['macro', 'weighted']; got {kind!r}"
             )
         return {
             "precision": float(w @ self.precision),

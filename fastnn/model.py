@@ -26,7 +26,7 @@ from fastnn.backends import DEFAULT_BACKEND, Backend, get_backend
 from fastnn.errors import DataError, FastnnError, InvalidParameterError, TrainingDivergedError
 from fastnn.metrics import loss_and_accuracy_from_logits, squared_error
 from fastnn.optim import OptimizerConfig, OptimizerState
-from fastnn.params import INIT_SCHEMES, init_params
+from fastnn.params import check_init, init_params
 from fastnn.schedule import LR_SCHEDULES, MONITORS, EarlyStopping, lr_at
 from fastnn.threads import limit_threads
 from fastnn.validation import (
@@ -172,11 +172,7 @@ class MLP:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise InvalidParameterError(f"the 'seed' parameter must be a non-negative int; got {seed!r}")
         self.seed = int(seed)
-        if init not in INIT_SCHEMES:
-            raise InvalidParameterError(
-                f"the 'init' parameter must be a str among {sorted(INIT_SCHEMES)}; got {init!r}"
-            )
-        self.init = init
+        self.init = check_init(init)  # before the backend loads: a typo fails fast
         self.threads = check_optional_positive_int("threads", threads)
         self.backend = get_backend(backend)
         init_seq, shuffle_seq = np.random.SeedSequence(self.seed).spawn(2)
@@ -277,7 +273,7 @@ class MLP:
             )
         if monitor is not None and monitor not in MONITORS:
             raise InvalidParameterError(
-                f"the 'monitor' parameter must be a str among {sorted(MONITORS)} or None; got {monitor!r}"
+                f"the 'monitor' parameter must be one of {sorted(MONITORS)} or None; got {monitor!r}"
             )
         tol = check_real("tol", tol, low=0.0)
         X = check_X(X, self.layer_sizes[0], self.dtype)
@@ -304,7 +300,7 @@ class MLP:
             yv = self._check_targets(yv, Xv.shape[0], name="validation y")
         if lr_schedule not in LR_SCHEDULES:
             raise InvalidParameterError(
-                f"the 'lr_schedule' parameter must be a str among {sorted(LR_SCHEDULES)}; got {lr_schedule!r}"
+                f"the 'lr_schedule' parameter must be one of {sorted(LR_SCHEDULES)}; got {lr_schedule!r}"
             )
         lr_step = check_positive_int("lr_step", lr_step)
         if isinstance(lr_gamma, bool) or not (isinstance(lr_gamma, (int, float)) and 0 < lr_gamma <= 1):

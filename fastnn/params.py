@@ -95,6 +95,15 @@ class Params:
         return np.zeros_like(self.data)
 
 
+def check_init(init: object) -> str:
+    """``init`` if it names an initialisation scheme; InvalidParameterError otherwise."""
+    if not isinstance(init, str) or init not in INIT_SCHEMES:
+        raise InvalidParameterError(
+            f"the 'init' parameter must be one of {sorted(INIT_SCHEMES)}; got {init!r}"
+        )
+    return init
+
+
 def init_params(
     layer_sizes: tuple[int, ...],
     activations: tuple[str, ...],
@@ -111,10 +120,7 @@ def init_params(
     N(0, 1/n_out), as the classic from-scratch sigmoid script does. Draws are made in
     float64 and cast, so float32 and float64 networks start from the same numbers.
     """
-    if init not in INIT_SCHEMES:
-        raise InvalidParameterError(
-            f"the 'init' parameter must be one of {sorted(INIT_SCHEMES)}; got {init!r}"
-        )
+    check_init(init)
     params = Params(layer_sizes, np.zeros(int(layer_offsets(layer_sizes)[-1]), dtype=dtype))
     for i, act in enumerate(activations):
         n_in, n_out = layer_sizes[i], layer_sizes[i + 1]

@@ -39,7 +39,7 @@ def lr_at(
     if schedule == "cosine":
         return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * epoch / max(total_epochs, 1)))
     raise InvalidParameterError(
-        f"the 'lr_schedule' parameter must be a str among {sorted(LR_SCHEDULES)}; got {schedule!r}"
+        f"the 'lr_schedule' parameter must be one of {sorted(LR_SCHEDULES)}; got {schedule!r}"
     )
 
 
@@ -63,7 +63,7 @@ class EarlyStopping:
     def __post_init__(self) -> None:
         if self.monitor not in MONITORS:
             raise InvalidParameterError(
-                f"the 'monitor' parameter must be a str among {sorted(MONITORS)}; got {self.monitor!r}"
+                f"the 'monitor' parameter must be one of {sorted(MONITORS)}; got {self.monitor!r}"
             )
         if isinstance(self.patience, bool) or not isinstance(self.patience, int) or self.patience < 1:
             raise InvalidParameterError(

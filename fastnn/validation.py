@@ -45,7 +45,7 @@ def check_dtype(dtype: object) -> np.dtype:
     # `None in (float32, float64)` is True in NumPy, so test for None first.
     if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise InvalidParameterError(
-            f"the 'dtype' parameter must be a str among ['float32', 'float64']; got {dtype!r}"
+            f"the 'dtype' parameter must be one of ['float32', 'float64']; got {dtype!r}"
         )
     return dt
 

@@ -48,7 +48,7 @@ LR = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adam": 0.01}
         ({"activations": ["relu", "softmx"]}, "got 'softmx'"),
         (
             {"dtype": "float16"},
-            r"'dtype' parameter must be a str among \['float32', 'float64'\]; got 'float16'",
+            r"'dtype' parameter must be one of \['float32', 'float64'\]; got 'float16'",
         ),
         ({"dtype": "int32"}, "'dtype' parameter"),
         ({"dtype": np.int64}, "'dtype' parameter"),
@@ -60,11 +60,11 @@ LR = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adam": 0.01}
         ({"seed": None}, "'seed' parameter"),
         (
             {"init": "xavier"},
-            r"'init' parameter must be a str among \['auto', 'fan_out', 'glorot', 'he', 'lecun'\]; got 'xavier'",
+            r"'init' parameter must be one of \['auto', 'fan_out', 'glorot', 'he', 'lecun'\]; got 'xavier'",
         ),
         ({"init": None}, "'init' parameter"),
         ({"threads": 0}, "'threads' parameter must be a positive int or None; got 0"),
-        ({"backend": "torch"}, r"'backend' parameter must be a str among \[.*'numpy'.*\]; got 'torch'"),
+        ({"backend": "torch"}, r"'backend' parameter must be one of \[.*'numpy'.*\]; got 'torch'"),
         ({"backend": 3}, "'backend' parameter"),
     ],
 )
@@ -76,9 +76,7 @@ def test_construction_errors(kwargs, match):
 
 @pytest.mark.parametrize("dtype", ["flaot32", "not-a-dtype"])
 def test_construction_error_misspelt_dtype(dtype):
-    with pytest.raises(
-        InvalidParameterError, match=f"'dtype' parameter must be a str among .*; got '{dtype}'"
-    ):
+    with pytest.raises(InvalidParameterError, match=f"'dtype' parameter must be one of .*; got '{dtype}'"):
         MLP(LAYERS, dtype=dtype)
 
 

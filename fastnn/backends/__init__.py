@@ -122,11 +122,7 @@ def get_backend(name: str | Backend = DEFAULT_BACKEND) -> Backend:
     if not isinstance(name, str):
         if isinstance(name, Backend):
             return name
-        raise InvalidParameterError(
-            f"the 'backend' parameter must be a str among {backend_names()}; got {name!r}"
-        )
+        raise InvalidParameterError(f"the 'backend' parameter must be one of {backend_names()}; got {name!r}")
     if name not in BACKENDS:
-        raise InvalidParameterError(
-            f"the 'backend' parameter must be a str among {backend_names()}; got {name!r}"
-        )
+        raise InvalidParameterError(f"the 'backend' parameter must be one of {backend_names()}; got {name!r}")
     return _backend_class(name)()

@@ -70,7 +70,7 @@ def hidden_sizes(value: object) -> tuple[int, ...]:
 
 def hidden_activation(value: object) -> str:
     """The fastnn registry name for sklearn's (or fastnn's) activation name."""
-    what = f"a str among {sorted(set(SKLEARN_ACTIVATIONS) | set(HIDDEN_ACTIVATIONS))}"
+    what = f"one of {sorted(set(SKLEARN_ACTIVATIONS) | set(HIDDEN_ACTIVATIONS))}"
     if not isinstance(value, str):
         _fail("activation", what, value)
     try:
@@ -98,7 +98,7 @@ def check_params(est: Any) -> None:
     hidden_activation(est.activation)
     if est.solver not in SOLVERS:
         extra = " (fastnn has no 'lbfgs': use 'adam' or 'sgd')" if est.solver == "lbfgs" else ""
-        _fail("solver", f"a str among {list(SOLVERS)}{extra}", est.solver)
+        _fail("solver", f"one of {list(SOLVERS)}{extra}", est.solver)
     _check_real("alpha", est.alpha, 0.0, None, False, True)
     if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
         if isinstance(est.batch_size, str):
@@ -119,5 +119,5 @@ def check_params(est: Any) -> None:
     _check_real("epsilon", est.epsilon, 0.0, None, True, True)
     _check_int("n_iter_no_change", est.n_iter_no_change, 1)
     if not isinstance(est.backend, str) or est.backend not in backend_names():
-        _fail("backend", f"a str among {backend_names()}", est.backend)
+        _fail("backend", f"one of {backend_names()}", est.backend)
     check_dtype(est.dtype)
