@@ -111,7 +111,13 @@ def default_save_path(results: Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command; returns the exit status."""
+    """Run the command; returns the exit status. Through the commands' shared wrapper,
+    which gives Python's Ctrl-C handler back (so Ctrl-C mid-sweep is the sweep's own
+    clean stop, not "interrupted while starting") and guards standard output."""
+    return cli.command(lambda: _run(argv))
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args, train_argv = parser.parse_known_args(argv)
     if args.scheduler is not None and args.workers is not None:
