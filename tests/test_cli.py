@@ -278,3 +278,18 @@ def test_defaults_reach_90_percent_on_the_embedded_digits(capsys, tmp_path, back
     final = json.loads(Path(path).read_text())["final"]
     assert final["epochs_trained"] == 5
     assert final["test_accuracy"] >= 0.90
+
+
+def test_every_console_script_names_a_callable_main():
+    """pyproject's [project.scripts] targets import and are callables (a wrong path is only
+    found when a user runs the installed script)."""
+    import importlib
+    from pathlib import Path
+
+    import tomllib
+
+    scripts = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts, "no console scripts declared"
+    for name, target in scripts.items():
+        module, _, attr = target.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr)), f"{name} -> {target}"
