@@ -1,7 +1,7 @@
 """The metadata of model and checkpoint files, checked by type and range before any use.
 
 A model file's JSON comes from whoever sent the file. Every field is checked here
-against what fastnn itself writes (``fastnn.model_io``, ``fastnn.checkpoint``):
+against what fastnn itself writes (``fastnn.model_files``):
 the type, then the range (a layer count, a width that fits in memory, an RNG state
 below 2**128, an optimiser step count >= 0, a history of numbers), so nothing
 later meets a dict where it expects a str or a negative count where it divides.

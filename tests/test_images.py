@@ -1,4 +1,4 @@
-"""Pixel polarity (``fastnn.polarity``) and MNIST-style preprocessing (``fastnn.images``).
+"""Pixel polarity (``fastnn.data.polarity``) and MNIST-style preprocessing (``fastnn.data.images``).
 
 The preprocessing is checked by what MNIST's own digits satisfy: 28x28, values in
 [0, 1], a black background, the longer side of the ink 20 pixels, the centre of mass

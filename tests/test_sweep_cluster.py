@@ -25,9 +25,9 @@ from fastnn.cli.sweep import run_sweep  # noqa: E402
 from fastnn.cli.sweep.cluster import connect, send_data, worker_addresses  # noqa: E402
 from fastnn.cli.sweep.command import main  # noqa: E402
 from fastnn.cli.sweep.spec import SweepSpec, add_grid_values, build_trials, train_parser  # noqa: E402
+from fastnn.cli.train_resume import data_fingerprint  # noqa: E402
 from fastnn.data import load_dataset, scale_pixels, split_validation  # noqa: E402
-from fastnn.model_io import load_model  # noqa: E402
-from fastnn.train_resume import data_fingerprint  # noqa: E402
+from fastnn.model_loading import load_model  # noqa: E402
 
 TINY = ["--data", "embedded", "--epochs", "1", "--train-size", "500", "--layers", "784,16,10"]
 #: Per-sample training with the numpy backend: seconds per trial, and no Numba needed.

@@ -46,7 +46,7 @@ def test_a_trial_computes_what_train_computes(tmp_path):
     assert model.backend.name == "numpy"  # the client can take it without Numba
     saved = tmp_path / "train.npz"
     assert train_main([*ARGS, "--batch-size", "32", "--lr", "0.2", "--save", str(saved), "--quiet"]) == 0
-    from fastnn.model_io import load_model
+    from fastnn.model_loading import load_model
 
     np.testing.assert_array_equal(load_model(saved, backend="numpy").params.data, model.params.data)
 

@@ -31,7 +31,7 @@ from benchmarks.race.chart import write_chart
 from benchmarks.race.recipes import RECIPES
 from benchmarks.race.runner import RaceConfig, run_race
 from benchmarks.report import readme_link, splice, write_atomic
-from fastnn.cli_common import error, nonnegative_float, nonnegative_int, positive_int
+from fastnn.cli.common import error, nonnegative_float, nonnegative_int, positive_int
 from fastnn.errors import FastnnError
 
 DEFAULT_TARGET = 0.98

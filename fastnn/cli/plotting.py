@@ -260,7 +260,7 @@ def write_plots(
 
     Raises
     ------
-    fastnn.images.MissingDependencyError
+    fastnn.data.images.MissingDependencyError
         matplotlib is not installed (the message names ``pip install 'fastnn[plots]'``).
     DataError
         ``directory`` cannot be created or written.

@@ -1,7 +1,7 @@
 """``python -m fastnn.predict``: classify your own digit images, or look at the test set's.
 
 ``IMAGE...`` files (PNG, JPEG, ... read with Pillow, the ``images`` extra) are
-brought into MNIST's form by :func:`fastnn.images.preprocess_digit` (gray, inverted
+brought into MNIST's form by :func:`fastnn.data.images.preprocess_digit` (gray, inverted
 if the background is light, cropped, scaled to 20 px, centred by centre of mass in
 28x28). ``--sample N`` instead takes image N of the data set's test split (or
 ``--split``) and draws it as ASCII art next to its true and predicted label, as the

@@ -1,11 +1,11 @@
 """``--resume``: continue a checkpointed run exactly, or refuse with a reason.
 
 A checkpoint written by ``python -m fastnn.train --checkpoint`` keeps, besides the
-model, optimiser and RNG state (``fastnn.checkpoint``), the run's options, a
+model, optimiser and RNG state (``fastnn.model_files``), the run's options, a
 fingerprint of its data and its early-stopping state. Resuming takes the stored
 options as defaults; flags may change how long to train (``--epochs`` is the total),
 who computes and where results go, but a flag that would change the numbers
-(:data:`~fastnn.train_args.MATHS_OPTIONS`) is refused, and so are data whose
+(:data:`~fastnn.cli.fit_options.MATHS_OPTIONS`) is refused, and so are data whose
 fingerprint differs: the split is a prefix of the training set, so the same
 ``--data``/``--val-size``/``--train-size`` give the same samples, and the
 fingerprint proves it.

@@ -2,12 +2,12 @@
 
 Each entry says where its four IDX gz files come from, how they are verified and
 what its ten classes are called. :func:`download_dataset` fetches one into its own
-verified cache (the machinery of :mod:`fastnn.download`: mirrors tried in order, a
+verified cache (the machinery of :mod:`fastnn.data.download`: mirrors tried in order, a
 file is given its final name only once verified, offline errors say how to get the
 files by hand); ``fastnn.data.load_dataset(NAME)`` / ``--data NAME`` calls it.
 
 Checksums and sizes
-    **MNIST**: SHA-256 of each gz file and of its payload (see :mod:`fastnn.download`).
+    **MNIST**: SHA-256 of each gz file and of its payload (see :mod:`fastnn.data.download`).
 
     **Fashion-MNIST**: its authors publish MD5 checksums only (the table in
     zalandoresearch/fashion-mnist's README; torchvision's ``FashionMNIST`` pins the
@@ -193,7 +193,7 @@ def download_dataset(
 ) -> Path:
     """Make sure data set ``name`` is in its cache, verified; download what is missing.
 
-    Parameters and errors are those of :func:`fastnn.download.download_mnist`; the
+    Parameters and errors are those of :func:`fastnn.data.download.download_mnist`; the
     defaults come from ``name``'s entry (its files, its mirrors or
     ``$FASTNN_<NAME>_MIRRORS``, its cache directory). Returns the cache directory.
     """

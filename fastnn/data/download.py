@@ -57,7 +57,7 @@ The cache
     :func:`fastnn.data.load_idx_dir` reads the raw file in preference to the gz.
 
 Other data sets
-    :mod:`fastnn.datasets` reuses this machinery (:func:`download_verified`) for
+    :mod:`fastnn.data.datasets` reuses this machinery (:func:`download_verified`) for
     Fashion-MNIST and KMNIST, whose authors publish MD5 checksums only: a
     :class:`MnistFile` may pin an MD5 instead of a SHA-256, and is then verified by
     that MD5 and its exact published size; without a published payload hash, a

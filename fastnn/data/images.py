@@ -7,7 +7,7 @@ trained on MNIST has only ever seen digits like that, so a photo or a drawing mu
 be brought to the same form before its prediction means anything:
 
 1. gray levels (alpha composited over white; 16-bit and float images rescaled);
-2. inverted when the background is light (:func:`fastnn.polarity.detect_inverted`);
+2. inverted when the background is light (:func:`fastnn.data.polarity.detect_inverted`);
 3. the background level, measured on the border, is subtracted, isolated specks
    removed, and the contrast stretched so the strongest ink is 1 (:func:`ink_levels`);
 4. cropped to the bounding box of the remaining ink;
@@ -199,7 +199,7 @@ def ink_levels(gray: npt.ArrayLike, invert: bool | None = None) -> np.ndarray:
         uint8 gray levels 0..255 (or floats in [0, 1]).
     invert : bool or None
         Whether the ink is dark on a light background; None decides with
-        :func:`fastnn.polarity.detect_inverted`.
+        :func:`fastnn.data.polarity.detect_inverted`.
 
     Returns
     -------

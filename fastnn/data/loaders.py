@@ -342,7 +342,7 @@ def load_named(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Mn
     """A named data set (``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``) from its verified cache.
 
     Files missing from the cache are downloaded and verified first (see
-    :func:`fastnn.datasets.download_dataset`). The result carries the data set's
+    :func:`fastnn.data.datasets.download_dataset`). The result carries the data set's
     name and class names.
     """
     ds = get_dataset(name)

@@ -3,7 +3,7 @@
 Values come from a spec file (TOML or JSON, read as hostile input: bounded size,
 known keys, checked types) or from repeated ``--grid NAME=V1,V2`` flags. Every value,
 and then every trial, goes through train's own parser, preset, defaults and
-combination checks (:mod:`fastnn.train_args`), so a trial means exactly what the same
+combination checks (:mod:`fastnn.cli.fit_options`), so a trial means exactly what the same
 flags mean to ``python -m fastnn.train`` and the option list is train's, never a copy.
 
 A trial is identified by a key: a hash of every option that changes its numbers
