@@ -159,3 +159,31 @@ def test_training_accuracy_counts_match_numpy_exactly(act, batch_size):
     assert results["numba"] == results["numpy"]
     assert all(abs(a * N - c) < 1e-9 for a, c in zip(results["numpy"], counts["numpy"], strict=True))
     assert len({tuple(c) for c in counts.values()}) == 1 and 0 < min(counts["numpy"]) < N
+
+
+def test_lists_overwritten_by_a_later_prepare_are_never_read():
+    """One backend's buffer pool serves every prepare: a Prepared kept from before a later
+    prepare (another X) must not hand the kernels that X's lists (wrong sums, or indices
+    past X's rows: Numba does not bounds-check). It is rebuilt instead."""
+    from fastnn.backends.numba_backend import NumbaBackend
+    from fastnn.optim import OptimizerConfig, OptimizerState
+    from fastnn.params import init_params
+
+    gen = np.random.default_rng(7)
+    Xa = np.where(gen.random((40, 12)) < 0.7, 0.0, gen.random((40, 12)))
+    Xb = np.where(gen.random((30, 12)) < 0.5, 0.0, gen.random((30, 12)))  # fits in the same buffers
+    y = gen.integers(0, 3, 40)
+    acts = ("relu", "softmax")
+    backend = NumbaBackend(skip_zeros=True)
+    stale = backend.prepare(Xa, 8)
+    backend.prepare(Xb, 8)  # refills the pool
+    results = []
+    for prepared in (stale, None):
+        params = init_params((12, 6, 3), acts, np.random.default_rng(3), np.dtype(np.float64))
+        state = OptimizerState.zeros("sgd", params.data.size, params.dtype)
+        order = np.arange(len(Xa))
+        backend.train_epoch(
+            params, acts, Xa, y, order, 8, OptimizerConfig("sgd", 0.1), state, prepared=prepared
+        )
+        results.append(params.data.copy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=0)

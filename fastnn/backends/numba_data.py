@@ -50,12 +50,14 @@ class BufferPool:
     The non-zero lists of full MNIST take 75 MB; allocating them afresh every fit cost
     more in page faults (the kernel zeroing each new page) than filling them, and a
     loop of ``fit(epochs=1)`` calls, as benchmarks and callbacks-by-hand use, paid it
-    every epoch. Only ``prepare`` takes from the pool, and each fit's data replaces the
-    last, so nothing older than the current fit ever reads these buffers.
+    every epoch. Each fill starts a new ``generation``: lists made earlier from the same
+    pool are then stale (``NonzeroRows.current``) and are never read again, since the
+    kernels index X and the weights with them and Numba does not bounds-check.
     """
 
     def __init__(self) -> None:
         self._arrays: dict[str, np.ndarray] = {}
+        self.generation = 0
 
     def take(self, name: str, size: int, dtype: np.dtype | type) -> np.ndarray:
         """A 1-D array of ``size`` elements of ``dtype`` (contents undefined)."""
@@ -76,6 +78,8 @@ class NonzeroRows:
 
     def __init__(self, X: np.ndarray, pool: BufferPool | None = None) -> None:
         pool = pool or BufferPool()
+        pool.generation += 1
+        self._pool, self._generation = pool, pool.generation
         self.indptr = pool.take("indptr", X.shape[0] + 1, np.int64)
         k_sparse.count_nonzeros(X, self.indptr)
         nnz = int(self.indptr[-1])
@@ -83,6 +87,10 @@ class NonzeroRows:
         values = pool.take("values", nnz + 1, X.dtype)
         k_sparse.list_nonzeros(X, self.indptr, indices, values)
         self.indices, self.values = indices[:nnz], values[:nnz]
+
+    def current(self) -> bool:
+        """False once a later fill of the same pool has overwritten these lists."""
+        return self._pool.generation == self._generation
 
     def max_batch_nonzeros(self, batch_size: int) -> int:
         """The most non-zeros any ``batch_size`` rows can hold (scratch size for a batch)."""
@@ -161,6 +169,8 @@ def nonzero_rows(
     is sparse enough); otherwise they are made here when this run should skip zeros.
     """
     if isinstance(prepared, Prepared) and prepared.is_for(X):
+        if prepared.nonzero is not None and not prepared.nonzero.current():
+            return NonzeroRows(X) if skip_zeros is not False else None  # lists overwritten since
         if prepared.nonzero is not None and skip_zeros is not False:
             return prepared.nonzero
         if skip_zeros is None:
