@@ -23,7 +23,7 @@ import numpy as np
 
 from fastnn.errors import InvalidParameterError
 
-#: Optimiser names, in kernel-code order (the Numba kernels branch on the index).
+#: Optimiser names (the Numba kernels' codes for them are ``fastnn.kernels.optimizers.CODES``).
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam")
 
 
@@ -78,11 +78,6 @@ class OptimizerConfig:
         _check_float("beta2", self.beta2, low=0, high=1, low_open=False)
         _check_float("eps", self.eps, low=0)
         _check_float("weight_decay", self.weight_decay, low=0, low_open=False)
-
-    @property
-    def code(self) -> int:
-        """Integer the kernels branch on (index into OPTIMIZERS)."""
-        return OPTIMIZERS.index(self.name)
 
 
 @dataclass

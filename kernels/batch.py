@@ -32,7 +32,7 @@ from fastnn.kernels.dense import (
     softmax_rows,
     weight_view,
 )
-from fastnn.kernels.sgd import ADAM, MOMENTUM, NESTEROV, SGD, adam_step
+from fastnn.kernels.optimizers import ADAM, SGD, adam_step, unpack_hyper, update_slice
 from fastnn.kernels.sparse import batch_columns, sparse_forward, sparse_grad_update
 
 
@@ -232,36 +232,12 @@ def backward_layer(
         times_derivative(back, a_prev, codes[layer - 1], consts)
 
 
-@helper
+@inline
 def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step, one):
-    """Optimiser step on data[lo:hi] with gradient grad + decay * data.
-
-    The rule is chosen once outside the loop, and the loop runs over slices indexed
-    from 0, so each rule is one branch-free, vectorised pass.
-    """
-    p = data[lo:hi]
-    g = grad[lo:hi]
-    if opt == SGD:
-        for k in range(p.shape[0]):
-            p[k] -= lr * (g[k] + decay * p[k])
-    elif opt in (MOMENTUM, NESTEROV):
-        v = m[lo:hi]
-        nesterov = opt == NESTEROV
-        for k in range(p.shape[0]):
-            gk = g[k] + decay * p[k]
-            vk = mu * v[k] - lr * gk
-            v[k] = vk
-            p[k] += (mu * vk - lr * gk) if nesterov else vk
-    else:
-        mm = m[lo:hi]
-        ss = s[lo:hi]
-        for k in range(p.shape[0]):
-            gk = g[k] + decay * p[k]
-            mk = b1 * mm[k] + (one - b1) * gk
-            sk = b2 * ss[k] + (one - b2) * (gk * gk)
-            mm[k] = mk
-            ss[k] = sk
-            p[k] -= step * mk / (np.sqrt(sk) + eps)
+    """Optimiser step on data[lo:hi] with gradient grad[lo:hi] + decay * data[lo:hi]."""
+    update_slice(
+        data[lo:hi], m[lo:hi], s[lo:hi], grad[lo:hi], one, decay, opt, lr, mu, b1, b2, eps, step, one
+    )
 
 
 @inline
@@ -318,7 +294,7 @@ def loss_and_gradient(data, offsets, sizes, codes, consts, Xb, yb, XT, grad, abu
 def apply_update(data, grad, offsets, consts, hp, opt, m, s, t):
     """One optimiser step over every layer (weight decay on weights, not biases)."""
     T = data.dtype.type
-    lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
+    lr, mu, b1, b2, eps, wd = unpack_hyper(hp, T)
     one = consts[ONE]
     step = consts[ZERO]
     if opt == ADAM:
@@ -463,7 +439,7 @@ def train_epoch_batch(
     Mini-batches ignore ``XT``.
     """
     T = data.dtype.type
-    lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
+    lr, mu, b1, b2, eps, wd = unpack_hyper(hp, T)
     n = order.shape[0]
     total = 0.0
     correct = 0

@@ -11,8 +11,8 @@ ever formed and nothing is allocated per sample.
 Arrays: ``data``/``m``/``s`` are flat buffers with the ``Params`` layout (``offsets``:
 W0, b0, W1, b1, ..., end), updated in place; ``t`` (int64[1]) counts Adam steps;
 ``acts``/``deltas`` are scratch of length ``sum(sizes[1:])`` with layer ``l``'s outputs at
-``act_off[l]:act_off[l+1]``; ``hp`` is float64 ``[lr, momentum, beta1, beta2, eps,
-weight_decay]``, cast once to the data's dtype.
+``act_off[l]:act_off[l+1]``; ``hp`` is the float64 vector of ``optimizers.pack_hyper``,
+cast once to the data's dtype; the update rules are ``optimizers.update_slice``.
 """
 
 from __future__ import annotations
@@ -28,42 +28,7 @@ from fastnn.kernels.dense import (
     softmax_loss_row,
     weight_view,
 )
-
-SGD = 0
-MOMENTUM = 1
-NESTEROV = 2
-ADAM = 3
-
-
-@inline
-def opt_update(data, m, s, p, g, opt, lr, mu, b1, b2, eps, step, one):
-    """One optimiser step on element p of data/m/s (see fastnn/optim.py).
-
-    Callers pass row slices and p from range(), so indexing needs no wraparound.
-    """
-    if opt == SGD:
-        data[p] -= lr * g
-    elif opt == MOMENTUM:
-        v = mu * m[p] - lr * g
-        m[p] = v
-        data[p] += v
-    elif opt == NESTEROV:
-        v = mu * m[p] - lr * g
-        m[p] = v
-        data[p] += mu * v - lr * g
-    else:
-        mm = b1 * m[p] + (one - b1) * g
-        ss = b2 * s[p] + (one - b2) * (g * g)
-        m[p] = mm
-        s[p] = ss
-        data[p] -= step * mm / (np.sqrt(ss) + eps)
-
-
-@inline
-def adam_step(hp, t, consts):
-    """Adam's bias-corrected step size for step t, computed in float64 (as
-    optim.adam_step_size does) and cast to the data's dtype."""
-    return consts.dtype.type(hp[0] * np.sqrt(1.0 - hp[3] ** t) / (1.0 - hp[2] ** t))
+from fastnn.kernels.optimizers import ADAM, SGD, adam_step, sgd_step, unpack_hyper, update_slice
 
 
 @helper
@@ -86,51 +51,13 @@ def hidden_backprop_update(
             for j in range(n_out):
                 wij = W[i, j]
                 acc += wij * delta[j]
-                W[i, j] = wij - lr * (ai * delta[j])
+                W[i, j] = sgd_step(wij, lr, ai * delta[j])
         else:
             for j in range(n_out):
                 acc += W[i, j] * delta[j]
-            update_row(W, mW, sW, i, ai, delta, opt, lr, mu, b1, b2, eps, wd, step, one)
+            update_slice(W[i], mW[i], sW[i], delta, ai, wd, opt, lr, mu, b1, b2, eps, step, one)
         delta_prev[i] = acc * derivative(ai, prev_code, consts)
-    update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one)
-
-
-@helper
-def update_row(W, mW, sW, i, ai, delta, opt, lr, mu, b1, b2, eps, wd, step, one):
-    """W[i] -= step for gradient ai * delta + wd * W[i] (any optimiser).
-
-    Called, not inlined: one compiled copy serves both call sites and every rule,
-    which keeps the cold compile short; plain SGD, the hot case, never comes here.
-    """
-    n_out = delta.shape[0]
-    if opt == SGD:
-        for j in range(n_out):
-            W[i, j] -= lr * (ai * delta[j] + wd * W[i, j])
-    elif opt == MOMENTUM:
-        for j in range(n_out):
-            v = mu * mW[i, j] - lr * (ai * delta[j] + wd * W[i, j])
-            mW[i, j] = v
-            W[i, j] += v
-    elif opt == NESTEROV:
-        for j in range(n_out):
-            g = ai * delta[j] + wd * W[i, j]
-            v = mu * mW[i, j] - lr * g
-            mW[i, j] = v
-            W[i, j] += mu * v - lr * g
-    else:
-        for j in range(n_out):
-            g = ai * delta[j] + wd * W[i, j]
-            mm = b1 * mW[i, j] + (one - b1) * g
-            ss = b2 * sW[i, j] + (one - b2) * (g * g)
-            mW[i, j] = mm
-            sW[i, j] = ss
-            W[i, j] -= step * mm / (np.sqrt(ss) + eps)
-
-
-@inline
-def update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one):
-    for j in range(b.shape[0]):
-        opt_update(b, mb, sb, j, delta[j], opt, lr, mu, b1, b2, eps, step, one)
+    update_slice(b, mb, sb, delta, one, zero, opt, lr, mu, b1, b2, eps, step, one)
 
 
 @helper
@@ -142,16 +69,17 @@ def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, l
     and moments decay even where the gradient is 0).
     """
     one = consts[ONE]
-    if opt == SGD and wd == consts[ZERO]:
+    zero = consts[ZERO]
+    if opt == SGD and wd == zero:
         for q in range(count):
             i = nz[q]
             ai = x[i]
             for j in range(delta.shape[0]):
-                W[i, j] -= lr * (ai * delta[j])
+                W[i, j] = sgd_step(W[i, j], lr, ai * delta[j])
     else:
         for i in range(x.shape[0]):
-            update_row(W, mW, sW, i, x[i], delta, opt, lr, mu, b1, b2, eps, wd, step, one)
-    update_bias(b, mb, sb, delta, opt, lr, mu, b1, b2, eps, step, one)
+            update_slice(W[i], mW[i], sW[i], delta, x[i], wd, opt, lr, mu, b1, b2, eps, step, one)
+    update_slice(b, mb, sb, delta, one, zero, opt, lr, mu, b1, b2, eps, step, one)
 
 
 @inline
@@ -238,7 +166,7 @@ def train_epoch_sample(
     """
     n_layers = codes.shape[0]
     T = data.dtype.type
-    lr, mu, b1, b2, eps, wd = T(hp[0]), T(hp[1]), T(hp[2]), T(hp[3]), T(hp[4]), T(hp[5])
+    lr, mu, b1, b2, eps, wd = unpack_hyper(hp, T)
     step = consts[ZERO]
     last = n_layers - 1
     total = 0.0

@@ -21,7 +21,7 @@ from BLAS, as between any two BLAS builds).
 from __future__ import annotations
 
 from fastnn.kernels._jit import helper, inline, jit
-from fastnn.kernels.sgd import SGD, update_row
+from fastnn.kernels.optimizers import SGD, update_slice
 
 
 @jit
@@ -150,4 +150,4 @@ def sparse_grad_update(
             for j in range(n_out):
                 g[j] += v * delta[r, j]
             p += 1
-        update_row(W, mW, sW, k, one, g, opt, lr, mu, b1, b2, eps, wd, step, one)
+        update_slice(W[k], mW[k], sW[k], g, one, wd, opt, lr, mu, b1, b2, eps, step, one)

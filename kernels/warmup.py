@@ -14,6 +14,7 @@ import numpy as np
 
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
+from fastnn.kernels import optimizers as k_opt
 from fastnn.kernels import sgd as k_sgd
 from fastnn.kernels import sparse as k_sparse
 
@@ -41,7 +42,7 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
     X = np.ones((2, 3), dtype=dt)
     y = np.zeros(2, dtype=np.int64)
     order = np.arange(2, dtype=np.int64)
-    hp = np.array([0.0, 0.9, 0.9, 0.999, 1e-8, 0.0])
+    hp = k_opt.pack_hyper(lr=0.0, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
     if mode != "predict":
         # The non-zero lists, made once per fit (count, then fill).
         k_sparse.count_nonzeros(X, np.empty(3, np.int64))
@@ -57,7 +58,7 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
             y,
             order,
             hp,
-            0,
+            k_opt.SGD,
             m,
             s,
             t,
@@ -83,7 +84,7 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
             order,
             1,
             hp,
-            0,
+            k_opt.SGD,
             m,
             s,
             t,

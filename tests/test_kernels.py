@@ -40,6 +40,7 @@ from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
+from fastnn.kernels import optimizers as k_opt
 from fastnn.kernels import sgd as k_sgd
 from fastnn.kernels import sparse as k_sparse
 from fastnn.kernels.warmup import MODES as WARMUP_MODES
@@ -128,7 +129,7 @@ class TinyNet:
     @property
     def hp(self) -> np.ndarray:
         c = self.cfg
-        return np.array([c.lr, c.momentum, c.beta1, c.beta2, c.eps, c.weight_decay], dtype=np.float64)
+        return k_opt.pack_hyper(c.lr, c.momentum, c.beta1, c.beta2, c.eps, c.weight_decay)
 
     def dense_forward_sample_args(self, x, W, b, act: str, skip_zeros: bool) -> tuple:
         nz = np.empty(x.shape[0] if skip_zeros else 0, dtype=np.int64)
@@ -155,7 +156,7 @@ class TinyNet:
             self.y,
             self.order,
             self.hp,
-            self.cfg.code,
+            k_opt.CODES[self.cfg.name],
             st.m,
             st.s,
             st.t,
@@ -224,7 +225,7 @@ class TinyNet:
             self.order,
             bs,
             self.hp,
-            self.cfg.code,
+            k_opt.CODES[self.cfg.name],
             st.m,
             st.s,
             st.t,
@@ -332,9 +333,21 @@ def test_kernel_codes_are_distinct_and_constants_match_registry():
     assert k_act.SELU_LAMBDA == SELU_LAMBDA
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
-def test_kernel_optimizer_code_matches_config(name):
-    assert getattr(k_sgd, name.upper()) == OptimizerConfig(name).code
+def test_kernel_optimizer_codes_cover_every_optimizer_once():
+    assert set(k_opt.CODES) == set(OPTIMIZERS)
+    assert sorted(k_opt.CODES.values()) == list(range(len(OPTIMIZERS)))
+    for name, code in k_opt.CODES.items():
+        assert getattr(k_opt, name.upper()) == code
+
+
+def test_hyper_parameters_land_in_their_named_slots():
+    hp = k_opt.pack_hyper(lr=0.5, momentum=0.25, beta1=0.125, beta2=0.0625, eps=1e-3, weight_decay=2.0)
+    assert hp.dtype == np.float64 and hp.shape == (k_opt.N_HYPER,)
+    slots = {k_opt.LR: 0.5, k_opt.MU: 0.25, k_opt.BETA1: 0.125, k_opt.BETA2: 0.0625, k_opt.EPS: 1e-3}
+    slots[k_opt.WEIGHT_DECAY] = 2.0
+    assert len(slots) == k_opt.N_HYPER
+    for slot, value in slots.items():
+        assert hp[slot] == value
 
 
 # ------------------------------------------------------------------------ dense forward

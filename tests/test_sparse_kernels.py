@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_array_equal
 
-from fastnn.kernels import sgd as k_sgd
+from fastnn.kernels import optimizers as k_opt
 from fastnn.kernels import sparse as k_sparse
 
 DTYPES = [np.dtype(np.float32), np.dtype(np.float64)]
@@ -197,7 +197,7 @@ def test_sparse_grad_update_with_sgd_is_the_dense_step(dtype, weight_decay):
             s,
             fresh,
             g,
-            k_sgd.SGD,
+            k_opt.SGD,
             lr,
             T(0.9),
             T(0.9),

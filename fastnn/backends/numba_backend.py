@@ -27,6 +27,7 @@ from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
+from fastnn.kernels import optimizers as k_opt
 from fastnn.kernels import sgd as k_sgd
 from fastnn.kernels.warmup import warmup as _warmup
 from fastnn.optim import OptimizerConfig, OptimizerState
@@ -42,7 +43,7 @@ def _act_offsets(layer_sizes: Sequence[int]) -> np.ndarray:
 
 
 def _hyper(cfg: OptimizerConfig) -> np.ndarray:
-    return np.array([cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay], dtype=np.float64)
+    return k_opt.pack_hyper(cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
 
 
 def _check_targets(y: np.ndarray, n_samples: int, params: Params) -> np.ndarray:
@@ -271,7 +272,7 @@ class NumbaBackend:
             params.offsets,
             self._c(params.dtype),
             _hyper(cfg),
-            cfg.code,
+            k_opt.CODES[cfg.name],
             state.m,
             state.s,
             state.t,
@@ -357,7 +358,7 @@ class NumbaBackend:
                 y,
                 order,
                 hp,
-                cfg.code,
+                k_opt.CODES[cfg.name],
                 state.m,
                 state.s,
                 state.t,
@@ -408,7 +409,7 @@ class NumbaBackend:
                 order,
                 bs,
                 hp,
-                cfg.code,
+                k_opt.CODES[cfg.name],
                 state.m,
                 state.s,
                 state.t,
