@@ -11,8 +11,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 
 def available_threads() -> int:
@@ -40,3 +41,16 @@ def limit_threads(threads: int | None) -> Iterator[None]:
     finally:
         if numba is not None and old_numba is not None:
             numba.set_num_threads(old_numba)
+
+
+_controller: ThreadpoolController | None = None
+
+
+def single_blas_thread() -> Any:
+    """A context in which every loaded BLAS runs on one thread (Numba's threads are left
+    alone). The controller is made once: inspecting the loaded libraries takes
+    milliseconds, and a fit enters this once per epoch."""
+    global _controller
+    if _controller is None:
+        _controller = ThreadpoolController()
+    return _controller.limit(limits=1, user_api="blas")

@@ -18,8 +18,9 @@
 - ``error_model="numpy"``: division by zero gives inf/nan as in NumPy instead of a
   Python exception check in every loop.
 - ``boundscheck`` is left to ``NUMBA_BOUNDSCHECK`` (CI runs a pass with it set to 1).
-- No ``parallel=True`` here: per-sample SGD is sequential by nature, and the batched
-  kernels get their second core from BLAS threads instead (see ``kernels/batch.py``).
+- ``parallel=True`` only for the few ``parallel`` entry points whose ``prange`` loops
+  split the zero-skipping first layer between Numba's threads (``kernels/sparse.py``);
+  per-sample SGD is sequential by nature.
 """
 
 from __future__ import annotations
@@ -169,17 +170,28 @@ JIT_OPTIONS: dict[str, Any] = {
 _HELPER_OPTIONS: dict[str, Any] = {**JIT_OPTIONS, "cache": False}
 
 
-def jit(func: Callable[..., Any]) -> Any:
-    """An entry point: compiled lazily (first call, per dtype) with the project's
-    options, and cached in the folder ``choose_cache`` found."""
+def _entry(func: Callable[..., Any], options: dict[str, Any]) -> Any:
     if _ENTRY_CACHE_DIR is None:
-        return numba.njit(**JIT_OPTIONS)(func)
+        return numba.njit(**options)(func)
     saved = numba.config.CACHE_DIR
     numba.config.CACHE_DIR = _ENTRY_CACHE_DIR
     try:
-        return numba.njit(**JIT_OPTIONS)(func)
+        return numba.njit(**options)(func)
     finally:
         numba.config.CACHE_DIR = saved
+
+
+def jit(func: Callable[..., Any]) -> Any:
+    """An entry point: compiled lazily (first call, per dtype) with the project's
+    options, and cached in the folder ``choose_cache`` found."""
+    return _entry(func, JIT_OPTIONS)
+
+
+def parallel(func: Callable[..., Any]) -> Any:
+    """An entry point whose ``prange`` loops run on Numba's threads (as many as
+    ``numba.set_num_threads`` allows); cached like ``jit``. Kernels call it only when
+    they have more than one part of work to hand out."""
+    return _entry(func, {**JIT_OPTIONS, "parallel": True})
 
 
 def inline(func: Callable[..., Any]) -> Any:

@@ -114,7 +114,7 @@ def squared_output_delta_sample(out, y, idx, delta, consts):
 def output_delta_sample(out, y, idx, delta, consts):
     """The output layer of one sample: loss, and the delta dLoss/dz into ``delta``.
     1-D integer labels: softmax + cross-entropy; 2-D float targets: identity + squared
-    error, chosen by type when compiled (see ``batch.output_delta``)."""
+    error, chosen by type when compiled (see ``batch_passes.output_delta``)."""
     if y.ndim == 2:
         return squared_output_delta_sample(out, y, idx, delta, consts)
     return softmax_output_delta_sample(out, y, idx, delta, consts)

@@ -16,11 +16,23 @@ from BLAS, as between any two BLAS builds).
   written or read again. Rows whose pixel is 0 in every sample of the batch have a
   zero gradient; plain SGD without weight decay leaves them exactly as they are, and
   so does any rule whose state for that row is still all zero (``fresh`` rows).
+
+Both cores: the forward splits the batch's rows and the gradient W's rows into
+``parts`` contiguous ranges run by ``prange`` on Numba's threads (``parts`` is the
+number of gradient scratch rows the caller gave, one per thread). Each part writes
+only its own rows with the same compiled code, whatever the number of parts, so the
+result does not depend on the thread count (a single part still goes through the
+parallel entry point: the serial helper, compiled in another context, may round
+differently under ``reassoc``). BLAS keeps one thread for the small products around
+them: its threads on 64-row products were slower than one (0.76x), and under load
+on a two-core machine many times slower.
 """
 
 from __future__ import annotations
 
-from fastnn.kernels._jit import helper, inline, jit
+from numba import prange
+
+from fastnn.kernels._jit import helper, inline, jit, parallel
 from fastnn.kernels.optimizers import SGD, update_slice
 
 
@@ -55,17 +67,17 @@ def list_nonzeros(X, indptr, indices, values):
             q += v != 0
 
 
-@inline
-def sparse_forward(indptr, indices, values, rows_idx, W, out, counts):
-    """out[r] = X[rows_idx[r]] @ W over that row's non-zero inputs (bias comes later),
-    and counts[k] += the number of those rows with input k set (for ``batch_columns``).
+@helper
+def sparse_forward_rows(indptr, indices, values, rows_idx, W, out, lo, hi):
+    """out[r] = X[rows_idx[r]] @ W for r in [lo, hi), over each row's non-zero inputs
+    (bias comes later).
 
     Four non-zeros per pass over the output row: one load and store of ``out[r]`` serves
     four weight rows (measured 1.25x over one at a time). Plain 2-D indexing, no row
     views: a view per non-zero costs a reference-count update, more than its arithmetic.
     """
     n_out = W.shape[1]
-    for r in range(rows_idx.shape[0]):
+    for r in range(lo, hi):
         for j in range(n_out):
             out[r, j] = 0
         row = rows_idx[r]
@@ -74,29 +86,38 @@ def sparse_forward(indptr, indices, values, rows_idx, W, out, counts):
         while q + 3 < stop:
             k1, k2, k3, k4 = indices[q], indices[q + 1], indices[q + 2], indices[q + 3]
             v1, v2, v3, v4 = values[q], values[q + 1], values[q + 2], values[q + 3]
-            counts[k1] += 1
-            counts[k2] += 1
-            counts[k3] += 1
-            counts[k4] += 1
             for j in range(n_out):
                 out[r, j] += (v1 * W[k1, j] + v2 * W[k2, j]) + (v3 * W[k3, j] + v4 * W[k4, j])
             q += 4
         while q < stop:
             k = indices[q]
             v = values[q]
-            counts[k] += 1
             for j in range(n_out):
                 out[r, j] += v * W[k, j]
             q += 1
 
 
+@parallel
+def sparse_forward_parts(indptr, indices, values, rows_idx, W, out, parts):
+    """``sparse_forward_rows`` over all of the batch's rows, in ``parts`` ranges run by
+    Numba's threads."""
+    rows = rows_idx.shape[0]
+    for part in prange(parts):
+        sparse_forward_rows(
+            indptr, indices, values, rows_idx, W, out, part * rows // parts, (part + 1) * rows // parts
+        )
+
+
 @inline
 def batch_columns(indptr, indices, values, rows_idx, counts, colptr, col_rows, col_vals):
-    """Regroup the batch's non-zeros by column (a counting sort whose counts
-    ``sparse_forward`` took): column k's entries are ``col_rows/col_vals[colptr[k]:
-    colptr[k+1]]`` (batch row numbers, in order). Leaves ``counts`` zeroed for the next
-    batch."""
+    """Regroup the batch's non-zeros by column (a counting sort): column k's entries are
+    ``col_rows/col_vals[colptr[k]:colptr[k+1]]`` (batch row numbers, in order).
+    ``counts`` is all zero on entry and is left so for the next batch."""
     n_cols = colptr.shape[0] - 1
+    for r in range(rows_idx.shape[0]):
+        row = rows_idx[r]
+        for q in range(indptr[row], indptr[row + 1]):
+            counts[indices[q]] += 1
     total = 0
     for k in range(n_cols):
         colptr[k] = total
@@ -116,20 +137,20 @@ def batch_columns(indptr, indices, values, rows_idx, counts, colptr, col_rows, c
 
 
 @helper
-def sparse_grad_update(
-    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+def sparse_grad_update_rows(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one, lo, hi
 ):
-    """For each row k of W: g = sum of x[r, k] * delta[r] over the batch rows with pixel k
-    set, then the optimiser step on row k with gradient g + wd * W[k].
+    """For each row k of W in [lo, hi): g = sum of x[r, k] * delta[r] over the batch rows
+    with pixel k set, then the optimiser step on row k with gradient g + wd * W[k].
 
     ``fresh[k]`` is True while row k's optimiser state is all zero: a zero gradient then
     changes nothing (the step is exactly 0), so such rows are skipped until their pixel
     is first set. Plain SGD without weight decay skips every row with a zero gradient.
     """
-    n_in, n_out = W.shape
+    n_out = W.shape[1]
     zero = one - one
     skip_idle = opt == SGD and wd == zero
-    for k in range(n_in):
+    for k in range(lo, hi):
         p = colptr[k]
         stop = colptr[k + 1]
         if p == stop and wd == zero and (skip_idle or fresh[k]):
@@ -137,7 +158,7 @@ def sparse_grad_update(
         fresh[k] = False
         for j in range(n_out):
             g[j] = zero
-        # Four samples per pass over g, as in sparse_forward.
+        # Four samples per pass over g, as in sparse_forward_rows.
         while p + 3 < stop:
             r1, r2, r3, r4 = col_rows[p], col_rows[p + 1], col_rows[p + 2], col_rows[p + 3]
             v1, v2, v3, v4 = col_vals[p], col_vals[p + 1], col_vals[p + 2], col_vals[p + 3]
@@ -151,3 +172,36 @@ def sparse_grad_update(
                 g[j] += v * delta[r, j]
             p += 1
         update_slice(W[k], mW[k], sW[k], g, one, wd, opt, lr, mu, b1, b2, eps, step, one)
+
+
+@parallel
+def sparse_grad_update(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+):
+    """``sparse_grad_update_rows`` over all of W's rows, in ``g.shape[0]`` ranges run by
+    Numba's threads (``g``: one gradient row of scratch per part)."""
+    n_in = W.shape[0]
+    parts = g.shape[0]
+    for part in prange(parts):
+        sparse_grad_update_rows(
+            colptr,
+            col_rows,
+            col_vals,
+            delta,
+            W,
+            mW,
+            sW,
+            fresh,
+            g[part],
+            opt,
+            lr,
+            mu,
+            b1,
+            b2,
+            eps,
+            wd,
+            step,
+            one,
+            part * n_in // parts,
+            (part + 1) * n_in // parts,
+        )

@@ -101,7 +101,7 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
                 np.empty(0, np.int64),
                 np.empty(0, np.int32),
                 np.empty(0, dt),
-                np.empty(0, dt),
+                np.empty((0, 0), dt),
                 np.empty(0, np.int64),
             ),
             np.empty(0, np.bool_),

@@ -3,7 +3,8 @@
 - ``count_nonzeros`` + ``list_nonzeros`` are ``scipy.sparse.csr_matrix`` / ``np.nonzero`` of X (indptr, indices,
   values), over random sparse matrices with all-zero rows, all-zero X, no zeros and
   negative zeros (hypothesis), compiled and as ``.py_func``;
-- ``sparse_forward`` is ``X[rows] @ W`` (and counts each input's non-zeros);
+- ``sparse_forward_rows`` is ``X[rows] @ W``, and ``sparse_forward_parts`` the same
+  numbers whatever the number of parts;
 - ``batch_columns`` is the batch's CSC (``scipy.sparse.csc_matrix``) and leaves the
   counts zeroed;
 - ``sparse_grad_update`` with plain SGD is ``W - lr * (X[rows].T @ delta + wd * W)``,
@@ -145,13 +146,20 @@ def _kernels(name):
 def test_sparse_forward_is_the_product_over_non_zeros(dtype):
     X, rows_idx, W, _ = _batch(dtype)
     indptr, indices, values = csr(X)
-    for how, kernel in _kernels("sparse_forward"):
+    want = X[rows_idx] @ W
+    for how, kernel in _kernels("sparse_forward_rows"):
         out = np.full((rows_idx.size, W.shape[1]), np.nan, dtype)  # every entry must be written
-        counts = np.zeros(X.shape[1], np.int64)
-        kernel(indptr, indices, values, rows_idx, W, out, counts)
-        want = X[rows_idx] @ W
-        assert _rel_err(out, want) <= ONE_STEP[dtype], f"sparse_forward {how}: {_rel_err(out, want):.2e}"
-        assert_array_equal(counts, np.count_nonzero(X[rows_idx], axis=0), err_msg=f"counts ({how})")
+        kernel(indptr, indices, values, rows_idx, W, out, 0, rows_idx.size)
+        assert _rel_err(out, want) <= ONE_STEP[dtype], f"sparse_forward_rows {how}: {_rel_err(out, want):.2e}"
+        one_part = out
+    for how, kernel in _kernels("sparse_forward_parts"):
+        for parts in (1, 2, 4, rows_idx.size + 1):  # more parts than rows leaves some empty
+            out = np.full_like(one_part, np.nan)
+            kernel(indptr, indices, values, rows_idx, W, out, parts)
+            assert _rel_err(out, want) <= ONE_STEP[dtype], f"sparse_forward_parts {how}, {parts} parts"
+            if parts == 1:
+                one_part = out
+            assert_array_equal(out, one_part, err_msg=f"sparse_forward_parts {how}: {parts} parts vs 1")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -161,7 +169,7 @@ def test_batch_columns_is_the_batch_in_csc_form(dtype):
     ref = scipy.sparse.csc_matrix(X[rows_idx])
     ref.sort_indices()
     for how, kernel in _kernels("batch_columns"):
-        counts = np.count_nonzero(X[rows_idx], axis=0).astype(np.int64)  # as sparse_forward leaves them
+        counts = np.zeros(X.shape[1], np.int64)  # as the previous batch left them
         colptr = np.empty(X.shape[1] + 1, np.int64)
         col_rows, col_vals = np.empty(ref.nnz, np.int32), np.empty(ref.nnz, dtype)  # exactly the batch's
         kernel(indptr, indices, values, rows_idx, counts, colptr, col_rows, col_vals)
@@ -171,9 +179,10 @@ def test_batch_columns_is_the_batch_in_csc_form(dtype):
         assert not counts.any(), f"batch_columns ({how}) must leave the counts zeroed"
 
 
+@pytest.mark.parametrize("parts", [1, 2, 3])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_sparse_grad_update_with_sgd_is_the_dense_step(dtype, weight_decay):
+def test_sparse_grad_update_with_sgd_is_the_dense_step(dtype, weight_decay, parts):
     X, rows_idx, W0, delta = _batch(dtype)
     ref = scipy.sparse.csc_matrix(X[rows_idx])
     ref.sort_indices()
@@ -185,7 +194,7 @@ def test_sparse_grad_update_with_sgd_is_the_dense_step(dtype, weight_decay):
         W = W0.copy()
         m, s = np.zeros_like(W), np.zeros_like(W)
         fresh = np.ones(W.shape[0], np.bool_)
-        g = np.empty(W.shape[1], dtype)
+        g = np.empty((parts, W.shape[1]), dtype)  # one gradient row per part
         one, zero = T(1), T(0)
         kernel(
             colptr,

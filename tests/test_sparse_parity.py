@@ -126,6 +126,30 @@ def test_sparse_mini_batches_match_numpy_and_the_dense_path(net, act, optimizer,
                 assert (e == 2) == bool(m0[LATE].any()), f"input {LATE} becomes active in epoch 2 {what}"
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
+def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
+    """The first layer's work is split between Numba's threads (one part each): each
+    part owns its rows, so the numbers may not depend on how many there are."""
+    numba = pytest.importorskip("numba")
+    from fastnn.threads import limit_threads
+
+    sizes, acts = NETS["deep"], ("relu", "relu", "softmax")
+    gen = np.random.default_rng(7)
+    X_epochs = epoch_data(gen)
+    y = gen.integers(0, sizes[-1], size=N).astype(np.int64)
+    args = (X_epochs, y, acts, sizes, optimizer, 1e-3, "float32")
+    runs = {}
+    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+        with limit_threads(threads):
+            assert numba.get_num_threads() == threads
+            runs[threads] = train(NumbaBackend(skip_zeros=True), *args)
+    one, many = runs.values()
+    for (r1, p1, s1), (r2, p2, s2) in zip(one, many, strict=True):
+        assert r1 == r2
+        assert_array_equal(p1.data, p2.data, err_msg=f"weights, {optimizer}")
+        assert_array_equal(s1.m, s2.m, err_msg=f"optimiser state, {optimizer}")
+
+
 @pytest.mark.parametrize("batch_size", [1, 8, N], ids=["per-sample", "mini-batch", "full-batch"])
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
 def test_training_accuracy_counts_match_numpy_exactly(act, batch_size):

@@ -9,7 +9,9 @@ Results match ``NumpyBackend`` to floating-point tolerance; only the speed diffe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 
+import numba
 import numpy as np
 
 # Numba's np.dot calls SciPy's OpenBLAS, which is otherwise loaded only when the first
@@ -18,10 +20,11 @@ import numpy as np
 # other core busy). Loaded here, every limit_threads reaches it.
 import scipy.linalg.cython_blas  # noqa: F401
 
-from fastnn.activations import OUTPUT_LOSSES, get_activation
+from fastnn.activations import get_activation
 from fastnn.backends import EpochResult
 from fastnn.backends import numba_data as prep
 from fastnn.backends.numba_data import Prepared
+from fastnn.backends.numba_inputs import check_float_array, check_inputs, check_param_dtype, target_buffer
 from fastnn.backends.numpy_backend import PREDICT_CHUNK
 from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
@@ -32,6 +35,7 @@ from fastnn.kernels import sgd as k_sgd
 from fastnn.kernels.warmup import warmup as _warmup
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import Params
+from fastnn.threads import single_blas_thread
 
 
 def _codes(activations: Sequence[str]) -> np.ndarray:
@@ -44,42 +48,6 @@ def _act_offsets(layer_sizes: Sequence[int]) -> np.ndarray:
 
 def _hyper(cfg: OptimizerConfig) -> np.ndarray:
     return k_opt.pack_hyper(cfg.lr, cfg.momentum, cfg.beta1, cfg.beta2, cfg.eps, cfg.weight_decay)
-
-
-def _check_targets(y: np.ndarray, n_samples: int, params: Params) -> np.ndarray:
-    """Regression targets for an identity output: (n_samples, n_outputs) in the
-    parameters' dtype, returned C-contiguous (the kernels index rows of it)."""
-    shape = (n_samples, params.layer_sizes[-1])
-    if not isinstance(y, np.ndarray) or y.shape != shape or y.dtype != params.dtype:
-        raise InvalidParameterError(
-            f"the 'y' parameter of an identity (regression) output must be a {params.dtype} array of "
-            f"shape {shape}; got {getattr(y, 'dtype', type(y).__name__)} {getattr(y, 'shape', '')}"
-        )
-    return np.ascontiguousarray(y)
-
-
-def _target_buffer(y: np.ndarray, rows: int) -> np.ndarray:
-    """Scratch for ``rows`` gathered targets: labels (rows,) or target rows (rows, n_out)."""
-    return np.empty((rows, *y.shape[1:]), dtype=y.dtype)
-
-
-def _check_param_dtype(dtype: np.dtype) -> None:
-    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise InvalidParameterError(
-            f"the numba backend computes in float32 or float64; got parameters of dtype {dtype}"
-        )
-
-
-def _check_float_array(name: str, arr: np.ndarray, dtype: np.dtype, ndim: int) -> np.ndarray:
-    if not isinstance(arr, np.ndarray) or arr.ndim != ndim:
-        raise InvalidParameterError(
-            f"the '{name}' parameter must be a {ndim}-D array; got {getattr(arr, 'shape', arr)!r}"
-        )
-    if arr.dtype != dtype:
-        raise InvalidParameterError(
-            f"the '{name}' parameter must have dtype {dtype} (the parameters' dtype); got {arr.dtype}"
-        )
-    return np.ascontiguousarray(arr)
 
 
 class NumbaBackend:
@@ -110,50 +78,6 @@ class NumbaBackend:
             self._consts[dtype] = k_act.make_consts(dtype)
         return self._consts[dtype]
 
-    def _check_inputs(
-        self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """X as a contiguous array of the parameters' dtype, y as int64 labels in range
-        (an empty array when no labels are given). Everything a kernel indexes with is
-        checked here: Numba does not bounds-check."""
-        _check_param_dtype(params.dtype)
-        if len(activations) != params.n_layers:
-            raise InvalidParameterError(
-                f"the 'activations' parameter needs {params.n_layers} names; got {len(activations)}"
-            )
-        specs = [get_activation(a) for a in activations]
-        if any(spec.output_only for spec in specs[:-1]) or specs[-1].name not in OUTPUT_LOSSES:
-            raise InvalidParameterError(
-                f"the 'activations' parameter must be hidden activations followed by the output 'softmax' "
-                f"(or 'identity' for regression); got {list(activations)}"
-            )
-        X = _check_float_array("X", X, params.dtype, 2)
-        if X.shape[1] != params.layer_sizes[0]:
-            raise InvalidParameterError(
-                f"the 'X' parameter must have {params.layer_sizes[0]} columns; got shape {X.shape}"
-            )
-        if y is None:
-            return X, np.empty(0, dtype=np.int64)
-        if specs[-1].name == "identity":
-            return X, _check_targets(y, X.shape[0], params)
-        y_arr = np.asarray(y)
-        if y_arr.dtype == bool or not np.issubdtype(y_arr.dtype, np.integer):
-            raise InvalidParameterError(
-                f"the 'y' parameter must hold integer labels; got dtype {y_arr.dtype}"
-            )
-        if y_arr.shape != (X.shape[0],):
-            raise InvalidParameterError(
-                f"the 'y' parameter must have shape ({X.shape[0]},); got {y_arr.shape}"
-            )
-        n_classes = params.layer_sizes[-1]
-        # Compare before casting, so a huge unsigned label cannot wrap into range.
-        if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= n_classes):
-            raise InvalidParameterError(
-                f"the 'y' parameter must hold labels in [0, {n_classes - 1}]; "
-                f"got values from {y_arr.min()} to {y_arr.max()}"
-            )
-        return X, np.ascontiguousarray(y_arr, dtype=np.int64)
-
     def prepare(
         self, X: np.ndarray, batch_size: int | None = None, first_units: int | None = None
     ) -> Prepared | None:
@@ -177,10 +101,10 @@ class NumbaBackend:
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str) -> np.ndarray:
         """Fused ``g(a_prev @ W + b)`` for a batch."""
         dtype = np.asarray(W).dtype
-        _check_param_dtype(dtype)
-        a_prev = _check_float_array("a_prev", a_prev, dtype, 2)
-        W = _check_float_array("W", W, dtype, 2)
-        b = _check_float_array("b", b, dtype, 1)
+        check_param_dtype(dtype)
+        a_prev = check_float_array("a_prev", a_prev, dtype, 2)
+        W = check_float_array("W", W, dtype, 2)
+        b = check_float_array("b", b, dtype, 1)
         if a_prev.shape[1] != W.shape[0] or b.shape != (W.shape[1],):
             raise InvalidParameterError(
                 f"shapes do not chain: a_prev {a_prev.shape}, W {W.shape}, b {b.shape}"
@@ -194,12 +118,12 @@ class NumbaBackend:
         if spec.output_only:
             return spec.grad(a)  # raises the reference's explanatory error
         a = np.ascontiguousarray(a)
-        _check_param_dtype(a.dtype)
+        check_param_dtype(a.dtype)
         return k_act.activation_derivative(a, spec.code, self._c(a.dtype), np.empty_like(a))
 
     def forward(self, params: Params, activations: Sequence[str], X: np.ndarray) -> list[np.ndarray]:
         """Every layer's output, input first."""
-        X, _ = self._check_inputs(params, activations, X)
+        X, _ = check_inputs(params, activations, X)
         outs = [X]
         for i, act in enumerate(activations):
             outs.append(self.dense_forward(outs[-1], params.W(i), params.b(i), act))
@@ -208,7 +132,7 @@ class NumbaBackend:
     def predict_proba(self, params: Params, activations: Sequence[str], X: np.ndarray) -> np.ndarray:
         """The network's outputs (softmax probabilities, or an identity output's values)
         in chunks, all layers fused in one compiled call."""
-        X, _ = self._check_inputs(params, activations, X)
+        X, _ = check_inputs(params, activations, X)
         chunk = max(1, min(PREDICT_CHUNK, X.shape[0]))
         act_off = _act_offsets(params.layer_sizes)
         out = np.empty((X.shape[0], params.layer_sizes[-1]), dtype=params.dtype)
@@ -231,8 +155,8 @@ class NumbaBackend:
         self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray, grad: np.ndarray
     ) -> float:
         """Summed loss; gradient of the mean loss written into ``grad``."""
-        X, y = self._check_inputs(params, activations, X, y)
-        grad_ = _check_float_array("grad", grad, params.dtype, 1)
+        X, y = check_inputs(params, activations, X, y)
+        grad_ = check_float_array("grad", grad, params.dtype, 1)
         if grad_ is not grad or grad.shape != params.data.shape:
             raise InvalidParameterError(
                 f"the 'grad' parameter must be a C-contiguous {params.dtype} buffer of shape "
@@ -263,8 +187,8 @@ class NumbaBackend:
         self, params: Params, grad: np.ndarray, cfg: OptimizerConfig, state: OptimizerState
     ) -> None:
         """One optimiser step in place (fused over the flat buffer)."""
-        _check_param_dtype(params.dtype)
-        grad = _check_float_array("grad", grad, params.dtype, 1)
+        check_param_dtype(params.dtype)
+        grad = check_float_array("grad", grad, params.dtype, 1)
         self._check_state(params, state)
         k_batch.apply_update(
             params.data,
@@ -309,7 +233,7 @@ class NumbaBackend:
         backend's own setting, by default decided by the data's fraction of zeros, see
         ``numba_data``). Both paths give the same result.
         """
-        X, y = self._check_inputs(params, activations, X, y)
+        X, y = check_inputs(params, activations, X, y)
         self._check_state(params, state)
         n = X.shape[0]
         order_arr = np.asarray(order)
@@ -375,7 +299,7 @@ class NumbaBackend:
             # One batch over all of X uses X as it is (as the reference does): no gather;
             # skipping zeros reads X through its non-zero lists instead.
             xbuf = np.empty((0 if full or rows is not None else bs, X.shape[1]), dtype=dtype)
-            ybuf = _target_buffer(y, 0 if full else bs)
+            ybuf = target_buffer(y, 0 if full else bs)
             abuf = np.empty(bs * int(act_off[-1]), dtype=dtype)
             tmp = np.empty(bs * max(params.layer_sizes), dtype=dtype)
             if rows is not None:
@@ -385,7 +309,8 @@ class NumbaBackend:
                     np.empty(X.shape[1] + 1, dtype=np.int64),
                     np.empty(nnz, dtype=np.int32),
                     np.empty(nnz, dtype=dtype),
-                    np.empty(params.layer_sizes[1], dtype=dtype),
+                    # One gradient row per part of the first layer's work (one per thread).
+                    np.empty((numba.get_num_threads(), params.layer_sizes[1]), dtype=dtype),
                     np.zeros(X.shape[1], dtype=np.int64),  # per-input counts, kept zeroed
                 )
             else:
@@ -394,33 +319,36 @@ class NumbaBackend:
                     np.empty(0, np.int64),
                     np.empty(0, np.int32),
                     np.empty(0, dtype),
-                    np.empty(0, dtype),
+                    np.empty((0, 0), dtype),
                     np.empty(0, np.int64),
                 )
-            total, correct = k_batch.train_epoch_batch(
-                params.data,
-                params.offsets,
-                sizes,
-                codes,
-                consts,
-                X,
-                y,
-                prep.transposed(X, prepared),  # the kernel uses it only when one batch is all of X
-                order,
-                bs,
-                hp,
-                k_opt.CODES[cfg.name],
-                state.m,
-                state.s,
-                state.t,
-                grad,
-                xbuf,
-                ybuf,
-                abuf,
-                tmp,
-                act_off,
-                csr,
-                cols,
-                np.empty(X.shape[1] if rows is not None else 0, dtype=np.bool_),
-            )
+            # Mini-batch products are small: BLAS threads cost more than they give (the
+            # zero-skipping first layer uses Numba's threads instead). Full batches keep them.
+            with nullcontext() if full else single_blas_thread():
+                total, correct = k_batch.train_epoch_batch(
+                    params.data,
+                    params.offsets,
+                    sizes,
+                    codes,
+                    consts,
+                    X,
+                    y,
+                    prep.transposed(X, prepared),  # the kernel uses it only when one batch is all of X
+                    order,
+                    bs,
+                    hp,
+                    k_opt.CODES[cfg.name],
+                    state.m,
+                    state.s,
+                    state.t,
+                    grad,
+                    xbuf,
+                    ybuf,
+                    abuf,
+                    tmp,
+                    act_off,
+                    csr,
+                    cols,
+                    np.empty(X.shape[1] if rows is not None else 0, dtype=np.bool_),
+                )
         return EpochResult(float(total) / order.shape[0], int(correct) / order.shape[0])
