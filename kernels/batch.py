@@ -37,24 +37,24 @@ from fastnn.kernels.dense import (
     softmax_rows,
     weight_view,
 )
-from fastnn.kernels.optimizers import ADAM, SGD, adam_step, unpack_hyper, update_slice
+from fastnn.kernels.optimizers import ADAM, SGD, adam_step, unpack_hyper, update_range
 from fastnn.kernels.sparse import batch_columns, sparse_forward_parts, sparse_grad_update
 
 
 @inline
-def update_range(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step, one):
+def update_flat(data, grad, m, s, lo, hi, decay, opt, lr, mu, b1, b2, eps, step, one):
     """Optimiser step on data[lo:hi] with gradient grad[lo:hi] + decay * data[lo:hi]."""
-    update_slice(
+    update_range(
         data[lo:hi], m[lo:hi], s[lo:hi], grad[lo:hi], one, decay, opt, lr, mu, b1, b2, eps, step, one
     )
 
 
 @inline
 def update_layer(data, grad, m, s, offsets, layer, opt, lr, mu, b1, b2, eps, wd, step, one, zero):
-    update_range(
+    update_flat(
         data, grad, m, s, offsets[2 * layer], offsets[2 * layer + 1], wd, opt, lr, mu, b1, b2, eps, step, one
     )
-    update_range(
+    update_flat(
         data,
         grad,
         m,
@@ -207,7 +207,7 @@ def batch_step(
                 step,
                 one,
             )
-            update_range(data, grad, m, s, offsets[1], offsets[2], zero, opt, lr, mu, b1, b2, eps, step, one)
+            update_flat(data, grad, m, s, offsets[1], offsets[2], zero, opt, lr, mu, b1, b2, eps, step, one)
         else:
             backward_layer(
                 data, offsets, sizes, codes, consts, Xb, XT, abuf, tmp, act_off, rows, batch_size, grad, layer

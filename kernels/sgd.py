@@ -12,7 +12,7 @@ Arrays: ``data``/``m``/``s`` are flat buffers with the ``Params`` layout (``offs
 W0, b0, W1, b1, ..., end), updated in place; ``t`` (int64[1]) counts Adam steps;
 ``acts``/``deltas`` are scratch of length ``sum(sizes[1:])`` with layer ``l``'s outputs at
 ``act_off[l]:act_off[l+1]``; ``hp`` is the float64 vector of ``optimizers.pack_hyper``,
-cast once to the data's dtype; the update rules are ``optimizers.update_slice``.
+cast once to the data's dtype; the update rule is ``optimizers.update_row``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from fastnn.kernels.dense import (
     softmax_loss_row,
     weight_view,
 )
-from fastnn.kernels.optimizers import ADAM, SGD, adam_step, sgd_step, unpack_hyper, update_slice
+from fastnn.kernels.optimizers import ADAM, SGD, adam_step, sgd_step, unpack_hyper, update_range, update_row
 
 
 @helper
@@ -55,9 +55,9 @@ def hidden_backprop_update(
         else:
             for j in range(n_out):
                 acc += W[i, j] * delta[j]
-            update_slice(W[i], mW[i], sW[i], delta, ai, wd, opt, lr, mu, b1, b2, eps, step, one)
+            update_row(W, mW, sW, i, delta, ai, wd, opt, lr, mu, b1, b2, eps, step, one)
         delta_prev[i] = acc * derivative(ai, prev_code, consts)
-    update_slice(b, mb, sb, delta, one, zero, opt, lr, mu, b1, b2, eps, step, one)
+    update_range(b, mb, sb, delta, one, zero, opt, lr, mu, b1, b2, eps, step, one)
 
 
 @helper
@@ -78,8 +78,8 @@ def first_layer_update(x, nz, count, W, b, mW, sW, mb, sb, delta, consts, opt, l
                 W[i, j] = sgd_step(W[i, j], lr, ai * delta[j])
     else:
         for i in range(x.shape[0]):
-            update_slice(W[i], mW[i], sW[i], delta, x[i], wd, opt, lr, mu, b1, b2, eps, step, one)
-    update_slice(b, mb, sb, delta, one, zero, opt, lr, mu, b1, b2, eps, step, one)
+            update_row(W, mW, sW, i, delta, x[i], wd, opt, lr, mu, b1, b2, eps, step, one)
+    update_range(b, mb, sb, delta, one, zero, opt, lr, mu, b1, b2, eps, step, one)
 
 
 @inline

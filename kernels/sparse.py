@@ -33,7 +33,7 @@ from __future__ import annotations
 from numba import prange
 
 from fastnn.kernels._jit import helper, inline, jit, parallel
-from fastnn.kernels.optimizers import SGD, update_slice
+from fastnn.kernels.optimizers import SGD, update_row
 
 
 @jit
@@ -171,7 +171,7 @@ def sparse_grad_update_rows(
             for j in range(n_out):
                 g[j] += v * delta[r, j]
             p += 1
-        update_slice(W[k], mW[k], sW[k], g, one, wd, opt, lr, mu, b1, b2, eps, step, one)
+        update_row(W, mW, sW, k, g, one, wd, opt, lr, mu, b1, b2, eps, step, one)
 
 
 @parallel
