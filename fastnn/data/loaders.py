@@ -41,10 +41,10 @@ from fastnn.data.datasets import DATASETS, download_dataset, get_dataset
 from fastnn.data.download import cached_mnist_dir, download_mnist
 from fastnn.data.idx import read_idx
 from fastnn.data.mnist_format import IMAGE_SIDE, N_CLASSES, N_PIXELS
-from fastnn.data.tabular import check_labels, read_csv_arrays, read_npz_arrays
+from fastnn.data.tabular import read_csv_arrays, read_npz_arrays
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.paths import check_input_file
-from fastnn.validation import check_dtype, check_positive_int
+from fastnn.validation import check_dtype, check_positive_int, check_y
 
 #: Field of MnistData -> standard MNIST IDX file name (each may also end in ".gz").
 IDX_FILES = {
@@ -174,15 +174,7 @@ def one_hot(y: npt.ArrayLike, n_classes: int = N_CLASSES, dtype: npt.DTypeLike =
     """Integer labels, shape (n,), to a one-hot matrix of shape (n, n_classes) in ``dtype``."""
     k = check_positive_int("n_classes", n_classes)
     dt = check_dtype(dtype)
-    labels = np.asarray(y)
-    if labels.ndim != 1 or labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        raise InvalidParameterError(
-            f"the 'y' parameter must be a 1-D integer array; got {labels.dtype} {labels.shape}"
-        )
-    if labels.size and (labels.min() < 0 or labels.max() >= k):
-        raise InvalidParameterError(
-            f"the 'y' parameter must hold labels in [0, {k - 1}]; got values from {labels.min()} to {labels.max()}"
-        )
+    labels = check_y(y, None, k)
     out = np.zeros((labels.size, k), dtype=dt)
     out[np.arange(labels.size), labels] = 1
     return out
@@ -238,7 +230,7 @@ def load_idx_dir(directory: str | os.PathLike[str]) -> MnistData:
         if len(images) != len(labels):
             raise DataError(f"{x_path} has {len(images):,} images but {y_path} has {len(labels):,} labels")
         arrays[f"x_{part}"] = images.reshape(len(images), N_PIXELS)
-        arrays[f"y_{part}"] = check_labels(str(y_path), "labels", labels)
+        arrays[f"y_{part}"] = check_y(labels, None, N_CLASSES, "", in_file=str(y_path))
     return MnistData(
         arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], source=str(path)
     )
@@ -308,7 +300,7 @@ def load_embedded() -> MnistData:
         raise DataError(
             f"{where}: unexpected arrays images {images.dtype} {images.shape}, labels {labels.shape}"
         )
-    y = check_labels(where, "labels", labels)
+    y = check_y(labels, None, N_CLASSES, "'labels'", in_file=where)
     per_class = [np.flatnonzero(y == c) for c in range(N_CLASSES)]
     test = _interleave([ix[-EMBEDDED_TEST_PER_CLASS:] for ix in per_class])
     train = _interleave([ix[:-EMBEDDED_TEST_PER_CLASS] for ix in per_class])
