@@ -49,7 +49,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fastnn.data.download as dl
-from fastnn.data.download import MnistFile
+from fastnn.data.cache import ENV_DATA_DIR, default_cache_dir
+from fastnn.data.fetch import DEFAULT_TIMEOUT, check_files, check_mirrors, download_verified
+from fastnn.data.verify import MnistFile, verified_dir
 from fastnn.errors import InvalidParameterError
 
 __all__ = [
@@ -169,9 +171,9 @@ def dataset_cache_dir(name: str) -> Path:
     """Where ``name`` is cached (see the module docstring); nothing is created."""
     ds = get_dataset(name)
     if ds.name == "mnist":
-        return dl.default_cache_dir()
-    env = os.environ.get(dl.ENV_DATA_DIR, "")
-    base = Path(env).expanduser() if env else dl.default_cache_dir().parent
+        return default_cache_dir()
+    env = os.environ.get(ENV_DATA_DIR, "")
+    base = Path(env).expanduser() if env else default_cache_dir().parent
     return base / ds.name
 
 
@@ -180,7 +182,7 @@ def cached_dataset_dir(name: str) -> Path | None:
     ds = get_dataset(name)
     if ds.name == "mnist":
         return dl.cached_mnist_dir()
-    return dl.verified_dir(dataset_cache_dir(ds.name), ds.files)
+    return verified_dir(dataset_cache_dir(ds.name), ds.files)
 
 
 def download_dataset(
@@ -188,7 +190,7 @@ def download_dataset(
     cache_dir: str | os.PathLike[str] | None = None,
     mirrors: list[str] | tuple[str, ...] | None = None,
     files: tuple[MnistFile, ...] | list[MnistFile] | None = None,
-    timeout: float | tuple[float, float] = dl.DEFAULT_TIMEOUT,
+    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     progress: bool | None = None,
 ) -> Path:
     """Make sure data set ``name`` is in its cache, verified; download what is missing.
@@ -200,7 +202,7 @@ def download_dataset(
     ds = get_dataset(name)
     if ds.name == "mnist":  # its own function, which reads MNIST_FILES and MIRRORS when called
         return dl.download_mnist(cache_dir, mirrors, files, timeout, progress)
-    specs = dl.check_files(files, ds.files)
-    urls = dl.check_mirrors(mirrors, ds.mirrors, ds.env_mirrors)
+    specs = check_files(files, ds.files)
+    urls = check_mirrors(mirrors, ds.mirrors, ds.env_mirrors)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else dataset_cache_dir(ds.name)
-    return dl.download_verified(directory, specs, urls, timeout, progress, ds.title, ds.env_mirrors)
+    return download_verified(directory, specs, urls, timeout, progress, ds.title, ds.env_mirrors)

@@ -81,17 +81,14 @@ def parse_source(csv_gz: bytes, name: str = "mnist_5k.csv.gz") -> tuple[np.ndarr
 
 def write_npz(path: str | os.PathLike[str], images: np.ndarray, labels: np.ndarray) -> None:
     """Write ``images`` and ``labels`` as a compressed npz, atomically and reproducibly."""
-    with atomic_write(path) as fh, zipfile.ZipFile(fh, "w") as zf:
+    # Package data: readable by all whatever the umask, writable by its owner only.
+    with atomic_write(path, permissions=0o644) as fh, zipfile.ZipFile(fh, "w") as zf:
         for key, arr in (("images", images), ("labels", labels)):
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-    # atomic_write's temporary file is private (mkstemp: 0600); package data must be readable.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o644 & ~umask)
 
 
 def rebuild(
