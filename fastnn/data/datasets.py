@@ -2,7 +2,7 @@
 
 Each entry says where its four IDX gz files come from, how they are verified and
 what its ten classes are called. :func:`download_dataset` fetches one into its own
-verified cache (the machinery of :mod:`fastnn.data.download`: mirrors tried in order, a
+verified cache (the machinery of :mod:`fastnn.data.fetch`: mirrors tried in order, a
 file is given its final name only once verified, offline errors say how to get the
 files by hand); ``fastnn.data.load_dataset(NAME)`` / ``--data NAME`` calls it.
 
