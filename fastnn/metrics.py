@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import InvalidParameterError
-from fastnn.validation import check_y
+from fastnn.validation import check_y, choice_error
 
 __all__ = [
     "ClassReport",
@@ -116,9 +116,7 @@ class ClassReport:
         elif kind == "weighted":
             w = self.support / self.support.sum() if self.support.sum() else np.zeros(len(self.support))
         else:
-            raise InvalidParameterError(
-                f"the 'kind' parameter must be one of ['macro', 'weighted']; got {kind!r}"
-            )
+            raise choice_error("kind", ["macro", "weighted"], kind)
         return {
             "precision": float(w @ self.precision),
             "recall": float(w @ self.recall),

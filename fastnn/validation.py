@@ -11,12 +11,18 @@ import math
 import numbers
 import os
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
+
+
+def choice_error(name: str, choices: Iterable[object], value: object) -> InvalidParameterError:
+    """fastnn's one wording for a value outside a fixed set: ``the 'NAME' parameter must
+    be one of [...]; got VALUE`` (choices in the order given: pass them sorted)."""
+    return InvalidParameterError(f"the '{name}' parameter must be one of {list(choices)}; got {value!r}")
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -45,9 +51,7 @@ def check_dtype(dtype: object) -> np.dtype:
         dt = None
     # `None in (float32, float64)` is True in NumPy, so test for None first.
     if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise InvalidParameterError(
-            f"the 'dtype' parameter must be one of ['float32', 'float64']; got {dtype!r}"
-        )
+        raise choice_error("dtype", ["float32", "float64"], dtype)
     return dt
 
 
@@ -64,7 +68,11 @@ def check_X(X: object, n_features: int, dtype: np.dtype, name: str = "X") -> np.
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise InvalidParameterError(f"the '{name}' parameter must be real; got dtype {arr.dtype}")
     if arr.ndim != 2:
-        hint = " (flatten images to (n, 784), e.g. X.reshape(len(X), -1))" if arr.ndim == 3 else ""
+        hint = (
+            f" (flatten images to (n, {arr.shape[1] * arr.shape[2]}), e.g. X.reshape(len(X), -1))"
+            if arr.ndim == 3
+            else ""
+        )
         raise InvalidParameterError(
             f"the '{name}' parameter must be a 2-D array (n_samples, {n_features}); "
             f"got shape {arr.shape}{hint}"

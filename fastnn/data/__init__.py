@@ -18,7 +18,6 @@ from fastnn.data.download import cached_mnist_dir, download_mnist
 from fastnn.data.idx import read_idx
 from fastnn.data.loaders import (
     EMBEDDED_SOURCE,
-    IDX_FILES,
     load_csv,
     load_dataset,
     load_embedded,
@@ -28,7 +27,7 @@ from fastnn.data.loaders import (
     load_npz,
 )
 from fastnn.data.mnist_data import MnistData, one_hot, scale_pixels, split_validation
-from fastnn.data.mnist_format import N_CLASSES
+from fastnn.data.mnist_format import IDX_FILES, N_CLASSES
 
 __all__ = [
     "EMBEDDED_SOURCE",

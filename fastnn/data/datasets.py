@@ -51,8 +51,9 @@ from pathlib import Path
 import fastnn.data.download as dl
 from fastnn.data.cache import ENV_DATA_DIR, default_cache_dir
 from fastnn.data.fetch import DEFAULT_TIMEOUT, check_files, check_mirrors, download_verified
+from fastnn.data.mnist_format import IDX_FILES, IDX_SIZES
 from fastnn.data.verify import MnistFile, verified_dir
-from fastnn.errors import InvalidParameterError
+from fastnn.validation import choice_error
 
 __all__ = [
     "DATASETS",
@@ -63,22 +64,12 @@ __all__ = [
     "get_dataset",
 ]
 
-_TRAIN_IMAGES, _TEST_IMAGES = 16 + 60_000 * 28 * 28, 16 + 10_000 * 28 * 28
-_TRAIN_LABELS, _TEST_LABELS = 8 + 60_000, 8 + 10_000
-
 
 def _md5_files(md5s: tuple[str, str, str, str], sizes: tuple[int, int, int, int]) -> tuple[MnistFile, ...]:
     """The four standard files, pinned by published MD5 and exact size (no SHA-256 published)."""
-    names = (
-        "train-images-idx3-ubyte.gz",
-        "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz",
-        "t10k-labels-idx1-ubyte.gz",
-    )
-    raw_sizes = (_TRAIN_IMAGES, _TRAIN_LABELS, _TEST_IMAGES, _TEST_LABELS)
     return tuple(
-        MnistFile(name, None, None, raw, size, md5)
-        for name, md5, raw, size in zip(names, md5s, raw_sizes, sizes, strict=True)
+        MnistFile(f"{IDX_FILES[field]}.gz", None, None, IDX_SIZES[field], size, md5)
+        for field, md5, size in zip(IDX_FILES, md5s, sizes, strict=True)
     )
 
 
@@ -161,9 +152,7 @@ def get_dataset(name: str) -> Dataset:
     """The registry entry for ``name`` (case and surrounding spaces ignored)."""
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in DATASETS:
-        raise InvalidParameterError(
-            f"the 'dataset' parameter must be one of {sorted(DATASETS)}; got {name!r}"
-        )
+        raise choice_error("dataset", sorted(DATASETS), name)
     return DATASETS[key]
 
 

@@ -83,6 +83,7 @@ from pathlib import Path
 
 from fastnn.data.cache import ENV_DATA_DIR, default_cache_dir
 from fastnn.data.fetch import DEFAULT_DEADLINE, DEFAULT_TIMEOUT, check_files, check_mirrors, download_verified
+from fastnn.data.mnist_format import IDX_FILES, IDX_SIZES
 from fastnn.data.verify import MnistFile, verified_dir
 
 __all__ = [
@@ -99,34 +100,36 @@ __all__ = [
 ]
 
 
-#: The four official MNIST files (see the module docstring for where the values come from).
+def _official(field: str, sha256: str, raw_sha256: str, size: int) -> MnistFile:
+    """The gz file of ``field`` (``IDX_FILES``), its two published SHA-256 and its size."""
+    return MnistFile(f"{IDX_FILES[field]}.gz", sha256, raw_sha256, IDX_SIZES[field], size)
+
+
+#: The four official MNIST files (see the module docstring for where the values come from):
+#: field, SHA-256 of the gz file, SHA-256 of its payload, size of the gz file.
 MNIST_FILES: tuple[MnistFile, ...] = (
-    MnistFile(
-        "train-images-idx3-ubyte.gz",
+    _official(
+        "x_train",
         "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
         "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        16 + 60_000 * 28 * 28,
         9_912_422,
     ),
-    MnistFile(
-        "train-labels-idx1-ubyte.gz",
+    _official(
+        "y_train",
         "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
         "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        8 + 60_000,
         28_881,
     ),
-    MnistFile(
-        "t10k-images-idx3-ubyte.gz",
+    _official(
+        "x_test",
         "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
         "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        16 + 10_000 * 28 * 28,
         1_648_877,
     ),
-    MnistFile(
-        "t10k-labels-idx1-ubyte.gz",
+    _official(
+        "y_test",
         "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
         "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        8 + 10_000,
         4_542,
     ),
 )

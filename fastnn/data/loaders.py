@@ -39,19 +39,12 @@ from fastnn.data.datasets import DATASETS, download_dataset, get_dataset
 from fastnn.data.download import cached_mnist_dir, download_mnist
 from fastnn.data.idx import read_idx
 from fastnn.data.mnist_data import MnistData
-from fastnn.data.mnist_format import IMAGE_SIDE, N_CLASSES, N_PIXELS
+from fastnn.data.mnist_format import IDX_FILES, IMAGE_SIDE, N_CLASSES, N_PIXELS
 from fastnn.data.tabular import read_csv_arrays, read_npz_arrays
 from fastnn.errors import DataError
 from fastnn.paths import check_input_file
 from fastnn.validation import check_y
 
-#: Field of MnistData -> standard MNIST IDX file name (each may also end in ".gz").
-IDX_FILES = {
-    "x_train": "train-images-idx3-ubyte",
-    "y_train": "train-labels-idx1-ubyte",
-    "x_test": "t10k-images-idx3-ubyte",
-    "y_test": "t10k-labels-idx1-ubyte",
-}
 EMBEDDED_SOURCE = "embedded MNIST subset (5,000 digits)"
 EMBEDDED_TEST_PER_CLASS = 100
 

@@ -46,7 +46,7 @@ MAX_CSV_LINE = 1 << 16
 CSV_BATCH_LINES = 8192
 # A line np.loadtxt(dtype=uint8) accepts: 785 integers 0..255 (labels are checked later).
 _BYTE = r"[ \t]*\+?0*(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[ \t]*"
-_ROW_OK = re.compile(rf"{_BYTE}(?:,{_BYTE}){{784}}\r?")
+_ROW_OK = re.compile(rf"{_BYTE}(?:,{_BYTE}){{{N_PIXELS}}}\r?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -86,7 +86,7 @@ def _explain_line(name: str, number: int, line: str, label_col: int) -> DataErro
             f"(a label and {N_PIXELS} pixels)"
         )
     for column, field in enumerate(fields, start=1):
-        what, top = ("label", 9) if column - 1 == label_col else ("pixel", 255)
+        what, top = ("label", N_CLASSES - 1) if column - 1 == label_col else ("pixel", 255)
         cell = field.strip()
         if not _INTEGER.fullmatch(cell):
             return DataError(
@@ -118,7 +118,7 @@ def _parse_batch(name: str, batch: list[tuple[int, str]], label_col: int) -> np.
     if bad.size:
         raise DataError(
             f"{name}: line {batch[bad[0]][0]}, column {label_col + 1}: label "
-            f"{table[bad[0], label_col]} out of range 0..9"
+            f"{table[bad[0], label_col]} out of range 0..{N_CLASSES - 1}"
         )
     return table
 

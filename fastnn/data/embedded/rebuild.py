@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fastnn.atomic import atomic_write
-from fastnn.data.mnist_format import N_PIXELS
+from fastnn.data.mnist_format import N_CLASSES, N_PIXELS
 from fastnn.errors import DataError, FastnnError
 
 SOURCE_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
@@ -73,9 +73,11 @@ def parse_source(csv_gz: bytes, name: str = "mnist_5k.csv.gz") -> tuple[np.ndarr
         raise DataError(f"{name}: {table.shape[1]} columns, expected {N_PIXELS + 1} (pixels, then label)")
     images = np.ascontiguousarray(table[:, :N_PIXELS])
     labels = np.ascontiguousarray(table[:, N_PIXELS])
-    counts = np.bincount(labels, minlength=10)
-    if len(counts) != 10 or not np.all(counts == N_PER_CLASS):
-        raise DataError(f"{name}: class counts {counts.tolist()}, expected {N_PER_CLASS} of each digit 0-9")
+    counts = np.bincount(labels, minlength=N_CLASSES)
+    if len(counts) != N_CLASSES or not np.all(counts == N_PER_CLASS):
+        raise DataError(
+            f"{name}: class counts {counts.tolist()}, expected {N_PER_CLASS} of each digit 0-{N_CLASSES - 1}"
+        )
     return images, labels
 
 
