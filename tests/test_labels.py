@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import warnings
 
@@ -10,7 +9,7 @@ import numpy as np
 import pytest
 
 from fastnn import MLP
-from fastnn.data import load_idx_dir, load_npz, one_hot
+from fastnn.data import load_npz, one_hot
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.metrics import confusion_matrix
 from fastnn.validation import check_y
@@ -71,27 +70,8 @@ def test_shape_errors_name_the_argument():
         check_y([[0], [1, 2]], None, 3)  # ragged: NumPy's own error, in our words
 
 
-def _idx(arr: np.ndarray) -> bytes:
-    header = (0x0800 + arr.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in arr.shape)
-    return header + arr.astype(np.uint8).tobytes()
-
-
 def test_label_files_get_the_same_check_naming_the_file(tmp_path):
-    images = np.zeros((3, 28, 28), np.uint8)
-    for name, arr in (
-        ("train-images-idx3-ubyte", images),
-        ("train-labels-idx1-ubyte", np.array([0, 1, 2])),
-        ("t10k-images-idx3-ubyte", images),
-        ("t10k-labels-idx1-ubyte", np.array([0, 11, 2])),
-    ):
-        (tmp_path / f"{name}.gz").write_bytes(gzip.compress(_idx(arr), mtime=0))
-    with pytest.raises(
-        DataError,
-        match=r"t10k-labels-idx1-ubyte.gz must hold labels in \[0, 9\] \(10 classes\); "
-        r"got values from 0 to 11 \(index 1 is 11\)$",
-    ):
-        load_idx_dir(tmp_path)
-
+    # An IDX label file: tests/test_data.py::test_idx_count_mismatch_label_range_and_image_size.
     buf = io.BytesIO()
     flat = np.zeros((2, 784), np.uint8)
     np.savez(buf, x_train=flat, y_train=np.array([0.0, 2.5]), x_test=flat, y_test=np.array([0, 1]))
