@@ -194,4 +194,4 @@ def download_dataset(
     specs = check_files(files, ds.files)
     urls = check_mirrors(mirrors, ds.mirrors, ds.env_mirrors)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else dataset_cache_dir(ds.name)
-    return download_verified(directory, specs, urls, timeout, progress, ds.title, ds.env_mirrors)
+    return download_verified(directory, specs, urls, ds.title, ds.env_mirrors, timeout, progress)

@@ -53,8 +53,9 @@ The cache
     :func:`fastnn.data.load_idx_dir` reads the raw file in preference to the gz.
 
 Other data sets
-    :mod:`fastnn.data.datasets` reuses this machinery (:func:`download_verified`) for
-    Fashion-MNIST and KMNIST, whose authors publish MD5 checksums only: a
+    :mod:`fastnn.data.datasets` reuses this machinery
+    (:func:`fastnn.data.fetch.download_verified`) for Fashion-MNIST and KMNIST,
+    whose authors publish MD5 checksums only: a
     :class:`MnistFile` may pin an MD5 instead of a SHA-256, and is then verified by
     that MD5 and its exact published size; without a published payload hash, a
     re-compressed copy is refused.
@@ -205,4 +206,4 @@ def download_mnist(
     specs = check_files(files, MNIST_FILES)
     urls = check_mirrors(mirrors, MIRRORS, ENV_MIRRORS)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    return download_verified(directory, specs, urls, timeout, progress, "MNIST", ENV_MIRRORS, deadline)
+    return download_verified(directory, specs, urls, "MNIST", ENV_MIRRORS, timeout, progress, deadline)

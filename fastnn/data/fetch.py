@@ -59,6 +59,7 @@ def _old_part_names(name: str) -> re.Pattern[str]:
 
 
 def check_timeout(timeout: Any) -> tuple[float, float]:
+    """``(connect, read)`` seconds from one positive number or a pair of them."""
     pair = timeout if isinstance(timeout, (tuple, list)) else (timeout, timeout)
     ok = len(pair) == 2 and all(
         isinstance(t, numbers.Real) and not isinstance(t, bool) and math.isfinite(t) and float(t) > 0
@@ -251,10 +252,10 @@ def download_verified(
     directory: Path,
     specs: Sequence[MnistFile],
     urls: Sequence[str],
+    title: str,
+    env_mirrors: str,
     timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     progress: bool | None = None,
-    title: str = "MNIST",
-    env_mirrors: str = "FASTNN_MNIST_MIRRORS",
     deadline: float = DEFAULT_DEADLINE,
 ) -> Path:
     """Make sure ``directory`` holds every file of ``specs`` (checked), verified, downloading
