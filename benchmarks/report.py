@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fastnn.atomic import atomic_write
+
 START = "<!-- benchmark-table:start -->"
 END = "<!-- benchmark-table:end -->"
 REPO = Path(__file__).resolve().parent.parent
@@ -380,27 +382,13 @@ def save_png(fig: Any, path: Path, dpi: int) -> None:
 
 # ---------------------------------------------------------------------------- files
 def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename it into place: readers see
-    the old file or the new one, never half of one. Keeps an existing file's mode."""
+    """Write ``content`` to ``path`` through :func:`fastnn.atomic.atomic_write` (readers see
+    the old file or the new one, never half of one), creating its folder and keeping an
+    existing file's mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-    else:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    data = content.encode("utf-8") if isinstance(content, str) else content
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    mode = path.stat().st_mode & 0o777 if path.exists() else None
+    with atomic_write(path, "wb", permissions=mode) as fh:
+        fh.write(content.encode("utf-8") if isinstance(content, str) else content)
 
 
 def splice(text: str, section: str, where: str, markers: tuple[str, str] = (START, END)) -> str:

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import InvalidParameterError
+from fastnn.validation import check_y, choice_error
 
 __all__ = [
     "ClassReport",
@@ -27,20 +28,6 @@ __all__ = [
     "format_confusion_matrix",
     "format_report",
 ]
-
-
-def _labels(name: str, y: npt.ArrayLike, n_classes: int) -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.ndim != 1 or arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        raise InvalidParameterError(
-            f"the '{name}' parameter must be a 1-D integer array; got {arr.dtype} {arr.shape}"
-        )
-    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise InvalidParameterError(
-            f"the '{name}' parameter must hold labels in [0, {n_classes - 1}]; got values from "
-            f"{arr.min()} to {arr.max()}"
-        )
-    return arr.astype(np.int64, copy=False)
 
 
 def loss_and_accuracy(proba: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -86,8 +73,8 @@ def confusion_matrix(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, n_classes: in
     """
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
         raise InvalidParameterError(f"the 'n_classes' parameter must be a positive int; got {n_classes!r}")
-    t = _labels("y_true", y_true, n_classes)
-    p = _labels("y_pred", y_pred, n_classes)
+    t = check_y(y_true, None, n_classes, "y_true")
+    p = check_y(y_pred, None, n_classes, "y_pred")
     if t.shape != p.shape:
         raise InvalidParameterError(f"y_true and y_pred must have the same length; got {t.size} and {p.size}")
     counts = np.bincount(t * n_classes + p, minlength=n_classes * n_classes)
@@ -129,9 +116,7 @@ class ClassReport:
         elif kind == "weighted":
             w = self.support / self.support.sum() if self.support.sum() else np.zeros(len(self.support))
         else:
-            raise InvalidParameterError(
-                f"the 'kind' parameter must be one of ['macro', 'weighted']; got {kind!r}"
-            )
+            raise choice_error("kind", ["macro", "weighted"], kind)
         return {
             "precision": float(w @ self.precision),
             "recall": float(w @ self.recall),

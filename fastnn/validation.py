@@ -11,11 +11,18 @@ import math
 import numbers
 import os
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
-from fastnn.errors import InvalidParameterError
+from fastnn.errors import DataError, FastnnError, InvalidParameterError
+
+
+def choice_error(name: str, choices: Iterable[object], value: object) -> InvalidParameterError:
+    """fastnn's one wording for a value outside a fixed set: ``the 'NAME' parameter must
+    be one of [...]; got VALUE`` (choices in the order given: pass them sorted)."""
+    return InvalidParameterError(f"the '{name}' parameter must be one of {list(choices)}; got {value!r}")
 
 
 def check_positive_int(name: str, value: object) -> int:
@@ -44,9 +51,7 @@ def check_dtype(dtype: object) -> np.dtype:
         dt = None
     # `None in (float32, float64)` is True in NumPy, so test for None first.
     if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise InvalidParameterError(
-            f"the 'dtype' parameter must be one of ['float32', 'float64']; got {dtype!r}"
-        )
+        raise choice_error("dtype", ["float32", "float64"], dtype)
     return dt
 
 
@@ -63,7 +68,11 @@ def check_X(X: object, n_features: int, dtype: np.dtype, name: str = "X") -> np.
     if np.issubdtype(arr.dtype, np.complexfloating):
         raise InvalidParameterError(f"the '{name}' parameter must be real; got dtype {arr.dtype}")
     if arr.ndim != 2:
-        hint = " (flatten images to (n, 784), e.g. X.reshape(len(X), -1))" if arr.ndim == 3 else ""
+        hint = (
+            f" (flatten images to (n, {arr.shape[1] * arr.shape[2]}), e.g. X.reshape(len(X), -1))"
+            if arr.ndim == 3
+            else ""
+        )
         raise InvalidParameterError(
             f"the '{name}' parameter must be a 2-D array (n_samples, {n_features}); "
             f"got shape {arr.shape}{hint}"
@@ -101,39 +110,55 @@ def _finite_cast(arr: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
     return out
 
 
-def check_y(y: object, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
-    """Integer class labels in ``[0, n_classes)``, one per sample, returned as int64."""
-    arr = np.asarray(y)
-    if arr.ndim == 2 and arr.shape[0] == n_samples and arr.shape[1] == n_classes:
-        raise InvalidParameterError(
-            f"the '{name}' parameter must hold integer class labels, shape ({n_samples},); "
+def check_y(
+    y: object, n_samples: int | None, n_classes: int, name: str = "y", *, in_file: str | None = None
+) -> npt.NDArray[np.int64]:
+    """Class labels in ``[0, n_classes)``, one per sample, returned as int64: fastnn's one
+    label check, for arguments (``fit``, metrics, ``one_hot``) and data files alike.
+
+    Integer dtypes are taken as they are; floats only when every value is finite and
+    whole (``3.0``). ``n_samples`` None skips the length check (the caller compares
+    lengths in its own words). Errors name ``name``: the argument ("the 'y' parameter",
+    InvalidParameterError) or, with ``in_file``, the file and ``name`` in it
+    (DataError; ``name`` "" for a file that holds only the labels).
+    """
+    error: type[FastnnError] = InvalidParameterError if in_file is None else DataError
+    if in_file is None:
+        subject = f"the '{name}' parameter"
+    else:
+        subject = f"{in_file}: {name}" if name else in_file
+    try:
+        arr = np.asarray(y)
+    except (TypeError, ValueError) as exc:
+        raise error(f"{subject} must hold integer class labels; {exc}") from None
+    if arr.ndim == 2 and arr.shape[1] == n_classes and arr.shape[0] == (n_samples or arr.shape[0]):
+        raise error(
+            f"{subject} must hold integer class labels, shape ({arr.shape[0]},); "
             f"got a one-hot array of shape {arr.shape} (use y.argmax(axis=1))"
         )
     if arr.ndim != 1:
-        raise InvalidParameterError(
-            f"the '{name}' parameter must be 1-D with one label per sample; got shape {arr.shape}"
-        )
-    if arr.shape[0] != n_samples:
-        raise InvalidParameterError(
-            f"the '{name}' parameter must have one label per sample ({n_samples}); got {arr.shape[0]}"
-        )
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-        if (
-            np.issubdtype(arr.dtype, np.floating)
-            and np.all(np.isfinite(arr))
-            and np.all(arr == np.round(arr))
-        ):
-            arr = arr.astype(np.int64)
-        else:
-            raise InvalidParameterError(
-                f"the '{name}' parameter must hold integer class labels; got dtype {arr.dtype}"
-            )
+        raise error(f"{subject} must be 1-D with one label per sample; got shape {arr.shape}")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise error(f"{subject} must have one label per sample ({n_samples}); got {arr.shape[0]}")
+    whole = np.issubdtype(arr.dtype, np.integer) and arr.dtype != bool
+    if np.issubdtype(arr.dtype, np.floating):
+        with np.errstate(invalid="ignore"):
+            whole = bool(np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)))
+    if not whole:
+        raise error(f"{subject} must hold integer class labels; got dtype {arr.dtype}")
+    # Compare before casting: a huge float or uint64 label must not wrap into range.
     if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise InvalidParameterError(
-            f"the '{name}' parameter must hold labels in [0, {n_classes - 1}] (the output layer "
-            f"has {n_classes} units); got values from {arr.min()} to {arr.max()}"
+        first = int(np.flatnonzero((arr < 0) | (arr >= n_classes))[0])
+        raise error(
+            f"{subject} must hold labels in [0, {n_classes - 1}] ({n_classes} classes); got values "
+            f"from {_number(arr.min())} to {_number(arr.max())} (index {first} is {_number(arr[first])})"
         )
     return np.ascontiguousarray(arr, dtype=np.int64)
+
+
+def _number(value: np.generic) -> str:
+    """A label for a message: exact for integers (uint64 included), short for floats."""
+    return str(value) if isinstance(value, np.integer) else f"{float(value):g}"
 
 
 def check_targets(y: object, n_samples: int, n_outputs: int, dtype: np.dtype, name: str = "y") -> np.ndarray:

@@ -360,7 +360,9 @@ def test_idx_count_mismatch_label_range_and_image_size(tmp_path, digits):
     bad_labels[3] = 10
     directory = write_idx_dir(tmp_path / "b", images, bad_labels)
     with pytest.raises(
-        DataError, match=r"t10k-labels-idx1-ubyte.gz: labels\[3\] is 10, expected a label 0..9"
+        DataError,
+        match=r"t10k-labels-idx1-ubyte.gz must hold labels in \[0, 9\] \(10 classes\); "
+        r"got values from 0 to 10 \(index 3 is 10\)",
     ):
         load_idx_dir(directory)
     directory = write_idx_dir(tmp_path / "c", images, labels)

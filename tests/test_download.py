@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import socket
 import subprocess
@@ -66,7 +67,8 @@ TRAIN = NAMES[0]
 
 class Server(ThreadingHTTPServer):
     """Routes: URL path -> bytes (200), an int (that status), ("truncate", body),
-    ("hang", None) (no response) or ("hang_body", body) (half the body, then nothing)."""
+    ("hang", None) (no response), ("hang_body", body) (half the body, then nothing) or
+    ("slow", body) (half the body, the rest half a second later)."""
 
     def __init__(self) -> None:
         super().__init__(("127.0.0.1", 0), Handler)
@@ -112,6 +114,10 @@ class Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(body[: len(body) // 2])
         self.wfile.flush()
+        if kind == "slow":  # the rest a moment later: downloads started together overlap
+            time.sleep(0.5)
+            self.wfile.write(body[len(body) // 2 :])
+            return
         if kind == "hang_body":
             self.server.release.wait(HANG_SECONDS)
         self.close_connection = True  # "truncate": close before Content-Length bytes
@@ -298,6 +304,53 @@ def test_stale_part_files_are_ignored_and_old_ones_removed(server, tmp_path):
     assert recent.exists()  # could be a live download's: left alone, never read
     recent.unlink()
     assert_verified_cache(cache)
+
+
+_DOWNLOADER = """
+import json, sys
+from fastnn.data.download import MnistFile, download_mnist
+specs = [MnistFile(*spec) for spec in json.loads(sys.argv[3])]
+download_mnist(sys.argv[1], mirrors=[sys.argv[2]], files=specs, progress=False)
+"""
+
+
+def start_download(cache: Path, mirror: str, specs=SPECS) -> subprocess.Popen:
+    """``download_mnist`` in a process of its own (no proxies: the server is on 127.0.0.1)."""
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and not k.startswith("FASTNN_")}
+    env["no_proxy"] = env["NO_PROXY"] = "*"
+    args = json.dumps([[s.name, s.sha256, s.raw_sha256, s.raw_size, s.size] for s in specs])
+    return subprocess.Popen([sys.executable, "-c", _DOWNLOADER, str(cache), mirror, args], env=env)
+
+
+def test_a_killed_download_leaves_a_part_the_next_download_removes(server, tmp_path):
+    cache = tmp_path / "c"
+    cache.mkdir()
+    proc = start_download(cache, server.serve("stuck", {TRAIN: ("hang_body", GZ[TRAIN])}), SPECS[:1])
+    give_up = time.monotonic() + 30
+    while not list(cache.glob("*.part")) and time.monotonic() < give_up and proc.poll() is None:
+        time.sleep(0.02)
+    proc.kill()  # kill -9 in the middle of the file: nothing of ours runs to clean up
+    proc.wait()
+    (part,) = cache.glob("*.part")
+    assert part.name.startswith(f".{TRAIN}.{proc.pid}.")  # fastnn.atomic's naming: it has the PID
+    live = cache / f".{TRAIN}.{os.getpid()}.abcd1234.part"  # a download this process is running
+    live.write_bytes(b"x")
+    minutes_ago = time.time() - 120
+    for stale in (part, live):
+        os.utime(stale, (minutes_ago, minutes_ago))
+    fetch(cache, [server.serve("a")])
+    assert not part.exists()  # its process is gone and nobody wrote to it for a while
+    assert live.exists()
+    live.unlink()
+    assert_verified_cache(cache)
+
+
+def test_two_processes_download_into_one_cache_at_once(server, tmp_path):
+    cache = tmp_path / "c"
+    mirror = server.serve("slow", {name: ("slow", body) for name, body in GZ.items()})
+    procs = [start_download(cache, mirror) for _ in range(2)]
+    assert [proc.wait(60) for proc in procs] == [0, 0]
+    assert_verified_cache(cache)  # every file whole and verified, no part file left
 
 
 def test_corrupt_cached_file_is_detected_and_downloaded_again(server, tmp_path):

@@ -32,6 +32,7 @@ from benchmarks.race.recipes import RECIPES
 from benchmarks.race.runner import RaceConfig, run_race
 from benchmarks.report import readme_link, splice, write_atomic
 from fastnn.cli.common import error, nonnegative_float, nonnegative_int, positive_int
+from fastnn.data.cache import ENV_DATA_DIR
 from fastnn.errors import FastnnError
 
 DEFAULT_TARGET = 0.98
@@ -187,7 +188,8 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _command(argv: list[str]) -> str:
-    env = f"FASTNN_DATA={shlex.quote(os.environ['FASTNN_DATA'])} " if os.environ.get("FASTNN_DATA") else ""
+    data_dir = os.environ.get(ENV_DATA_DIR)
+    env = f"{ENV_DATA_DIR}={shlex.quote(data_dir)} " if data_dir else ""
     return env + shlex.join(["python", "-m", "benchmarks.race", *argv])
 
 

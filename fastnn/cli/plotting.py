@@ -29,7 +29,7 @@ import numpy as np
 from fastnn.atomic import atomic_write
 from fastnn.data import scale_pixels
 from fastnn.data.images import optional_import
-from fastnn.data.mnist_format import IMAGE_SIDE
+from fastnn.data.mnist_format import IMAGE_SIDE, N_PIXELS
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.metrics import confusion_matrix
 from fastnn.model import MLP, EpochRecord
@@ -266,8 +266,10 @@ def write_plots(
         ``directory`` cannot be created or written.
     """
     optional_import("matplotlib", "plots", "writing plots")
-    if model.layer_sizes[0] != 784:
-        raise InvalidParameterError(f"plots need a model of 28x28 = 784 inputs; got {model.layer_sizes[0]}")
+    if model.layer_sizes[0] != N_PIXELS:
+        raise InvalidParameterError(
+            f"plots need a model of {IMAGE_SIDE}x{IMAGE_SIDE} = {N_PIXELS} inputs; got {model.layer_sizes[0]}"
+        )
     out = Path(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from fastnn.cli.inputs import (
     split_name,
     warning,
 )
-from fastnn.data import scale_pixels
+from fastnn.data import N_CLASSES, scale_pixels
 from fastnn.data.images import SIDE, ImageWarning, MissingDependencyError, load_digit
 from fastnn.errors import FastnnError, InvalidParameterError
 
@@ -89,10 +89,12 @@ def _record(
 
 
 def top_k(text: str) -> int:
-    """argparse type: 1..10."""
+    """argparse type: 1..N_CLASSES."""
     value = cli.positive_int(text)
-    if value > 10:
-        raise argparse.ArgumentTypeError(f"must be between 1 and 10 (there are 10 digits); got {text!r}")
+    if value > N_CLASSES:
+        raise argparse.ArgumentTypeError(
+            f"must be between 1 and {N_CLASSES} (there are {N_CLASSES} classes); got {text!r}"
+        )
     return value
 
 
@@ -137,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         type=top_k,
         default=None,
-        help="print only the K most probable digits (default: all 10 probabilities)",
+        help=f"print only the K most probable digits (default: all {N_CLASSES} probabilities)",
     )
     out.add_argument(
         "--show", action="store_true", help="also draw each IMAGE as the network sees it (28x28 ASCII art)"

@@ -2,7 +2,7 @@
 
 Each entry says where its four IDX gz files come from, how they are verified and
 what its ten classes are called. :func:`download_dataset` fetches one into its own
-verified cache (the machinery of :mod:`fastnn.data.download`: mirrors tried in order, a
+verified cache (the machinery of :mod:`fastnn.data.fetch`: mirrors tried in order, a
 file is given its final name only once verified, offline errors say how to get the
 files by hand); ``fastnn.data.load_dataset(NAME)`` / ``--data NAME`` calls it.
 
@@ -49,8 +49,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fastnn.data.download as dl
-from fastnn.data.download import MnistFile
-from fastnn.errors import InvalidParameterError
+from fastnn.data.cache import ENV_DATA_DIR, default_cache_dir
+from fastnn.data.fetch import DEFAULT_TIMEOUT, check_files, check_mirrors, download_verified
+from fastnn.data.mnist_format import IDX_FILES, IDX_SIZES
+from fastnn.data.verify import MnistFile, verified_dir
+from fastnn.validation import choice_error
 
 __all__ = [
     "DATASETS",
@@ -61,22 +64,12 @@ __all__ = [
     "get_dataset",
 ]
 
-_TRAIN_IMAGES, _TEST_IMAGES = 16 + 60_000 * 28 * 28, 16 + 10_000 * 28 * 28
-_TRAIN_LABELS, _TEST_LABELS = 8 + 60_000, 8 + 10_000
-
 
 def _md5_files(md5s: tuple[str, str, str, str], sizes: tuple[int, int, int, int]) -> tuple[MnistFile, ...]:
     """The four standard files, pinned by published MD5 and exact size (no SHA-256 published)."""
-    names = (
-        "train-images-idx3-ubyte.gz",
-        "train-labels-idx1-ubyte.gz",
-        "t10k-images-idx3-ubyte.gz",
-        "t10k-labels-idx1-ubyte.gz",
-    )
-    raw_sizes = (_TRAIN_IMAGES, _TRAIN_LABELS, _TEST_IMAGES, _TEST_LABELS)
     return tuple(
-        MnistFile(name, None, None, raw, size, md5)
-        for name, md5, raw, size in zip(names, md5s, raw_sizes, sizes, strict=True)
+        MnistFile(f"{IDX_FILES[field]}.gz", None, None, IDX_SIZES[field], size, md5)
+        for field, md5, size in zip(IDX_FILES, md5s, sizes, strict=True)
     )
 
 
@@ -159,9 +152,7 @@ def get_dataset(name: str) -> Dataset:
     """The registry entry for ``name`` (case and surrounding spaces ignored)."""
     key = name.strip().lower() if isinstance(name, str) else name
     if key not in DATASETS:
-        raise InvalidParameterError(
-            f"the 'dataset' parameter must be one of {sorted(DATASETS)}; got {name!r}"
-        )
+        raise choice_error("dataset", sorted(DATASETS), name)
     return DATASETS[key]
 
 
@@ -169,9 +160,9 @@ def dataset_cache_dir(name: str) -> Path:
     """Where ``name`` is cached (see the module docstring); nothing is created."""
     ds = get_dataset(name)
     if ds.name == "mnist":
-        return dl.default_cache_dir()
-    env = os.environ.get(dl.ENV_DATA_DIR, "")
-    base = Path(env).expanduser() if env else dl.default_cache_dir().parent
+        return default_cache_dir()
+    env = os.environ.get(ENV_DATA_DIR, "")
+    base = Path(env).expanduser() if env else default_cache_dir().parent
     return base / ds.name
 
 
@@ -180,7 +171,7 @@ def cached_dataset_dir(name: str) -> Path | None:
     ds = get_dataset(name)
     if ds.name == "mnist":
         return dl.cached_mnist_dir()
-    return dl.verified_dir(dataset_cache_dir(ds.name), ds.files)
+    return verified_dir(dataset_cache_dir(ds.name), ds.files)
 
 
 def download_dataset(
@@ -188,7 +179,7 @@ def download_dataset(
     cache_dir: str | os.PathLike[str] | None = None,
     mirrors: list[str] | tuple[str, ...] | None = None,
     files: tuple[MnistFile, ...] | list[MnistFile] | None = None,
-    timeout: float | tuple[float, float] = dl.DEFAULT_TIMEOUT,
+    timeout: float | tuple[float, float] = DEFAULT_TIMEOUT,
     progress: bool | None = None,
 ) -> Path:
     """Make sure data set ``name`` is in its cache, verified; download what is missing.
@@ -200,7 +191,7 @@ def download_dataset(
     ds = get_dataset(name)
     if ds.name == "mnist":  # its own function, which reads MNIST_FILES and MIRRORS when called
         return dl.download_mnist(cache_dir, mirrors, files, timeout, progress)
-    specs = dl.check_files(files, ds.files)
-    urls = dl.check_mirrors(mirrors, ds.mirrors, ds.env_mirrors)
+    specs = check_files(files, ds.files)
+    urls = check_mirrors(mirrors, ds.mirrors, ds.env_mirrors)
     directory = Path(cache_dir).expanduser() if cache_dir is not None else dataset_cache_dir(ds.name)
-    return dl.download_verified(directory, specs, urls, timeout, progress, ds.title, ds.env_mirrors)
+    return download_verified(directory, specs, urls, ds.title, ds.env_mirrors, timeout, progress)

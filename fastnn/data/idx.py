@@ -28,9 +28,10 @@ from typing import IO
 import numpy as np
 import numpy.typing as npt
 
-from fastnn.errors import DataError, InvalidParameterError
+from fastnn.errors import DataError
 from fastnn.npz import DEFLATE_MAX_RATIO
 from fastnn.paths import check_input_file
+from fastnn.validation import choice_error
 
 GZIP_MAGIC = b"\x1f\x8b"
 LABELS_MAGIC = 0x00000801
@@ -124,7 +125,7 @@ def read_idx(path: str | os.PathLike[str], *, ndim: int | None = None) -> npt.ND
         after the payload, corrupt gzip data, or an unreadable or missing file.
     """
     if ndim is not None and ndim not in _KINDS:
-        raise InvalidParameterError(f"the 'ndim' parameter must be an int among [1, 3] or None; got {ndim!r}")
+        raise choice_error("ndim", [*sorted(_KINDS), None], ndim)
     name = os.fspath(path)
     with open_maybe_gzip(name) as (fh, capacity):
         head = read_at_most(fh, 4)

@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import numpy.typing as npt
 
-from fastnn.data.loaders import MnistData
+from fastnn.data.mnist_data import MnistData
 from fastnn.data.mnist_format import IMAGE_SIDE, N_PIXELS
 from fastnn.errors import DataError, InvalidParameterError
 

@@ -35,6 +35,7 @@ from fastnn.data.mnist_format import IMAGE_SIDE, N_CLASSES, N_PIXELS
 from fastnn.errors import DataError
 from fastnn.npz import NPZ_READ_ERRORS, read_npy_member
 from fastnn.paths import check_input_file
+from fastnn.validation import check_y
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 #: A CSV larger than this is refused as soon as the reader gets there (the parsed
@@ -45,18 +46,8 @@ MAX_CSV_LINE = 1 << 16
 CSV_BATCH_LINES = 8192
 # A line np.loadtxt(dtype=uint8) accepts: 785 integers 0..255 (labels are checked later).
 _BYTE = r"[ \t]*\+?0*(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])[ \t]*"
-_ROW_OK = re.compile(rf"{_BYTE}(?:,{_BYTE}){{784}}\r?")
+_ROW_OK = re.compile(rf"{_BYTE}(?:,{_BYTE}){{{N_PIXELS}}}\r?")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def check_labels(where: str, key: str, labels: np.ndarray) -> npt.NDArray[np.int64]:
-    """Integer labels 0..9 as int64, or DataError naming ``where`` and ``key``."""
-    if labels.dtype == bool or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{where}: {key} must be integers 0..9; got dtype {labels.dtype}")
-    bad = np.flatnonzero((labels < 0) | (labels >= N_CLASSES))
-    if bad.size:
-        raise DataError(f"{where}: {key}[{bad[0]}] is {labels[bad[0]]}, expected a label 0..9")
-    return labels.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- CSV
@@ -95,7 +86,7 @@ def _explain_line(name: str, number: int, line: str, label_col: int) -> DataErro
             f"(a label and {N_PIXELS} pixels)"
         )
     for column, field in enumerate(fields, start=1):
-        what, top = ("label", 9) if column - 1 == label_col else ("pixel", 255)
+        what, top = ("label", N_CLASSES - 1) if column - 1 == label_col else ("pixel", 255)
         cell = field.strip()
         if not _INTEGER.fullmatch(cell):
             return DataError(
@@ -127,7 +118,7 @@ def _parse_batch(name: str, batch: list[tuple[int, str]], label_col: int) -> np.
     if bad.size:
         raise DataError(
             f"{name}: line {batch[bad[0]][0]}, column {label_col + 1}: label "
-            f"{table[bad[0], label_col]} out of range 0..9"
+            f"{table[bad[0], label_col]} out of range 0..{N_CLASSES - 1}"
         )
     return table
 
@@ -260,10 +251,8 @@ def read_npz_arrays(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for part in ("train", "test"):
         x = _npz_images(name, f"x_{part}", raw[f"x_{part}"], unit_range)
-        y = raw[f"y_{part}"]
-        if y.ndim != 1:
-            raise DataError(f"{name}: 'y_{part}' has shape {y.shape}, expected (n,)")
+        y = check_y(raw[f"y_{part}"], None, N_CLASSES, f"'y_{part}'", in_file=name)
         if len(x) != len(y):
             raise DataError(f"{name}: 'x_{part}' has {len(x):,} images but 'y_{part}' has {len(y):,} labels")
-        out[f"x_{part}"], out[f"y_{part}"] = x, check_labels(name, f"'y_{part}'", y)
+        out[f"x_{part}"], out[f"y_{part}"] = x, y
     return out

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from fastnn.atomic import atomic_write
-from fastnn.data.mnist_format import N_PIXELS
+from fastnn.data.mnist_format import N_CLASSES, N_PIXELS
 from fastnn.errors import DataError, FastnnError
 
 SOURCE_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
@@ -73,25 +73,24 @@ def parse_source(csv_gz: bytes, name: str = "mnist_5k.csv.gz") -> tuple[np.ndarr
         raise DataError(f"{name}: {table.shape[1]} columns, expected {N_PIXELS + 1} (pixels, then label)")
     images = np.ascontiguousarray(table[:, :N_PIXELS])
     labels = np.ascontiguousarray(table[:, N_PIXELS])
-    counts = np.bincount(labels, minlength=10)
-    if len(counts) != 10 or not np.all(counts == N_PER_CLASS):
-        raise DataError(f"{name}: class counts {counts.tolist()}, expected {N_PER_CLASS} of each digit 0-9")
+    counts = np.bincount(labels, minlength=N_CLASSES)
+    if len(counts) != N_CLASSES or not np.all(counts == N_PER_CLASS):
+        raise DataError(
+            f"{name}: class counts {counts.tolist()}, expected {N_PER_CLASS} of each digit 0-{N_CLASSES - 1}"
+        )
     return images, labels
 
 
 def write_npz(path: str | os.PathLike[str], images: np.ndarray, labels: np.ndarray) -> None:
     """Write ``images`` and ``labels`` as a compressed npz, atomically and reproducibly."""
-    with atomic_write(path) as fh, zipfile.ZipFile(fh, "w") as zf:
+    # Package data: readable by all whatever the umask, writable by its owner only.
+    with atomic_write(path, permissions=0o644) as fh, zipfile.ZipFile(fh, "w") as zf:
         for key, arr in (("images", images), ("labels", labels)):
             buf = io.BytesIO()
             np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
             info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_EPOCH)
             info.external_attr = 0o644 << 16
             zf.writestr(info, buf.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-    # atomic_write's temporary file is private (mkstemp: 0600); package data must be readable.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o644 & ~umask)
 
 
 def rebuild(
