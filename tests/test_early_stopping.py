@@ -17,7 +17,7 @@ import math
 import numpy as np
 import pytest
 
-from fastnn import MLP
+from fastnn import MLP, early_stopping
 from fastnn.backends import backend_names
 from fastnn.early_stopping import EarlyStopping, params_sha256
 from fastnn.errors import DataError, InvalidParameterError
@@ -98,6 +98,21 @@ def test_the_state_is_json_and_keeps_the_keys_older_checkpoints_have(tiny_data):
     assert state["best_sha256"] == params_sha256(stopper.best_params)
     again = EarlyStopping.from_state(state, stopper.best_params)
     assert again.state() == stopper.state() and again.restore_best
+
+
+def test_early_stop_state_hashes_the_best_weights_once_per_best_epoch(monkeypatch):
+    """Checkpoints store the best weights' SHA-256 every epoch; it is computed only when
+    a new best epoch is recorded, not on every write."""
+    calls = []
+    real = early_stopping.params_sha256
+    monkeypatch.setattr(early_stopping, "params_sha256", lambda data: calls.append(1) or real(data))
+    stop = EarlyStopping(patience=10, monitor="loss", tol=0.0)
+    weights = np.arange(6, dtype=np.float32)
+    for epoch, loss in enumerate([1.0, 0.5, 0.6, 0.7, 0.4, 0.8], start=1):
+        stop.update(loss, epoch, weights + epoch)
+        state = stop.state()
+        assert state["best_sha256"] == real(stop.best_params)
+    assert len(calls) == 3  # one per new best epoch (1, 2 and 5), not one per checkpoint
 
 
 def test_a_state_without_its_rule_is_refused_naming_what_is_missing():

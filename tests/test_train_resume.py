@@ -331,20 +331,3 @@ def test_checkpoint_directory_is_checked_before_training(capsys, tmp_path):
     target = tmp_path / "missing" / "c.npz"
     _, err = run(capsys, [*SMALL, "--checkpoint", str(target)], code=2)
     assert "--checkpoint" in err and str(target.parent) in err
-
-
-def test_early_stop_state_hashes_the_best_weights_once_per_best_epoch(monkeypatch):
-    """Checkpoints store the best weights' SHA-256 every epoch; it is computed only when
-    a new best epoch is recorded, not on every write."""
-    from fastnn import early_stopping
-
-    calls = []
-    real = early_stopping.params_sha256
-    monkeypatch.setattr(early_stopping, "params_sha256", lambda data: calls.append(1) or real(data))
-    stop = early_stopping.EarlyStopping(patience=10, monitor="loss", tol=0.0)
-    weights = np.arange(6, dtype=np.float32)
-    for epoch, loss in enumerate([1.0, 0.5, 0.6, 0.7, 0.4, 0.8], start=1):
-        stop.update(loss, epoch, weights + epoch)
-        state = stop.state()
-        assert state["best_sha256"] == real(stop.best_params)
-    assert len(calls) == 3  # one per new best epoch (1, 2 and 5), not one per checkpoint
