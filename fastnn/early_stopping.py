@@ -63,11 +63,13 @@ def check_patience(patience: object) -> int:
     return int(patience)
 
 
-def check_monitor(monitor: object) -> str:
-    """One of :data:`MONITORS`."""
+def check_monitor(monitor: object, none_allowed: bool = False) -> str:
+    """One of :data:`MONITORS` (``none_allowed``: the message says None is allowed too,
+    as where fit picks the default)."""
     if not isinstance(monitor, str) or monitor not in MONITORS:
         raise InvalidParameterError(
-            f"the 'monitor' parameter must be one of {sorted(MONITORS)}; got {monitor!r}"
+            f"the 'monitor' parameter must be one of {sorted(MONITORS)}{' or None' if none_allowed else ''}; "
+            f"got {monitor!r}"
         )
     return monitor
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from fastnn.early_stopping import MONITORS, EarlyStopping, check_patience, default_monitor
+from fastnn.early_stopping import EarlyStopping, check_monitor, check_patience, default_monitor
 from fastnn.errors import InvalidParameterError
 from fastnn.optim import OptimizerConfig
 from fastnn.schedule import LR_SCHEDULES, lr_at
@@ -81,7 +81,7 @@ class FitConfig:
     optimizer_config: OptimizerConfig = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        put = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
+        put = self._put
         put("epochs", check_positive_int("epochs", self.epochs))
         put("batch_size", check_optional_positive_int("batch_size", self.batch_size))
         put(
@@ -108,10 +108,8 @@ class FitConfig:
             "total_epochs",
             check_positive_int("total_epochs", self.total_epochs) if self.total_epochs else None,
         )
-        if self.monitor is not None and (not isinstance(self.monitor, str) or self.monitor not in MONITORS):
-            raise InvalidParameterError(
-                f"the 'monitor' parameter must be one of {sorted(MONITORS)} or None; got {self.monitor!r}"
-            )
+        if self.monitor is not None:
+            check_monitor(self.monitor, none_allowed=True)
         put("tol", check_real("tol", self.tol, low=0.0))
         stopper = self.early_stopping
         if isinstance(stopper, EarlyStopping):
@@ -123,6 +121,10 @@ class FitConfig:
                 )
         elif stopper is not None:
             put("early_stopping", check_patience(stopper))
+
+    def _put(self, name: str, value: Any) -> None:
+        """Store a checked (normalised) value in this frozen instance."""
+        object.__setattr__(self, name, value)
 
     @classmethod
     def of_fit(cls, config: Any, options: dict[str, Any]) -> FitConfig:

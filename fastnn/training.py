@@ -98,6 +98,15 @@ def train(
         validation = (Xv, model._check_targets(yv, Xv.shape[0], name="validation y"))
     run_length = config.run_length(model.epochs_trained)
     stopper = config.stopper(validation is not None, model.is_regressor)
+    if (
+        stopper is not None
+        and stopper.best_params is not None
+        and stopper.best_params.shape != (model.params.data.shape)
+    ):
+        raise InvalidParameterError(
+            f"the 'early_stopping' object holds best weights of shape {stopper.best_params.shape}; this "
+            f"model has {model.params.data.shape[0]} parameters (was the state from another network?)"
+        )
     model.best_epoch = None
     opt = config.optimizer_config
     if model.optimizer_state is None or model.optimizer_state.name != opt.name:

@@ -199,6 +199,19 @@ def test_a_stopped_state_trains_no_more_and_restores_the_best_weights(tiny_data)
     assert np.array_equal(model.params.data, before) and model.best_epoch == 2
 
 
+def test_a_state_of_another_network_is_refused_before_any_epoch(tiny_data):
+    X, y, val = _split(tiny_data)
+    other = MLP([12, 4, 3], seed=0).params.data
+    stopper = EarlyStopping.from_state(_state(best_sha256=params_sha256(other))[0], other)
+    model = MLP(LAYERS, seed=0)
+    before = model.params.data.copy()
+    with pytest.raises(
+        InvalidParameterError, match=r"'early_stopping' object holds best weights of shape \(67,\)"
+    ):
+        model.fit(X, y, validation=val, early_stopping=stopper)
+    assert model.epochs_trained == 0 and np.array_equal(model.params.data, before)
+
+
 def test_restore_best_false_leaves_the_last_epoch_and_restore_puts_the_best_back(tiny_data):
     X, y, val = _split(tiny_data)
     kept = MLP(LAYERS, seed=0).fit(X, y, epochs=EPOCHS, validation=val, early_stopping=3, **RUN)
