@@ -114,8 +114,14 @@ class EarlyStopping:
         """Record epoch ``epoch``'s value (``params``: the weights after it); True: stop now."""
         sign = 1.0 if self.monitor == "val_accuracy" else -1.0  # larger is better after the sign
         if math.isnan(self.best) or sign * value > sign * self.best + self.tol:
-            self.best, self.best_epoch, self.waited = value, epoch, 0
-            self.best_params, self._sha256 = params.copy(), None
+            kept = params.copy()  # first, so an interrupt cannot leave a best epoch without weights
+            self.best_params, self._sha256, self.best, self.best_epoch, self.waited = (
+                kept,
+                None,
+                value,
+                epoch,
+                0,
+            )
         else:
             self.waited += 1
         self.stopped = self.waited >= self.patience

@@ -83,29 +83,19 @@ def train(
     when ``fit`` was called, so the first epoch's time includes these checks)."""
     if callback is not None and not callable(callback):
         raise InvalidParameterError(f"the 'callback' parameter must be callable or None; got {callback!r}")
-    X = check_X(X, model.layer_sizes[0], model.dtype)
-    y = model._check_targets(y, X.shape[0])
+    X, y, validation = _checked_data(model, X, y, validation)
     n = X.shape[0]
     bs = config.batch_size_for(n)
-    if validation is not None:
-        try:
-            Xv, yv = validation
-        except (TypeError, ValueError):
-            raise InvalidParameterError(
-                "the 'validation' parameter must be a pair (X_val, y_val) or None"
-            ) from None
-        Xv = check_X(Xv, model.layer_sizes[0], model.dtype, name="validation X")
-        validation = (Xv, model._check_targets(yv, Xv.shape[0], name="validation y"))
     run_length = config.run_length(model.epochs_trained)
     stopper = config.stopper(validation is not None, model.is_regressor)
     if (
         stopper is not None
         and stopper.best_params is not None
-        and stopper.best_params.shape != (model.params.data.shape)
+        and stopper.best_params.shape != (shape := model.params.data.shape)
     ):
         raise InvalidParameterError(
             f"the 'early_stopping' object holds best weights of shape {stopper.best_params.shape}; this "
-            f"model has {model.params.data.shape[0]} parameters (was the state from another network?)"
+            f"model's have shape {shape} (is its state from another network?)"
         )
     model.best_epoch = None
     opt = config.optimizer_config
@@ -152,6 +142,25 @@ def train(
                 break
     if stopper is not None and stopper.restore_best:
         stopper.restore(model)  # the best epoch's weights, as Keras' restore_best_weights
+
+
+def _checked_data(
+    model: MLP, X: Any, y: Any, validation: tuple[Any, Any] | None
+) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """X, y and the validation pair as the backend needs them (C-contiguous, the model's
+    dtype, labels int64), or InvalidParameterError naming the argument."""
+    X = check_X(X, model.layer_sizes[0], model.dtype)
+    y = model._check_targets(y, X.shape[0])
+    if validation is None:
+        return X, y, None
+    try:
+        Xv, yv = validation
+    except (TypeError, ValueError):
+        raise InvalidParameterError(
+            "the 'validation' parameter must be a pair (X_val, y_val) or None"
+        ) from None
+    Xv = check_X(Xv, model.layer_sizes[0], model.dtype, name="validation X")
+    return X, y, (Xv, model._check_targets(yv, Xv.shape[0], name="validation y"))
 
 
 def _epoch(
