@@ -6,6 +6,10 @@ Layer ``l`` has weights ``W[l]`` of shape ``(n_in, n_out)`` stored row-major at
 Numba kernels take ``data`` and ``offsets`` directly, so their signatures stay fixed
 whatever the depth, and optimiser state (velocity, Adam moments) is simply another
 buffer of the same layout.
+
+The checks of what a buffer is drawn for live here too, each in one place: the
+network's sizes and activations (:func:`check_network`) and the initialisation scheme
+(:func:`check_init`, called by :func:`init_params`).
 """
 
 from __future__ import annotations
