@@ -22,5 +22,5 @@ class InvalidParameterError(FastnnError, ValueError):
 
 
 class TrainingDivergedError(FastnnError, FloatingPointError):
-    """The loss became NaN, infinite or explosively large (``fastnn.model.diverged``), or the
+    """The loss became NaN, infinite or explosively large (``fastnn.training.diverged``), or the
     weights overflowed; the last good weights were kept."""

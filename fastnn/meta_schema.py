@@ -191,21 +191,3 @@ def check_checkpoint_meta(where: str, meta: dict[str, Any]) -> dict[str, Any]:
         "history": check_history(where, meta.get("history", [])),
         "train_config": config,
     }
-
-
-def check_early_stopping_state(where: str, state: Any) -> tuple[float | None, int, int, bool, str | None]:
-    """(best value, best epoch, epochs waited, stopped, best weights' SHA-256) of a checkpoint."""
-    ok = (
-        isinstance(state, dict)
-        and (state.get("best") is None or is_real(state.get("best")))
-        and is_int(state.get("best_epoch"))
-        and 0 <= state["best_epoch"] <= 2**53
-        and is_int(state.get("waited"))
-        and 0 <= state["waited"] <= 2**53
-        and isinstance(state.get("stopped"), bool)
-        and (state.get("best_sha256") is None or isinstance(state.get("best_sha256"), str))
-    )
-    if not ok:
-        raise DataError(f"{where}: invalid early-stopping state {_short(state)}")
-    best = None if state["best"] is None else float(state["best"])
-    return best, state["best_epoch"], state["waited"], state["stopped"], state["best_sha256"]

@@ -6,17 +6,23 @@ Layer ``l`` has weights ``W[l]`` of shape ``(n_in, n_out)`` stored row-major at
 Numba kernels take ``data`` and ``offsets`` directly, so their signatures stay fixed
 whatever the depth, and optimiser state (velocity, Adam moments) is simply another
 buffer of the same layout.
+
+The checks of what a buffer is drawn for live here too, each in one place: the
+network's sizes and activations (:func:`check_network`) and the initialisation scheme
+(:func:`check_init`, called by :func:`init_params`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastnn.activations import get_activation
+from fastnn.activations import HIDDEN_ACTIVATIONS, OUTPUT_LOSSES, get_activation
 from fastnn.errors import InvalidParameterError
+from fastnn.validation import check_positive_int
 
 INIT_SCHEMES: tuple[str, ...] = ("auto", "he", "glorot", "lecun", "fan_out")
 
@@ -93,6 +99,61 @@ class Params:
 
     def zeros_like(self) -> np.ndarray:
         return np.zeros_like(self.data)
+
+
+def check_network(
+    layer_sizes: Sequence[int], activations: Sequence[str] | str
+) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """(layer sizes, one activation name per weight layer) of a network ``MLP`` can build.
+
+    One activation name means every hidden layer uses it and the output is softmax.
+    InvalidParameterError naming ``layer_sizes`` or ``activations`` otherwise.
+    """
+    if isinstance(layer_sizes, np.ndarray) and layer_sizes.ndim == 1:
+        layer_sizes = layer_sizes.tolist()
+    if isinstance(layer_sizes, (str, bytes)) or not isinstance(layer_sizes, Sequence):
+        raise InvalidParameterError(
+            f"the 'layer_sizes' parameter must be a list of ints like [784, 128, 10]; got {layer_sizes!r}"
+        )
+    sizes = tuple(check_positive_int("layer_sizes", n) for n in layer_sizes)
+    if len(sizes) < 2:
+        raise InvalidParameterError(
+            f"the 'layer_sizes' parameter needs an input and an output size; got {list(layer_sizes)}"
+        )
+    n_layers = len(sizes) - 1
+    if not isinstance(activations, (str, Sequence)) or not all(
+        isinstance(a, str) for a in ([activations] if isinstance(activations, str) else activations)
+    ):
+        raise InvalidParameterError(
+            f"the 'activations' parameter must be an activation name or a list of names; got {activations!r}"
+        )
+    if isinstance(activations, str):
+        # One name: every hidden layer uses it, the output is softmax.
+        acts = [activations] * (n_layers - 1) + ["softmax"]
+    else:
+        acts = list(activations)
+    if len(acts) != n_layers:
+        raise InvalidParameterError(
+            f"the 'activations' parameter needs one name per weight layer ({n_layers} for "
+            f"layer_sizes {list(sizes)}); got {len(acts)}: {acts}"
+        )
+    names = tuple(get_activation(a).name for a in acts)
+    for i, name in enumerate(names[:-1]):
+        if get_activation(name).output_only:
+            raise InvalidParameterError(
+                f"activation {i} is {name!r}, which is only valid as the output layer; "
+                f"hidden layers take one of {list(HIDDEN_ACTIVATIONS)}"
+            )
+    if names[-1] not in OUTPUT_LOSSES:
+        raise InvalidParameterError(
+            f"the output activation must be 'softmax' (softmax cross-entropy, classification) or "
+            f"'identity' (squared error, regression); got {names[-1]!r}"
+        )
+    if names[-1] == "softmax" and sizes[-1] < 2:
+        raise InvalidParameterError(
+            f"the output layer needs at least 2 classes for softmax; got layer_sizes {list(sizes)}"
+        )
+    return sizes, names
 
 
 def check_init(init: object) -> str:

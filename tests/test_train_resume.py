@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,24 +112,84 @@ def test_a_new_total_changes_the_cosine_schedule_and_says_so(capsys, tmp_path):
     assert re.search(r"epoch 3/3 .* lr \d\.\d\de-\d\d ", out), out
 
 
-@pytest.mark.parametrize("stop_at", [1, 2], ids=["best-is-latest", "best-is-older"])
+def _run_record(metrics: Path) -> tuple[list[dict], dict]:
+    """A metrics JSON's history without wall times, and its early-stopping summary."""
+    data = json.loads(metrics.read_text())
+    times = ("seconds", "samples_per_second")
+    return [{k: v for k, v in r.items() if k not in times} for r in data["history"]], data["early_stopping"]
+
+
+@pytest.mark.parametrize("stop_at", [1, 2, 3], ids=["best-is-latest", "best-is-older", "already-stopped"])
 def test_early_stopping_state_survives_a_resume(capsys, tmp_path, stop_at):
-    """--tol 1 means no epoch after the first improves: stop after epoch 3, restore epoch 1."""
+    """--tol 1 means no epoch after the first improves: stop after epoch 3, restore epoch 1.
+    The resumed run ends with the same weights, best epoch and history."""
     common = [*SMALL, "--early-stopping", "2", "--tol", "1", "--epochs", "6"]
-    out, _ = run(capsys, [*common, "--save", str(tmp_path / "straight.npz")])
+    straight = [*common, "--save", str(tmp_path / "straight.npz"), "--metrics-json", str(tmp_path / "s.json")]
+    out, _ = run(capsys, straight)
     assert (
         "early stopping: no val_accuracy improvement > 1 in 2 epochs; stopped after epoch 3, "
         "restored the weights of epoch 1"
     ) in out
     ckpt = tmp_path / "c.npz"
     run(capsys, [*common, "--epochs", str(stop_at), "--checkpoint", str(ckpt)])
-    assert (tmp_path / "c.best.npz").exists() == (stop_at == 2)
-    out, _ = run(capsys, ["--resume", str(ckpt), "--epochs", "6", "--save", str(tmp_path / "resumed.npz")])
+    assert (tmp_path / "c.best.npz").exists() == (stop_at > 1)
+    resumed = ["--resume", str(ckpt), "--epochs", "6", "--save", str(tmp_path / "resumed.npz")]
+    out, _ = run(capsys, [*resumed, "--metrics-json", str(tmp_path / "r.json")])
     assert "stopped after epoch 3, restored the weights of epoch 1" in out
     assert np.array_equal(weights(tmp_path / "straight.npz"), weights(tmp_path / "resumed.npz"))
+    assert _run_record(tmp_path / "r.json") == _run_record(tmp_path / "s.json")
+    assert _run_record(tmp_path / "r.json")[1]["best_epoch"] == 1
     out, _ = run(capsys, ["--resume", str(ckpt)])  # finished: nothing left to train
     assert "early stopping already ended this run after epoch 3; evaluating" in out
     assert "test accuracy" in out and "epoch 4" not in out
+
+
+def test_a_checkpoint_from_before_the_state_held_its_rule_resumes(capsys, tmp_path):
+    """Checkpoints written before the early-stopping state held patience, monitor and tol
+    (only best, best_epoch, waited, stopped, best_sha256) take them from the stored options."""
+    common = [*SMALL, "--early-stopping", "2", "--tol", "1", "--epochs", "6"]
+    run(capsys, [*common, "--save", str(tmp_path / "straight.npz")])
+    ckpt = tmp_path / "c.npz"
+    run(capsys, [*common, "--epochs", "2", "--checkpoint", str(ckpt)])
+    model, config = load_checkpoint(ckpt)
+    state = config["early_stopping_state"]
+    assert {"patience", "monitor", "tol"} <= set(state)
+    config["early_stopping_state"] = {
+        k: state[k] for k in ("best", "best_epoch", "waited", "stopped", "best_sha256")
+    }
+    save_checkpoint(model, ckpt, config)
+    out, _ = run(capsys, ["--resume", str(ckpt), "--epochs", "6", "--save", str(tmp_path / "resumed.npz")])
+    assert "stopped after epoch 3, restored the weights of epoch 1" in out
+    assert np.array_equal(weights(tmp_path / "straight.npz"), weights(tmp_path / "resumed.npz"))
+
+
+def test_python_m_fastnn_train_resumes_early_stopping_to_the_same_end(tmp_path):
+    """The same through the documented command, each leg its own process."""
+    common = [*SMALL, "--backend", "numpy", "--early-stopping", "2", "--tol", "1", "--epochs", "6", "--quiet"]
+
+    def train(*argv: str) -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "fastnn.train", *common, *argv],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+
+    ckpt = tmp_path / "c.npz"
+    train("--save", str(tmp_path / "straight.npz"), "--metrics-json", str(tmp_path / "s.json"))
+    train("--epochs", "2", "--checkpoint", str(ckpt))
+    train(
+        "--resume",
+        str(ckpt),
+        "--save",
+        str(tmp_path / "resumed.npz"),
+        "--metrics-json",
+        str(tmp_path / "r.json"),
+    )
+    assert np.array_equal(weights(tmp_path / "straight.npz"), weights(tmp_path / "resumed.npz"))
+    assert _run_record(tmp_path / "r.json") == _run_record(tmp_path / "s.json")
 
 
 def test_tampered_best_weights_are_refused(capsys, tmp_path):
@@ -269,23 +331,3 @@ def test_checkpoint_directory_is_checked_before_training(capsys, tmp_path):
     target = tmp_path / "missing" / "c.npz"
     _, err = run(capsys, [*SMALL, "--checkpoint", str(target)], code=2)
     assert "--checkpoint" in err and str(target.parent) in err
-
-
-def test_early_stop_state_hashes_the_best_weights_once_per_best_epoch(monkeypatch):
-    """Checkpoints store the best weights' SHA-256 every epoch; it is computed only when
-    a new best epoch is recorded, not on every write."""
-    import numpy as np
-
-    from fastnn.cli import train_loop
-    from fastnn.model import EpochRecord
-
-    calls = []
-    real = train_loop.params_sha256
-    monkeypatch.setattr(train_loop, "params_sha256", lambda data: calls.append(1) or real(data))
-    stop = train_loop.EarlyStop(patience=10, monitor="loss", tol=0.0)
-    weights = np.arange(6, dtype=np.float32)
-    for epoch, loss in enumerate([1.0, 0.5, 0.6, 0.7, 0.4, 0.8], start=1):
-        stop.update(EpochRecord(epoch, loss, None, None, None, 0.1, 1.0), weights + epoch)
-        state = stop.state()
-        assert state["best_sha256"] == real(stop.rule.best_params)
-    assert len(calls) == 3  # one per new best epoch (1, 2 and 5), not one per checkpoint

@@ -10,11 +10,10 @@ import argparse
 import numpy as np
 
 from fastnn.cli import common as cli
-from fastnn.cli.fit_options import check_layers, resolve_activations
+from fastnn.cli.fit_options import check_layers, fit_config, resolve_activations
 from fastnn.data import ENV_DATA_DIR, MnistData, scale_pixels, split_validation
 from fastnn.errors import InvalidParameterError
 from fastnn.model import MLP
-from fastnn.optim import OptimizerConfig
 
 FULL_MNIST_HINT = (
     "hint: this is a small subset; pass --data mnist to download full MNIST (about 11 MB), or "
@@ -23,10 +22,14 @@ FULL_MNIST_HINT = (
 
 
 def build_model(args: argparse.Namespace) -> MLP:
-    """The model the flags describe; every library complaint names its flag."""
+    """The model the flags describe; every library complaint names its flag.
+
+    The training options are checked here too (as the FitConfig ``MLP.fit`` will get),
+    so a bad one is refused before any data is loaded.
+    """
     check_layers(args.layers)
     acts = resolve_activations(args.layers, args.activations)
-    OptimizerConfig(args.optimizer, args.lr, args.momentum, weight_decay=args.weight_decay)
+    fit_config(args)
     try:
         return MLP(
             args.layers,

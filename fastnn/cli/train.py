@@ -44,7 +44,7 @@ from fastnn.cli.report import (
     versions_text,
     write_metrics,
 )
-from fastnn.cli.train_loop import EarlyStop, Session
+from fastnn.cli.train_loop import Session
 from fastnn.cli.train_outputs import plan_outputs, planned_text, recover, save_or_recover, write_failed
 from fastnn.cli.train_resume import check_resumed_data, read_resume, resume, resume_conflicts, resumed_outputs
 from fastnn.data import (
@@ -164,12 +164,11 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
         written = planned_text(plan)
         if written:
             report.say(written)
-        early = EarlyStop(args.early_stopping, args.monitor, args.tol) if args.early_stopping else None
         session = Session(
-            model, args, report, early, {"data": data_record}, elapsed=stored.get("elapsed_seconds", 0.0)
+            model, args, report, {"data": data_record}, elapsed=stored.get("elapsed_seconds", 0.0)
         )
         if args.resume is not None:
-            resume(args, model, early, session, stored, report)
+            resume(args, model, session, stored, report)
         compile_seconds = model.backend.warmup(args.dtype, "sample" if args.batch_size == 1 else "batch")
         if model.backend.name != "numpy":
             report.say(f"compile/cache load: {compile_seconds:.2f} s")
@@ -182,6 +181,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
     status, message = "completed", None
     with session.stop.installed():  # Ctrl-C handling, until the files are written
         try:
+            early = session.early
             if model.epochs_trained < args.epochs and not (early and early.stopped):
                 status, message = session.train(split)
             elif early is not None and early.stopped:
@@ -309,9 +309,9 @@ def metrics_extra(args: argparse.Namespace, session: Session) -> dict[str, Any]:
         "early_stopping": None
         if early is None
         else {
-            "patience": early.rule.patience,
-            "monitor": early.rule.monitor,
-            "tol": early.rule.min_delta,
+            "patience": early.patience,
+            "monitor": early.monitor,
+            "tol": early.tol,
             "best_epoch": early.best_epoch or None,
             "best_value": early.state()["best"],
             "stopped": early.stopped,

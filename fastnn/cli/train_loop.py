@@ -1,15 +1,17 @@
 """Training under ``python -m fastnn.train``: checkpoints, resumable early stopping, Ctrl-C.
 
-``MLP.fit`` runs the epochs; its per-epoch callback (:meth:`Session.on_epoch`) does
-the rest, in this order: update early stopping, write the checkpoint, print the
-line. So a printed epoch line means that epoch is safe on disk.
+``MLP.fit`` runs the epochs and early stopping (the run's
+:class:`fastnn.early_stopping.EarlyStopping`, which ``fit`` updates before it calls
+back); its per-epoch callback (:meth:`Session.on_epoch`) writes the checkpoint, then
+prints the line. So a printed epoch line means that epoch is safe on disk.
 
-Early stopping is tracked here (with ``fastnn.schedule.EarlyStopping``) rather than
-by ``fit`` because its state must survive a resume: the best value, the best epoch
-and the epochs waited go into the checkpoint's config; the best epoch's weights are
-the checkpoint's own weights while that epoch is the latest, else they are in the
+Early stopping's state survives a resume: its ``state()`` (the rule, the best value and
+epoch, the epochs waited) goes into the checkpoint's config; the best epoch's weights
+are the checkpoint's own weights while that epoch is the latest, else they are in the
 sibling file ``NAME.best.npz``, written *before* the checkpoint that first needs it
-(so every checkpoint on disk can be resumed exactly, whenever the process dies).
+(so every checkpoint on disk can be resumed exactly, whenever the process dies). The
+best weights are put back only when the run completes or stops early
+(:meth:`Session.restore_best`), not when it is interrupted.
 
 Ctrl-C (SIGINT): the first one lets the current epoch finish, then training stops
 with the checkpoint written; a second one aborts the epoch at once (``fit`` puts
@@ -21,8 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
-import math
+import dataclasses
 import shlex
 import signal
 import sys
@@ -36,15 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from fastnn.cli.fit_options import fit_kwargs, stored_options
+from fastnn.cli.fit_options import fit_config, stored_options
 from fastnn.cli.report import Reporter, auto_print_every
+from fastnn.early_stopping import EarlyStopping
 from fastnn.errors import DataError, TrainingDivergedError
-from fastnn.meta_schema import check_early_stopping_state
 from fastnn.model import MLP, EpochRecord
 from fastnn.model_files import save_checkpoint
-from fastnn.model_loading import load_model
 from fastnn.params import Params
-from fastnn.schedule import EarlyStopping
 
 #: Version of the CLI's ``train_config`` layout inside a checkpoint.
 CONFIG_VERSION = 1
@@ -53,10 +52,6 @@ CONFIG_VERSION = 1
 def best_path(checkpoint: Path) -> Path:
     """Where the best epoch's weights go next to ``checkpoint`` (``c.npz`` -> ``c.best.npz``)."""
     return checkpoint.with_name(f"{checkpoint.stem}.best{checkpoint.suffix or '.npz'}")
-
-
-def params_sha256(data: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(data).tobytes()).hexdigest()
 
 
 class StopRequests:
@@ -107,69 +102,6 @@ class StopRequests:
             self._deferring = outer
 
 
-class EarlyStop:
-    """``EarlyStopping`` whose state can be stored in, and restored from, a checkpoint."""
-
-    def __init__(self, patience: int, monitor: str, tol: float) -> None:
-        self.rule = EarlyStopping(patience, monitor, tol)
-        self.stopped = False
-        self._hashed: tuple[np.ndarray, str] | None = None  # (best weights, their SHA-256)
-
-    @property
-    def best_epoch(self) -> int:
-        return self.rule.best_epoch
-
-    def update(self, r: EpochRecord, params: np.ndarray) -> bool:
-        value = {"val_accuracy": r.val_accuracy, "val_loss": r.val_loss, "loss": r.loss}[self.rule.monitor]
-        assert value is not None  # check_combinations guarantees a validation set for val_*
-        self.stopped = self.rule.update(value, r.epoch, params)
-        return self.stopped
-
-    def _best_sha256(self) -> str | None:
-        """The best weights' hash, computed once per best epoch, not on every checkpoint."""
-        rule = self.rule
-        if rule.best_params is None:
-            return None
-        if self._hashed is None or self._hashed[0] is not rule.best_params:
-            self._hashed = (rule.best_params, params_sha256(rule.best_params))
-        return self._hashed[1]
-
-    def state(self) -> dict[str, Any]:
-        rule = self.rule
-        return {
-            "best": None if math.isnan(rule.best) else rule.best,
-            "best_epoch": rule.best_epoch,
-            "waited": rule.waited,
-            "stopped": self.stopped,
-            "best_sha256": self._best_sha256(),
-        }
-
-    def restore(self, state: Any, model: MLP, checkpoint: Path) -> None:
-        """Continue from ``state``; the best weights come from ``model`` or the sibling file."""
-        best, epoch, waited, stopped, sha = check_early_stopping_state(str(checkpoint), state)
-        if best is None or epoch < 1:
-            return  # no epoch recorded yet
-        if epoch == model.epochs_trained:
-            weights = model.params.data.copy()
-        else:
-            sibling = best_path(checkpoint)
-            try:
-                saved = load_model(sibling, backend="numpy")  # only its numbers are needed
-            except DataError as exc:
-                raise DataError(
-                    f"{checkpoint}: the best weights (epoch {epoch}) for early stopping are missing: {exc}"
-                ) from None
-            weights = saved.params.data
-        if weights.shape != model.params.data.shape or params_sha256(weights) != sha:
-            raise DataError(
-                f"{checkpoint}: the weights of the best epoch {epoch} do not match the "
-                f"checkpoint (is {best_path(checkpoint)} from another run?)"
-            )
-        self.rule.best, self.rule.best_epoch, self.rule.waited = best, epoch, waited
-        self.rule.best_params, self.stopped = weights.astype(model.dtype, copy=True), stopped
-        self._hashed = None
-
-
 class Session:
     """One training run: the fit callback, checkpoints, and the outcome."""
 
@@ -178,11 +110,16 @@ class Session:
         model: MLP,
         args: argparse.Namespace,
         report: Reporter,
-        early: EarlyStop | None,
         base_config: dict[str, Any],
         elapsed: float = 0.0,
     ) -> None:
-        self.model, self.args, self.report, self.early = model, args, report, early
+        self.model, self.args, self.report = model, args, report
+        # fit applies it; the best weights are put back by restore_best, when the run ends well.
+        self.early: EarlyStopping | None = (
+            EarlyStopping(args.early_stopping, args.monitor, args.tol, restore_best=False)
+            if args.early_stopping
+            else None
+        )
         self.base_config = base_config
         self.elapsed = elapsed
         self.elapsed0, self.start = elapsed, time.perf_counter()
@@ -236,12 +173,12 @@ class Session:
             early = self.early
             if (
                 early is not None
-                and early.rule.best_params is not None
+                and early.best_params is not None
                 and early.best_epoch < model.epochs_trained
                 and self.best_written != early.best_epoch
             ):
                 best = copy.copy(model)
-                best.params = Params(model.layer_sizes, early.rule.best_params)
+                best.params = Params(model.layer_sizes, early.best_params)
                 best.epochs_trained = early.best_epoch
                 best.save(best_path(self.checkpoint))
                 self.best_written = early.best_epoch
@@ -249,11 +186,11 @@ class Session:
             self.written_epoch = model.epochs_trained
 
     def on_epoch(self, r: EpochRecord) -> bool:
-        """fit's callback: True stops training."""
+        """fit's callback (early stopping already updated): True stops training."""
         with self.stop.deferred():
             self.elapsed = self.elapsed0 + time.perf_counter() - self.start
-            stop = self.early.update(r, self.model.params.data) if self.early else False
             self.write_checkpoint()
+            stop = self.early is not None and self.early.stopped
             shown = stop or self.stop.requested or r.epoch in (self.first_epoch, self.args.epochs)
             self.report.epoch(
                 r,
@@ -263,7 +200,7 @@ class Session:
                 show_lr=self.show_lr,
                 force=shown,
             )
-        return stop or self.stop.requested or self.write_error is not None
+        return self.stop.requested or self.write_error is not None
 
     def train(self, split: dict[str, np.ndarray]) -> tuple[str, str | None]:
         """Train to ``args.epochs`` in total; returns (status, message for stderr or None).
@@ -275,22 +212,20 @@ class Session:
         status, message = "completed", None
         self.elapsed0, self.start = self.elapsed, time.perf_counter()
         self.first_epoch = model.epochs_trained + 1
-        # Early stopping is done here (on_epoch), so that its state goes into checkpoints.
-        kwargs = {
-            **fit_kwargs(args),
-            "epochs": args.epochs - model.epochs_trained,
-            "early_stopping": None,
-            "monitor": None,
-            "tol": 0.0,
-        }
+        # The run's own early stopping, so that its state goes into checkpoints.
+        config = dataclasses.replace(
+            fit_config(args),
+            epochs=args.epochs - model.epochs_trained,
+            total_epochs=args.epochs,
+            early_stopping=self.early,
+        )
         self.stop.training = True
         try:
             with self.report.progress(model.epochs_trained, args.epochs):
                 model.fit(
                     split["x"],
                     split["y"],
-                    **kwargs,
-                    total_epochs=args.epochs,
+                    config=config,
                     validation=(split["x_val"], split["y_val"]) if len(split["x_val"]) else None,
                     callback=self.on_epoch,
                 )
@@ -328,15 +263,13 @@ class Session:
     def restore_best(self) -> str | None:
         """Put the best epoch's weights back (as ``fit`` does); say which, if not the last."""
         early = self.early
-        if early is None or early.rule.best_params is None:
+        if early is None or not early.restore(self.model):
             return None
-        self.model.params.data[...] = early.rule.best_params
-        self.model.best_epoch = early.best_epoch
-        monitor, best = early.rule.monitor, early.rule.best
+        monitor, best = early.monitor, early.best
         value = f"{best:.2%}" if monitor == "val_accuracy" else f"{best:.4f}"
         what = (
-            f"early stopping: no {monitor} improvement > {early.rule.min_delta:g} in "
-            f"{early.rule.patience} epochs; stopped after epoch {self.model.epochs_trained}, "
+            f"early stopping: no {monitor} improvement > {early.tol:g} in "
+            f"{early.patience} epochs; stopped after epoch {self.model.epochs_trained}, "
             if early.stopped
             else ""
         )

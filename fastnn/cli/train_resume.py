@@ -33,11 +33,13 @@ from fastnn.cli.fit_options import (
     option_text,
 )
 from fastnn.cli.report import Reporter, epochs_text, format_duration
-from fastnn.cli.train_loop import EarlyStop, Session
+from fastnn.cli.train_loop import Session, best_path
 from fastnn.data import MnistData
+from fastnn.early_stopping import EarlyStopping
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.model import MLP
 from fastnn.model_files import CHECKPOINT_KIND, read_model_file
+from fastnn.model_loading import load_model
 
 
 def data_fingerprint(x_train: np.ndarray, y_train: np.ndarray, n_used: int) -> str:
@@ -178,18 +180,58 @@ def check_resumed_data(
     return record
 
 
+def resumed_early_stopping(args: argparse.Namespace, model: MLP, state: Any) -> EarlyStopping:
+    """The checkpoint's early stopping, continued; its best weights are the checkpoint's
+    own (when the best epoch is the last) or those of the sibling file ``NAME.best.npz``.
+
+    Checkpoints written before the state held its rule (patience, monitor, tol) get it
+    from the stored options, which the resumed run shares (see :func:`resume_conflicts`).
+    """
+    path, done = args.resume, model.epochs_trained
+    sibling_used = False
+
+    def best_weights(epoch: int) -> np.ndarray:
+        nonlocal sibling_used
+        if epoch > done:
+            raise DataError(f"{path}: the best epoch {epoch} for early stopping is after the last ({done})")
+        if epoch == done:
+            return model.params.data
+        try:
+            saved = load_model(best_path(path), backend="numpy")  # only its numbers are needed
+        except DataError as exc:
+            raise DataError(
+                f"{path}: the best weights (epoch {epoch}) for early stopping are missing: {exc}"
+            ) from None
+        sibling_used = True
+        if saved.params.data.shape != model.params.data.shape or saved.dtype != model.dtype:
+            raise DataError(f"{path}: the weights of the best epoch {epoch} do not match the checkpoint")
+        return saved.params.data
+
+    rule = {"patience": args.early_stopping, "monitor": args.monitor, "tol": args.tol}
+    try:
+        return EarlyStopping.from_state(
+            {**rule, **state} if isinstance(state, dict) else state,
+            best_weights,
+            where=str(path),
+            restore_best=False,
+        )
+    except DataError as exc:
+        hint = f" (is {best_path(path)} from another run?)" if sibling_used else ""
+        raise DataError(f"{exc}{hint}") from None
+
+
 def resume(
     args: argparse.Namespace,
     model: MLP,
-    early: EarlyStop | None,
     session: Session,
     stored: dict[str, Any],
     report: Reporter,
 ) -> None:
     """Prepare ``session`` to continue the checkpoint's run; say where it stands."""
     done = model.epochs_trained
+    early = session.early
     if early is not None:
-        early.restore(stored.get("early_stopping_state"), model, args.resume)
+        early = session.early = resumed_early_stopping(args, model, stored.get("early_stopping_state"))
         if args.checkpoint == args.resume:
             session.best_written = early.best_epoch if early.best_epoch < done else None
     if args.checkpoint == args.resume:
