@@ -255,21 +255,13 @@ class MLP:
         return loss_and_accuracy_from_logits(self._logits(X), y)
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
-        """The output layer's pre-activations (n_samples, n_classes), in chunks, on the
-        model's backend: its forward pass to the last hidden layer, then the last dense
-        layer with an identity activation."""
-        from fastnn.backends.numpy_backend import PREDICT_CHUNK
-
-        last = self.params.n_layers - 1
-        W, b = self.params.W(last), self.params.b(last)
-        out = np.empty((X.shape[0], self.layer_sizes[-1]), dtype=self.dtype)
+        """The output layer's pre-activations (n_samples, n_outputs): the network's forward
+        pass with an identity output in place of the softmax, one fused compiled call on
+        the numba backend (the same kernel as ``predict_proba``, so a run compiles one
+        inference kernel, not two)."""
+        as_logits = (*self.activations[:-1], "identity")
         with np.errstate(over="ignore", invalid="ignore"):
-            for start in range(0, X.shape[0], PREDICT_CHUNK):
-                hidden = self.backend.forward(
-                    self.params, self.activations, X[start : start + PREDICT_CHUNK]
-                )[-2]
-                out[start : start + PREDICT_CHUNK] = self.backend.dense_forward(hidden, W, b, "identity")
-        return out
+            return self.backend.predict_proba(self.params, as_logits, X)
 
     # ------------------------------------------------------------------ helpers
     def copy(self) -> MLP:

@@ -321,6 +321,28 @@ def test_skip_zeros_is_exact(act, output, optimizer, weight_decay, dtype, tiny_d
         )
 
 
+def test_an_order_that_repeats_its_fullest_row_fits_the_batch_scratch():
+    """The zero-skipping scratch for a batch's non-zeros is sized from the batches of the
+    order actually given. An order that repeats X's fullest row (the API allows any
+    in-range order) once overflowed scratch sized for the fullest *distinct* rows: with
+    NUMBA_DISABLE_JIT that was an IndexError, compiled a silent heap overflow."""
+    gen = np.random.default_rng(11)
+    X = np.where(gen.random((6, LAYERS[0])) < 0.8, 0.0, gen.uniform(0.1, 1.0, (6, LAYERS[0])))
+    X[0] = gen.uniform(0.1, 1.0, LAYERS[0])  # the one dense row
+    y = gen.integers(0, LAYERS[-1], 6)
+    order = np.array([0, 0, 0, 0, 1, 2], dtype=np.int64)
+    acts = ("relu", "relu", "softmax")
+    cfg = OptimizerConfig("momentum", LR["momentum"])
+    out = {}
+    for backend in (NumpyBackend(), NumbaBackend(skip_zeros=True)):
+        params = init_params(LAYERS, acts, np.random.default_rng(3), np.dtype(np.float64))
+        state = OptimizerState.zeros("momentum", params.data.size, params.dtype)
+        result = backend.train_epoch(params, acts, X, y, order, 2, cfg, state)
+        out[backend.name] = (result.loss, params.data)
+    assert math.isclose(out["numba"][0], out["numpy"][0], rel_tol=1e-12)
+    assert np.allclose(out["numba"][1], out["numpy"][1], rtol=1e-10, atol=1e-12)
+
+
 # ------------------------------------------------------------------ bad input
 def _bad_input_case():
     """Valid float64 arguments for NumbaBackend.train_epoch, to be spoiled one at a time."""
@@ -355,7 +377,7 @@ BAD_INPUTS = [
         lambda kw: dict(y=np.where(kw["y"] == 0, LAYERS[-1], kw["y"])), "labels in", id="label-too-large"
     ),
     pytest.param(lambda kw: dict(y=kw["y"] - 1), "labels in", id="label-negative"),
-    pytest.param(lambda kw: dict(y=kw["y"][:-1]), "shape", id="labels-wrong-length"),
+    pytest.param(lambda kw: dict(y=kw["y"][:-1]), "one label per sample", id="labels-wrong-length"),
     pytest.param(lambda kw: dict(y=kw["y"][:, None]), "shape", id="labels-2d"),
     pytest.param(lambda kw: dict(X=kw["X"].astype(np.float32)), "dtype float64", id="X-float32"),
     pytest.param(lambda kw: dict(X=(kw["X"] > 0.5).astype(np.int64)), "dtype float64", id="X-int"),

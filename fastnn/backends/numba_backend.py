@@ -304,7 +304,7 @@ class NumbaBackend:
             tmp = np.empty(bs * max(params.layer_sizes), dtype=dtype)
             if rows is not None:
                 csr = (rows.indptr, rows.indices, rows.values)
-                nnz = rows.max_batch_nonzeros(bs)
+                nnz = rows.max_batch_nonzeros(order, bs)
                 cols = (
                     np.empty(X.shape[1] + 1, dtype=np.int64),
                     np.empty(nnz, dtype=np.int32),

@@ -92,12 +92,17 @@ class NonzeroRows:
         """False once a later fill of the same pool has overwritten these lists."""
         return self._pool.generation == self._generation
 
-    def max_batch_nonzeros(self, batch_size: int) -> int:
-        """The most non-zeros any ``batch_size`` rows can hold (scratch size for a batch)."""
-        counts = np.diff(self.indptr)
-        if batch_size >= counts.shape[0]:
-            return int(counts.sum())
-        return int(np.partition(counts, counts.shape[0] - batch_size)[-batch_size:].sum())
+    def max_batch_nonzeros(self, order: np.ndarray, batch_size: int) -> int:
+        """The most non-zeros in one batch of ``order`` (the scratch a batch needs).
+
+        Summed over the batches as they come, not over the ``batch_size`` fullest rows:
+        an order may repeat a row (the backend API allows any in-range order), and the
+        kernel writes every non-zero of every row of a batch into this scratch.
+        """
+        per_row = np.diff(self.indptr)[order]
+        if per_row.shape[0] == 0:
+            return 0
+        return int(np.add.reduceat(per_row, np.arange(0, per_row.shape[0], batch_size)).max())
 
 
 class Prepared:

@@ -10,6 +10,7 @@ import numpy as np
 from fastnn.activations import OUTPUT_LOSSES, get_activation
 from fastnn.errors import InvalidParameterError
 from fastnn.params import Params
+from fastnn.validation import check_y
 
 
 def check_targets(y: np.ndarray, n_samples: int, params: Params) -> np.ndarray:
@@ -74,16 +75,6 @@ def check_inputs(
         return X, np.empty(0, dtype=np.int64)
     if specs[-1].name == "identity":
         return X, check_targets(y, X.shape[0], params)
-    y_arr = np.asarray(y)
-    if y_arr.dtype == bool or not np.issubdtype(y_arr.dtype, np.integer):
-        raise InvalidParameterError(f"the 'y' parameter must hold integer labels; got dtype {y_arr.dtype}")
-    if y_arr.shape != (X.shape[0],):
-        raise InvalidParameterError(f"the 'y' parameter must have shape ({X.shape[0]},); got {y_arr.shape}")
-    n_classes = params.layer_sizes[-1]
-    # Compare before casting, so a huge unsigned label cannot wrap into range.
-    if y_arr.size and (y_arr.min() < 0 or y_arr.max() >= n_classes):
-        raise InvalidParameterError(
-            f"the 'y' parameter must hold labels in [0, {n_classes - 1}]; "
-            f"got values from {y_arr.min()} to {y_arr.max()}"
-        )
-    return X, np.ascontiguousarray(y_arr, dtype=np.int64)
+    # The kernels index with the labels: the one label check, range before any cast.
+    labels = check_y(y, X.shape[0], params.layer_sizes[-1])
+    return X, np.ascontiguousarray(labels, dtype=np.int64)
