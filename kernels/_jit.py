@@ -20,7 +20,13 @@
 - ``boundscheck`` is left to ``NUMBA_BOUNDSCHECK`` (CI runs a pass with it set to 1).
 - ``parallel=True`` only for the few ``parallel`` entry points whose ``prange`` loops
   split the zero-skipping first layer between Numba's threads (``kernels/sparse.py``);
-  per-sample SGD is sequential by nature.
+  per-sample SGD is sequential by nature. Numba's threading layer is set to
+  ``workqueue`` unless the user chose one (``NUMBA_THREADING_LAYER``): GNU OpenMP,
+  Numba's first choice on Linux, kills a forked child that starts a parallel region
+  after the parent did, and its spinning threads made a batch-64 epoch 4-14 s instead
+  of 1.1 s while another process used the second core (workqueue: 1.1 s). workqueue
+  must not be entered by two threads at once; the numba backend holds a lock around
+  its parallel calls.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ import numba
 from numba.misc.appdirs import AppDirs
 
 CACHE: bool = os.environ.get("FASTNN_NUMBA_CACHE", "1") != "0"
+
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
 
 #: The kernel folder as Numba derives cache paths from it (absolute, links not resolved).
 _KERNEL_DIR = Path(os.path.abspath(os.path.dirname(__file__)))

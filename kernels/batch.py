@@ -2,7 +2,8 @@
 
 Mirrors ``NumpyBackend.loss_and_gradient``, ``apply_update``, ``train_epoch`` (batch
 size > 1) and ``predict_proba``. Matrix products go to BLAS through ``np.dot`` with an
-``out`` buffer (Numba calls SciPy's BLAS, whose threads give the second core); every
+``out`` buffer (Numba calls SciPy's BLAS; the zero-skipping first layer instead splits
+its work between Numba's threads, see ``sparse.py``); every
 elementwise step is fused into the pass after its product (the output softmax takes
 three whole-block passes, see ``dense.softmax_rows``): bias + activation after
 ``A @ W``, the activation derivative after ``delta @ W.T``, and the optimiser step
@@ -38,7 +39,7 @@ from fastnn.kernels.dense import (
     weight_view,
 )
 from fastnn.kernels.optimizers import ADAM, SGD, adam_step, unpack_hyper, update_range
-from fastnn.kernels.sparse import batch_columns, sparse_forward_parts, sparse_grad_update
+from fastnn.kernels.sparse import batch_columns, sparse_forward, sparse_grad_update
 
 
 @inline
@@ -171,9 +172,7 @@ def batch_step(
     if rows_idx.shape[0] > 0 and codes.shape[0] > 1:
         # A hidden first layer over the non-zero inputs, its rows split between threads.
         out = layer_view(abuf, act_off, 0, rows, batch_size)
-        sparse_forward_parts(
-            csr[0], csr[1], csr[2], rows_idx, weight_view(data, offsets, sizes, 0), out, parts
-        )
+        sparse_forward(csr[0], csr[1], csr[2], rows_idx, weight_view(data, offsets, sizes, 0), out, parts)
         bias_activate(out, bias_view(data, offsets, 0), codes[0], consts)  # never softmax
         first = 1
     forward_hidden(

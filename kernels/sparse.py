@@ -8,7 +8,7 @@ from BLAS, as between any two BLAS builds).
 
 - ``count_nonzeros``, ``list_nonzeros``: every row's non-zero columns and values (CSR),
   made once per fit.
-- ``sparse_forward``: ``out[r] = x_r @ W`` for the batch's rows, one W row per non-zero.
+- ``sparse_forward_rows``: ``out[r] = x_r @ W`` for the batch's rows, one W row per non-zero.
 - ``batch_columns``: the batch's non-zeros regrouped by column (a counting sort), so
   the gradient of W's row ``k`` is one sum over the samples where pixel ``k`` is set.
 - ``sparse_grad_update``: that sum, then the optimiser step on row ``k`` while the row,
@@ -17,13 +17,10 @@ from BLAS, as between any two BLAS builds).
   zero gradient; plain SGD without weight decay leaves them exactly as they are, and
   so does any rule whose state for that row is still all zero (``fresh`` rows).
 
-Both cores: the forward splits the batch's rows and the gradient W's rows into
-``parts`` contiguous ranges run by ``prange`` on Numba's threads (``parts`` is the
-number of gradient scratch rows the caller gave, one per thread). Each part writes
-only its own rows with the same compiled code, whatever the number of parts, so the
-result does not depend on the thread count (a single part still goes through the
-parallel entry point: the serial helper, compiled in another context, may round
-differently under ``reassoc``). BLAS keeps one thread for the small products around
+Both cores: with more than one part (``parts`` is the number of gradient scratch
+rows the caller gave, one per Numba thread) the forward splits the batch's rows and
+the gradient W's rows into contiguous ranges run by ``prange``; each part writes only
+its own rows. With one part nothing starts Numba's thread pool. BLAS keeps one thread for the small products around
 them: its threads on 64-row products were slower than one (0.76x), and under load
 on a two-core machine many times slower.
 """
@@ -175,7 +172,7 @@ def sparse_grad_update_rows(
 
 
 @parallel
-def sparse_grad_update(
+def sparse_grad_update_parts(
     colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
 ):
     """``sparse_grad_update_rows`` over all of W's rows, in ``g.shape[0]`` ranges run by
@@ -204,4 +201,49 @@ def sparse_grad_update(
             one,
             part * n_in // parts,
             (part + 1) * n_in // parts,
+        )
+
+
+@inline
+def sparse_forward(indptr, indices, values, rows_idx, W, out, parts):
+    """out = X[rows_idx] @ W over the non-zero inputs: on Numba's threads when ``parts``
+    is above one, else on this thread without starting the thread pool."""
+    if parts > 1:
+        sparse_forward_parts(indptr, indices, values, rows_idx, W, out, parts)
+    else:
+        sparse_forward_rows(indptr, indices, values, rows_idx, W, out, 0, rows_idx.shape[0])
+
+
+@inline
+def sparse_grad_update(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+):
+    """The first layer's gradient fused with its update, in ``g.shape[0]`` parts (one
+    gradient row of scratch each): on Numba's threads when there is more than one."""
+    if g.shape[0] > 1:
+        sparse_grad_update_parts(
+            colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+        )
+    else:
+        sparse_grad_update_rows(
+            colptr,
+            col_rows,
+            col_vals,
+            delta,
+            W,
+            mW,
+            sW,
+            fresh,
+            g[0],
+            opt,
+            lr,
+            mu,
+            b1,
+            b2,
+            eps,
+            wd,
+            step,
+            one,
+            0,
+            W.shape[0],
         )

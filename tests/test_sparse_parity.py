@@ -16,6 +16,10 @@ deep net and a single-weight-layer net (784-10 style: layer 0 is the output laye
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
@@ -133,13 +137,16 @@ def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
     numba = pytest.importorskip("numba")
     from fastnn.threads import limit_threads
 
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads to compare with one")
+
     sizes, acts = NETS["deep"], ("relu", "relu", "softmax")
     gen = np.random.default_rng(7)
     X_epochs = epoch_data(gen)
     y = gen.integers(0, sizes[-1], size=N).astype(np.int64)
     args = (X_epochs, y, acts, sizes, optimizer, 1e-3, "float32")
     runs = {}
-    for threads in (1, min(2, numba.config.NUMBA_NUM_THREADS)):
+    for threads in (1, 2):
         with limit_threads(threads):
             assert numba.get_num_threads() == threads
             runs[threads] = train(NumbaBackend(skip_zeros=True), *args)
@@ -148,6 +155,75 @@ def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
         assert r1 == r2
         assert_array_equal(p1.data, p2.data, err_msg=f"weights, {optimizer}")
         assert_array_equal(s1.m, s2.m, err_msg=f"optimiser state, {optimizer}")
+
+
+FORK_SCRIPT = """
+import os, sys
+import numpy as np
+from fastnn import MLP
+gen = np.random.default_rng(0)
+X = np.where(gen.random((256, 64)) < 0.8, 0.0, gen.random((256, 64))).astype(np.float32)
+y = gen.integers(0, 3, 256)
+def fit():
+    MLP([64, 32, 3], backend="numba", threads=2, seed=0).fit(X, y, epochs=2, batch_size=16, optimizer="momentum")
+fit()  # the parent has run the parallel first layer
+pid = os.fork()
+if pid == 0:
+    fit()
+    os._exit(0)
+_, status = os.waitpid(pid, 0)
+print("child status", status)
+sys.exit(0 if status == 0 else 1)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_trains_after_the_parent_ran_the_parallel_first_layer():
+    """GNU OpenMP (Numba's default threading layer on Linux) terminates a forked child
+    that starts a parallel region once the parent has: 'fork() called from a process
+    already using GNU OpenMP'. A user who trains, then forks workers that train
+    (multiprocessing's default start method on Linux before Python 3.14), must not
+    lose them."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env["NUMBA_NUM_THREADS"] = "2"
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, f"child died: {done.stdout} {done.stderr[-2000:]}"
+
+
+THREADS_SCRIPT = """
+import threading
+import numpy as np
+from fastnn import MLP
+gen = np.random.default_rng(0)
+X = np.where(gen.random((512, 64)) < 0.8, 0.0, gen.random((512, 64))).astype(np.float32)
+y = gen.integers(0, 3, 512)
+errors = []
+def fit(seed):
+    try:
+        MLP([64, 32, 3], backend="numba", threads=2, seed=seed).fit(X, y, epochs=3, batch_size=8)
+    except BaseException as exc:
+        errors.append(exc)
+workers = [threading.Thread(target=fit, args=(s,)) for s in range(4)]
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+assert not errors, errors
+print("ok")
+"""
+
+
+def test_fits_in_several_python_threads_at_once_share_the_thread_pool_safely():
+    """Numba's workqueue layer aborts the process if two threads enter it at once; the
+    numba backend's lock must serialise its parallel calls (the kernels release the GIL)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+    env["NUMBA_NUM_THREADS"] = "2"
+    done = subprocess.run(
+        [sys.executable, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0 and "ok" in done.stdout, f"{done.stdout} {done.stderr[-2000:]}"
 
 
 @pytest.mark.parametrize("batch_size", [1, 8, N], ids=["per-sample", "mini-batch", "full-batch"])

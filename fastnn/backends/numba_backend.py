@@ -8,6 +8,7 @@ Results match ``NumpyBackend`` to floating-point tolerance; only the speed diffe
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from contextlib import nullcontext
 
@@ -36,6 +37,9 @@ from fastnn.kernels.warmup import warmup as _warmup
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import Params
 from fastnn.threads import single_blas_thread
+
+#: Held around kernels that start Numba's thread pool (see kernels/_jit.py).
+_PARALLEL = threading.Lock()
 
 
 def _codes(activations: Sequence[str]) -> np.ndarray:
@@ -322,9 +326,14 @@ class NumbaBackend:
                     np.empty((0, 0), dtype),
                     np.empty(0, np.int64),
                 )
-            # Mini-batch products are small: BLAS threads cost more than they give (the
-            # zero-skipping first layer uses Numba's threads instead). Full batches keep them.
-            with nullcontext() if full else single_blas_thread():
+            # With the zero-skipping first layer on Numba's threads, BLAS keeps one thread
+            # for the small products around it (its threads on 64-row products gave
+            # 0.76x). The lock: Numba's workqueue layer takes one caller at a time.
+            parallel = rows is not None and cols[3].shape[0] > 1
+            with (
+                single_blas_thread() if rows is not None else nullcontext(),
+                _PARALLEL if parallel else nullcontext(),
+            ):
                 total, correct = k_batch.train_epoch_batch(
                     params.data,
                     params.offsets,
