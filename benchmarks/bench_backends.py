@@ -1,4 +1,4 @@
-"""Every case of the table in ``conftest.py``, for each backend and thread count.
+"""Every case of the table in ``cases.py``, for each backend and thread count.
 
 Order of events for one benchmark, all outside the timing except step 4:
 
@@ -20,14 +20,10 @@ import os
 import time
 from typing import Any
 
-from benchmarks.conftest import (
-    TIME_SCALE,
-    Case,
-    Ready,
-    check_against_reference,
-    machine_info,
-)
+from benchmarks.cases import Case, Ready
 from benchmarks.machine import blas_info
+from benchmarks.reference import check_against_reference
+from benchmarks.suite_data import TIME_SCALE, machine_info
 from fastnn.backends import get_backend
 from fastnn.threads import limit_threads
 

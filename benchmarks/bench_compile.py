@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.conftest import machine_info
+from benchmarks.suite_data import machine_info
 
 PROBE = """
 import json, sys, time

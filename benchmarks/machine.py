@@ -1,6 +1,6 @@
 """What machine a benchmark ran on: the CPU model and the BLAS thread pools.
 
-Shared by the pytest benchmark suite (``conftest.py``) and the race (``benchmarks.race``).
+Shared by the pytest benchmark suite (``suite_data.py``) and the race (``benchmarks.race``).
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 import fastnn
-from fastnn.atomic import atomic_write
+from benchmarks.outputs import splice, write_atomic
 from fastnn.cli.presets import PRESETS, Preset
 from fastnn.data import load_dataset, scale_pixels, split_validation
 from fastnn.data.datasets import get_dataset
@@ -117,14 +117,6 @@ def table(results: list[dict[str, Any]], source: str, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_section(text: str, section: str, where: str, dataset: str | None = None) -> str:
-    first, last = markers(dataset)
-    start, end = text.find(first), text.find(last)
-    if start < 0 or end < start or text.count(first) != 1 or text.count(last) != 1:
-        raise SystemExit(f"{where}: needs exactly one '{first}' line followed by one '{last}' line")
-    return text[: start + len(first)] + "\n" + section.rstrip("\n") + "\n" + text[end:]
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.presets", description=__doc__.split("\n")[0])
     p.add_argument(
@@ -142,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--update-readme", type=Path, help=f"replace the section between {START} and {END}")
     args = p.parse_args(argv)
     data = load_dataset(args.data)
+    readme_text = None
+    if args.update_readme:  # bad markers fail now, not after minutes of training
+        readme_text = args.update_readme.read_text(encoding="utf-8")
+        splice(readme_text, "", str(args.update_readme), markers(data.dataset))
     command = "python -m benchmarks.presets " + " ".join(argv if argv is not None else sys.argv[1:])
     results = []
     for name in args.presets.split(","):
@@ -154,15 +150,12 @@ def main(argv: list[str] | None = None) -> int:
         source = f"{get_dataset(data.dataset).title} ({data.source})"
     section = table(results, source, command)
     if args.json:
-        with atomic_write(args.json, "w") as fh:
-            json.dump(results, fh, indent=2)
+        write_atomic(args.json, json.dumps(results, indent=2))
     if args.out:
-        with atomic_write(args.out, "w") as fh:
-            fh.write(section)
-    if args.update_readme:
-        text = replace_section(args.update_readme.read_text(), section, str(args.update_readme), data.dataset)
-        with atomic_write(args.update_readme, "w") as fh:
-            fh.write(text)
+        write_atomic(args.out, section)
+    if args.update_readme and readme_text is not None:
+        text = splice(readme_text, section, str(args.update_readme), markers(data.dataset))
+        write_atomic(args.update_readme, text)
     print(section)
     return 0
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastnn.errors import InvalidParameterError
+from fastnn.validation import choice_error
 
 #: Slope of leaky_relu for negative inputs: PyTorch's default (``nn.LeakyReLU``, 0.01).
 #: Keras differs: 0.3 for its ``LeakyReLU`` layer, 0.2 for ``keras.activations.leaky_relu``.
@@ -162,6 +163,4 @@ def get_activation(name: str) -> Activation:
         key = ALIASES.get(name.lower(), name.lower())
         if key in ACTIVATIONS:
             return ACTIVATIONS[key]
-    raise InvalidParameterError(
-        f"the 'activation' parameter must be one of {sorted(ACTIVATIONS)}; got {name!r}"
-    )
+    raise choice_error("activation", sorted(ACTIVATIONS), name)

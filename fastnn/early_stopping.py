@@ -28,7 +28,7 @@ import numpy as np
 
 from fastnn.errors import DataError, InvalidParameterError
 from fastnn.meta_schema import is_int, is_real
-from fastnn.validation import check_real
+from fastnn.validation import check_real, choice_error
 
 if TYPE_CHECKING:  # for annotations only: the model imports this module
     from fastnn.model import MLP
@@ -67,10 +67,7 @@ def check_monitor(monitor: object, none_allowed: bool = False) -> str:
     """One of :data:`MONITORS` (``none_allowed``: the message says None is allowed too,
     as where fit picks the default)."""
     if not isinstance(monitor, str) or monitor not in MONITORS:
-        raise InvalidParameterError(
-            f"the 'monitor' parameter must be one of {sorted(MONITORS)}{' or None' if none_allowed else ''}; "
-            f"got {monitor!r}"
-        )
+        raise choice_error("monitor", sorted(MONITORS), monitor, none_allowed=none_allowed)
     return monitor
 
 

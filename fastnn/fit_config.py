@@ -21,7 +21,7 @@ import numpy as np
 from fastnn.early_stopping import EarlyStopping, check_monitor, check_patience, default_monitor
 from fastnn.errors import InvalidParameterError
 from fastnn.optim import OptimizerConfig
-from fastnn.schedule import LR_SCHEDULES, lr_at
+from fastnn.schedule import check_schedule, lr_at
 from fastnn.validation import check_optional_positive_int, check_positive_int, check_real
 
 
@@ -95,10 +95,7 @@ class FitConfig:
             if not isinstance(value, (bool, np.bool_)):
                 raise InvalidParameterError(f"the '{name}' parameter must be True or False; got {value!r}")
             put(name, bool(value))
-        if not isinstance(self.lr_schedule, str) or self.lr_schedule not in LR_SCHEDULES:
-            raise InvalidParameterError(
-                f"the 'lr_schedule' parameter must be one of {sorted(LR_SCHEDULES)}; got {self.lr_schedule!r}"
-            )
+        check_schedule(self.lr_schedule)
         put("lr_step", check_positive_int("lr_step", self.lr_step))
         gamma = self.lr_gamma
         if isinstance(gamma, bool) or not (isinstance(gamma, numbers.Real) and 0 < gamma <= 1):

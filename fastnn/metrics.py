@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastnn.errors import InvalidParameterError
+from fastnn.mnist_format import N_CLASSES
 from fastnn.validation import check_y, choice_error
 
 __all__ = [
@@ -61,7 +62,7 @@ def squared_error(outputs: np.ndarray, targets: np.ndarray) -> float:
     return float(0.5 * np.sum(diff * diff) / max(len(diff), 1))
 
 
-def confusion_matrix(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, n_classes: int = 10) -> np.ndarray:
+def confusion_matrix(y_true: npt.ArrayLike, y_pred: npt.ArrayLike, n_classes: int = N_CLASSES) -> np.ndarray:
     """Counts of (true, predicted) label pairs.
 
     Returns

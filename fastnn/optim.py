@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fastnn.errors import InvalidParameterError
+from fastnn.validation import choice_error
 
 #: Optimiser names (the Numba kernels' codes for them are ``fastnn.kernels.optimizers.CODES``).
 OPTIMIZERS: tuple[str, ...] = ("sgd", "momentum", "nesterov", "adam")
@@ -69,9 +70,7 @@ class OptimizerConfig:
 
     def __post_init__(self) -> None:
         if self.name not in OPTIMIZERS:
-            raise InvalidParameterError(
-                f"the 'optimizer' parameter must be one of {sorted(OPTIMIZERS)}; got {self.name!r}"
-            )
+            raise choice_error("optimizer", sorted(OPTIMIZERS), self.name)
         _check_float("lr", self.lr, low=0)
         _check_float("momentum", self.momentum, low=0, high=1, low_open=False)
         _check_float("beta1", self.beta1, low=0, high=1, low_open=False)

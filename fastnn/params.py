@@ -22,7 +22,7 @@ import numpy as np
 
 from fastnn.activations import HIDDEN_ACTIVATIONS, OUTPUT_LOSSES, get_activation
 from fastnn.errors import InvalidParameterError
-from fastnn.validation import check_positive_int
+from fastnn.validation import check_positive_int, choice_error
 
 INIT_SCHEMES: tuple[str, ...] = ("auto", "he", "glorot", "lecun", "fan_out")
 
@@ -159,9 +159,7 @@ def check_network(
 def check_init(init: object) -> str:
     """``init`` if it names an initialisation scheme; InvalidParameterError otherwise."""
     if not isinstance(init, str) or init not in INIT_SCHEMES:
-        raise InvalidParameterError(
-            f"the 'init' parameter must be one of {sorted(INIT_SCHEMES)}; got {init!r}"
-        )
+        raise choice_error("init", sorted(INIT_SCHEMES), init)
     return init
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from fastnn.errors import InvalidParameterError
+from fastnn.validation import choice_error
 
 LR_SCHEDULES: tuple[str, ...] = ("constant", "step", "cosine")
 
@@ -29,12 +29,16 @@ def lr_at(
     - ``step``: ``lr * gamma ** (epoch // step_size)``
     - ``cosine``: ``lr_min + (lr - lr_min) * (1 + cos(pi * epoch / total_epochs)) / 2``
     """
-    if schedule == "constant":
-        return lr
+    check_schedule(schedule)
     if schedule == "step":
         return lr * gamma ** (epoch // step_size)
     if schedule == "cosine":
         return lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * epoch / max(total_epochs, 1)))
-    raise InvalidParameterError(
-        f"the 'lr_schedule' parameter must be one of {sorted(LR_SCHEDULES)}; got {schedule!r}"
-    )
+    return lr
+
+
+def check_schedule(schedule: object) -> str:
+    """``schedule`` if it names one of :data:`LR_SCHEDULES`; InvalidParameterError otherwise."""
+    if not isinstance(schedule, str) or schedule not in LR_SCHEDULES:
+        raise choice_error("lr_schedule", sorted(LR_SCHEDULES), schedule)
+    return schedule

@@ -19,10 +19,14 @@ import numpy.typing as npt
 from fastnn.errors import DataError, FastnnError, InvalidParameterError
 
 
-def choice_error(name: str, choices: Iterable[object], value: object) -> InvalidParameterError:
+def choice_error(
+    name: str, choices: Iterable[object], value: object, *, none_allowed: bool = False
+) -> InvalidParameterError:
     """fastnn's one wording for a value outside a fixed set: ``the 'NAME' parameter must
-    be one of [...]; got VALUE`` (choices in the order given: pass them sorted)."""
-    return InvalidParameterError(f"the '{name}' parameter must be one of {list(choices)}; got {value!r}")
+    be one of [...]; got VALUE`` (choices in the order given: pass them sorted), with
+    ``or None`` after the list where None is accepted too (``none_allowed``)."""
+    alternatives = f"{list(choices)}{' or None' if none_allowed else ''}"
+    return InvalidParameterError(f"the '{name}' parameter must be one of {alternatives}; got {value!r}")
 
 
 def check_positive_int(name: str, value: object) -> int:

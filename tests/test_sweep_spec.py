@@ -19,6 +19,7 @@ from fastnn.cli.sweep.spec import (
 )
 from fastnn.data import load_dataset
 from fastnn.errors import DataError, InvalidParameterError
+from fastnn.fit_config import FitConfig
 
 BASE = ["--data", "embedded", "--epochs", "1", "--train-size", "500", "--batch-size", "32"]
 
@@ -122,6 +123,21 @@ def test_bad_combination_names_the_trial(data):
         build_trials(grid("lr=0.1,0.2"), [*BASE, "--lr", "0.3"], data, "d")
     with pytest.raises(InvalidParameterError, match=r"--checkpoint is not a sweep option"):
         build_trials(grid("lr=0.1"), [*BASE, "--checkpoint", "c.npz"], data, "d")
+
+
+def test_the_batch_size_check_is_the_library_one(data, monkeypatch):
+    """split_data asks FitConfig.batch_size_for (what MLP.fit checks) rather than keeping a
+    rule of its own: a stricter library rule is the command line's rule too."""
+
+    def at_most_16(self, n_samples):
+        if self.batch_size is not None and self.batch_size > 16:
+            raise InvalidParameterError("stricter")
+        return self.batch_size or n_samples
+
+    monkeypatch.setattr(FitConfig, "batch_size_for", at_most_16)
+    with pytest.raises(InvalidParameterError, match=r"^trial --lr 0.1: --batch-size 32 "):
+        build_trials(grid("lr=0.1"), BASE, data, "d")
+    assert len(build_trials(grid("batch-size=8,16"), BASE[:-2], data, "d")) == 2
 
 
 def test_toml_and_json_specs_agree(tmp_path, data):

@@ -2,7 +2,7 @@
 thread count, one line per entrant (the x-axis is where a user's stopwatch would be).
 
 Needs matplotlib (``pip install -e '.[plots]'``); without it the chart is skipped with a
-message, as ``benchmarks.report`` does.
+message (:func:`benchmarks.outputs.pyplot`), as ``benchmarks.report`` does.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.outputs import pyplot, save_png
 from benchmarks.race.entrants import ENTRANTS
-from benchmarks.report import pyplot, save_png
 
 
 def write_chart(doc: dict[str, Any], path: Path) -> bool:

@@ -26,11 +26,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks.outputs import readme_link, splice, write_atomic
 from benchmarks.race import entrants, render, results
 from benchmarks.race.chart import write_chart
 from benchmarks.race.recipes import RECIPES
 from benchmarks.race.runner import RaceConfig, run_race
-from benchmarks.report import readme_link, splice, write_atomic
 from fastnn.cli.common import error, nonnegative_float, nonnegative_int, positive_int
 from fastnn.data.cache import ENV_DATA_DIR
 from fastnn.errors import FastnnError

@@ -13,7 +13,7 @@ from benchmarks.race.entrants import ENTRANTS, RATIO_PEERS
 from benchmarks.race.recipes import RECIPES
 from benchmarks.race.summary import FASTNN, Outcome, by_key, outcome, speed_ratio
 from benchmarks.race.worker import THREAD_ENV, xla_flags
-from benchmarks.report import blas_summary, fmt_ratio, table
+from benchmarks.report_tables import blas_summary, fmt_ratio, table
 
 START = "<!-- race-table:start -->"
 END = "<!-- race-table:end -->"

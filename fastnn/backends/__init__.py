@@ -17,6 +17,7 @@ import numpy as np
 from fastnn.errors import InvalidParameterError
 from fastnn.optim import OptimizerConfig, OptimizerState
 from fastnn.params import Params
+from fastnn.validation import choice_error
 
 #: Backend name -> "module:ClassName", imported lazily (tinygrad ``get_class``).
 BACKENDS: dict[str, str] = {
@@ -122,7 +123,7 @@ def get_backend(name: str | Backend = DEFAULT_BACKEND) -> Backend:
     if not isinstance(name, str):
         if isinstance(name, Backend):
             return name
-        raise InvalidParameterError(f"the 'backend' parameter must be one of {backend_names()}; got {name!r}")
+        raise choice_error("backend", backend_names(), name)
     if name not in BACKENDS:
-        raise InvalidParameterError(f"the 'backend' parameter must be one of {backend_names()}; got {name!r}")
+        raise choice_error("backend", backend_names(), name)
     return _backend_class(name)()

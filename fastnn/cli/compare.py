@@ -62,7 +62,7 @@ REFUSED = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """``fastnn.build_parser()`` with compare's description, refusals and --rtol."""
+    """``fastnn.cli.fit_options.build_parser()`` with compare's description, refusals and --rtol."""
     p = fit_options.build_parser()
     p.prog = "python -m fastnn.compare"
     p.description = (

@@ -13,6 +13,7 @@ from fastnn.cli import common as cli
 from fastnn.cli.fit_options import check_layers, fit_config, resolve_activations
 from fastnn.data import ENV_DATA_DIR, MnistData, scale_pixels, split_validation
 from fastnn.errors import InvalidParameterError
+from fastnn.fit_config import FitConfig
 from fastnn.model import MLP
 
 FULL_MNIST_HINT = (
@@ -45,6 +46,20 @@ def build_model(args: argparse.Namespace) -> MLP:
         raise InvalidParameterError(msg if "(--" in msg else f"--activations: {msg}") from None
 
 
+def check_batch_size(batch_size: int | None, n_train: int) -> None:
+    """--batch-size against the training samples: the library's check
+    (:meth:`FitConfig.batch_size_for`, the one ``MLP.fit`` makes), before any training,
+    in the flag's words (``--batch-size full``, where the library says None)."""
+    config = FitConfig(batch_size=batch_size)
+    try:
+        config.batch_size_for(n_train)
+    except InvalidParameterError:
+        raise InvalidParameterError(
+            f"--batch-size {batch_size:,} is more than the {n_train:,} "
+            "training samples; use --batch-size full for full-batch descent"
+        ) from None
+
+
 def split_data(args: argparse.Namespace, data: MnistData) -> dict[str, np.ndarray]:
     """Validation split, --train-size and scaling (after slicing: less to convert)."""
     n = len(data.x_train)
@@ -60,11 +75,7 @@ def split_data(args: argparse.Namespace, data: MnistData) -> dict[str, np.ndarra
                 f"{len(x):,} training samples left after --val-size"
             )
         x, y = x[: args.train_size], y[: args.train_size]
-    if args.batch_size is not None and args.batch_size > len(x):
-        raise InvalidParameterError(
-            f"--batch-size {args.batch_size:,} is more than the {len(x):,} "
-            "training samples; use --batch-size full for full-batch descent"
-        )
+    check_batch_size(args.batch_size, len(x))
     if args.target_acc is not None and not len(data.x_test) and not len(x_val):
         raise InvalidParameterError(
             f"--target-acc needs a test or validation set; {data.source} "

@@ -1,16 +1,14 @@
-"""MNIST's geometry, defined once: 28x28 gray images (784 pixels) in 10 classes, and
-the four IDX files of its standard 60,000 / 10,000 split.
+"""MNIST's files: the four IDX files of its standard 60,000 / 10,000 split and their sizes,
+with the geometry they hold (28x28 gray images, 784 pixels, 10 classes), which is the
+library's :mod:`fastnn.mnist_format` and re-exported here.
 
 Every reader, check and plot of the data layer and the commands uses these names
 (Fashion-MNIST and KMNIST share the format).
 """
 
-#: Side of an image in pixels.
-IMAGE_SIDE = 28
-#: Pixels per image, the network's input size.
-N_PIXELS = IMAGE_SIDE * IMAGE_SIDE
-#: Classes (digits 0-9, or the ten Fashion-MNIST / KMNIST classes).
-N_CLASSES = 10
+from fastnn.mnist_format import IMAGE_SIDE, N_CLASSES, N_PIXELS
+
+__all__ = ["IDX_FILES", "IDX_SIZES", "IMAGE_SIDE", "N_CLASSES", "N_PIXELS"]
 
 #: Field of MnistData -> standard MNIST IDX file name (each may also end in ".gz").
 IDX_FILES = {

@@ -1,7 +1,7 @@
 """One trial of a sweep, as a Dask worker runs it: train's model, split and fit call.
 
-The trial builds its model with ``fastnn.fit_setup.build_model``, splits and scales the
-data with ``fastnn.fit_setup.split_data`` and trains with ``MLP.fit(**fit_kwargs(args))``,
+The trial builds its model with ``fastnn.cli.fit_setup.build_model``, splits and scales the
+data with ``fastnn.cli.fit_setup.split_data`` and trains with ``MLP.fit(**fit_kwargs(args))``,
 the same pieces ``python -m fastnn.train`` uses, so a trial's numbers are those of the
 same train command. A trial that diverges or raises returns a failed record with its
 error instead of raising: one bad setting must not stop the sweep.
