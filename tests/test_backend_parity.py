@@ -21,7 +21,8 @@ are chosen so that training is stable: a diverging run amplifies rounding differ
 The data (``tiny_data``) is about 70% zeros with an all-zero row, so the numba
 backend's per-sample and mini-batch paths take their zero-skipping first layer; the
 dense path is checked against it separately (and ``test_sparse_parity.py`` forces
-each path on data with inputs idle for whole batches and epochs).
+each path on data with inputs idle for whole batches and epochs). The adapter's refusal
+of bad input is ``test_backend_bad_input.py``; what ``prepare`` makes, ``test_backend_prepare.py``.
 """
 
 from __future__ import annotations
