@@ -88,3 +88,13 @@ def checkpoint_file(tiny_data, tmp_path):
     X, y = tiny_data
     model = MLP([12, 6, 3], "tanh", backend="numpy", seed=1).fit(X, y, epochs=2, optimizer="adam")
     return save_checkpoint(model, tmp_path / "c.npz", {"options": {}})
+
+
+@pytest.fixture
+def digits() -> tuple[np.ndarray, np.ndarray]:
+    """30 random 28x28 digits with labels 0..9 (three of each), one all-zero image."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(30, 28, 28), dtype=np.uint8)
+    images[0] = 0
+    labels = np.tile(np.arange(10, dtype=np.uint8), 3)
+    return images, labels

@@ -71,7 +71,7 @@ def test_shape_errors_name_the_argument():
 
 
 def test_label_files_get_the_same_check_naming_the_file(tmp_path):
-    # An IDX label file: tests/test_data.py::test_idx_count_mismatch_label_range_and_image_size.
+    # An IDX label file: tests/test_data_bad_files.py::test_idx_count_mismatch_label_range_and_image_size.
     buf = io.BytesIO()
     flat = np.zeros((2, 784), np.uint8)
     np.savez(buf, x_train=flat, y_train=np.array([0.0, 2.5]), x_test=flat, y_test=np.array([0, 1]))
