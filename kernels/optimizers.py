@@ -1,6 +1,7 @@
 """Optimiser codes, hyper-parameter slots and update rules: the one copy every kernel uses.
 
-The rules are those of ``fastnn/optim.py`` (the NumPy reference). The per-sample
+The rules are those of ``NumpyBackend.apply_update`` (the NumPy reference; documented
+in ``fastnn/optim.py``). The per-sample
 kernels (``sgd.py``), the batched ones (``batch.py``) and the zero-skipping first
 layer (``sparse.py``) all update parameters through ``update_row``; only the
 per-sample plain-SGD paths, which fuse the step into the back-propagation read of W,

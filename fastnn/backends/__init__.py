@@ -71,7 +71,9 @@ class Backend(Protocol):
         """Every layer's output, input first: ``[X, a_1, ..., a_L]``."""
 
     def predict_proba(self, params: Params, activations: Sequence[str], X: np.ndarray) -> np.ndarray:
-        """Softmax output for ``X``, (n_samples, n_classes)."""
+        """The network's output for ``X``, (n_samples, n_outputs): softmax probabilities,
+        or an identity output's values (regression, and ``MLP.logits``, which asks for
+        the network with its softmax replaced by an identity output)."""
 
     def loss_and_gradient(
         self, params: Params, activations: Sequence[str], X: np.ndarray, y: np.ndarray, grad: np.ndarray

@@ -13,7 +13,7 @@ from fastnn.params import Params
 from fastnn.validation import check_y
 
 
-def check_targets(y: np.ndarray, n_samples: int, params: Params) -> np.ndarray:
+def check_regression_targets(y: np.ndarray, n_samples: int, params: Params) -> np.ndarray:
     """Regression targets for an identity output: (n_samples, n_outputs) in the
     parameters' dtype, returned C-contiguous (the kernels index rows of it)."""
     shape = (n_samples, params.layer_sizes[-1])
@@ -74,7 +74,7 @@ def check_inputs(
     if y is None:
         return X, np.empty(0, dtype=np.int64)
     if specs[-1].name == "identity":
-        return X, check_targets(y, X.shape[0], params)
+        return X, check_regression_targets(y, X.shape[0], params)
     # The kernels index with the labels: the one label check, range before any cast.
     labels = check_y(y, X.shape[0], params.layer_sizes[-1])
     return X, np.ascontiguousarray(labels, dtype=np.int64)
