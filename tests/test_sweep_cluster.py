@@ -164,6 +164,34 @@ def test_killed_worker_costs_the_trial_a_retry_not_the_sweep(tmp_path, client, a
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
 
 
+def test_data_lost_with_its_only_worker_is_sent_again(tmp_path, client, address, monkeypatch):
+    """The scattered data can live on one worker only (a worker that joined after the
+    broadcast, or a copy not yet made) and die with it: the sweep sends it again and
+    runs the trials, instead of stopping with "the Dask cluster failed" (seen in CI
+    when the kill -9 test above killed the worker that held the only copy)."""
+    from fastnn.cli.sweep import runner
+
+    sends = []
+
+    def lossy_send(dask_client, data):
+        sends.append(len(sends))
+        if len(sends) > 1:
+            return send_data(dask_client, data)
+        victim = worker_addresses(dask_client)[0]
+        future = dask_client.scatter(data, workers=[victim], broadcast=False, hash=False)
+        os.kill(dask_client.run(os.getpid, workers=[victim])[victim], signal.SIGKILL)
+        return future
+
+    monkeypatch.setattr(runner, "send_data", lossy_send)
+    results = tmp_path / "r.jsonl"
+    outcome = run_sweep({"epochs": [1, 2]}, results, train_args=SLOW, scheduler=address, say=lambda s: None)
+    assert len(sends) >= 2, "the data was never sent again"
+    assert outcome.ran == 2 and not outcome.interrupted
+    assert sorted(r["settings"]["epochs"] for r in lines(results)) == [1, 2]
+    assert all(r["status"] == "ok" for r in lines(results))
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+
+
 def test_ctrl_c_stops_cleanly_and_the_same_command_runs_the_rest(tmp_path, address):
     """The command on its own local cluster; Ctrl-C (SIGINT to its process group, as a
     terminal sends it) after the first trial; then the same command finishes the rest."""

@@ -41,6 +41,9 @@ from fastnn.cli.train_resume import data_fingerprint
 from fastnn.data import MnistData
 from fastnn.errors import FastnnError
 
+#: How many times a sweep sends the data again after the workers that held it died.
+MAX_DATA_RESENDS = 3
+
 
 @dataclass
 class SweepOutcome:
@@ -182,6 +185,8 @@ def _run(
     save: Path | None,
     say: Callable[[str], None],
 ) -> None:
+    from concurrent.futures import CancelledError
+
     from distributed import as_completed
     from distributed.scheduler import KilledWorker
 
@@ -194,27 +199,30 @@ def _run(
             say(f"numba kernels ready on every worker in {max(seconds.values()):.1f} s (one at a time)")
         data_future = send_data(client, data)
         start = time.perf_counter()
-        futures = {
-            client.submit(
-                run_trial,
-                data_future,
-                _payload(t),
-                key=f"fastnn-trial-{t.key}-{uuid.uuid4().hex[:8]}",
-                pure=False,
-                retries=1,  # an error outside the trial's own try (e.g. unpickling) gets a second go
-            ): t
-            for t in todo
-        }
+        futures = {_submit(client, data_future, t): t for t in todo}
         pending = as_completed(futures, loop=client.loop)
+        resends = 0
         try:
             for future in pending:
-                trial = futures[future]
+                trial = futures.pop(future)
                 try:
                     record, model = future.result()
                 except KilledWorker as exc:
                     record, model = base_record(_payload(trial)), None
                     record.update(status="failed", error=f"its worker died every time it ran it ({exc})")
-                except Exception as exc:  # the cluster, not the trial: stop, keeping what finished
+                except Exception as exc:
+                    lost = data_future.status != "finished" or isinstance(exc, CancelledError)
+                    if lost and resends < MAX_DATA_RESENDS:
+                        # A worker that held the only copy of the data died (it joined after
+                        # the broadcast, or the others had not yet got theirs): send the
+                        # data again and run the trial again. Not the trial's fault.
+                        resends += 1
+                        data_future = send_data(client, data)
+                        again = _submit(client, data_future, trial)
+                        futures[again] = trial
+                        pending.add(again)
+                        continue
+                    # The cluster, not the trial: stop, keeping what finished.
                     client.cancel(list(futures))
                     raise FastnnError(f"the Dask cluster failed: {type(exc).__name__}: {exc}") from None
                 if model is not None and save is not None and _is_better(record, outcome.best):
@@ -230,6 +238,17 @@ def _run(
         except KeyboardInterrupt:
             outcome.interrupted = True
             client.cancel(list(futures))
+
+
+def _submit(client: Any, data_future: Any, trial: Trial) -> Any:
+    return client.submit(
+        run_trial,
+        data_future,
+        _payload(trial),
+        key=f"fastnn-trial-{trial.key}-{uuid.uuid4().hex[:8]}",
+        pure=False,
+        retries=1,  # an error outside the trial's own try (e.g. unpickling) gets a second go
+    )
 
 
 def _progress(done: int, total: int, trial: Trial, record: Mapping[str, Any], elapsed: float) -> str:
