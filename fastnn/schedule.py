@@ -18,9 +18,9 @@ def lr_at(
     epoch: int,
     total_epochs: int,
     lr: float,
-    schedule: str = "constant",
-    step_size: int = 10,
-    gamma: float = 0.1,
+    schedule: str,
+    step_size: int,
+    gamma: float,
     lr_min: float = 0.0,
 ) -> float:
     """Learning rate for 0-based ``epoch`` of a ``total_epochs`` run.

@@ -39,7 +39,12 @@ from fastnn.validation import check_dtype, choice_error
             "['adam', 'momentum', 'nesterov', 'sgd']",
             "'rmsprop'",
         ),
-        (lambda: lr_at(0, 1, 0.1, "linear"), "lr_schedule", "['constant', 'cosine', 'step']", "'linear'"),
+        (
+            lambda: lr_at(0, 1, 0.1, "linear", 10, 0.1),
+            "lr_schedule",
+            "['constant', 'cosine', 'step']",
+            "'linear'",
+        ),
         (
             lambda: FitConfig(lr_schedule="linear"),
             "lr_schedule",

@@ -34,6 +34,10 @@ from fastnn.errors import InvalidParameterError
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 #: Library parameter name -> the flag that sets it, so library messages name the flag.
+#: Training samples held out as the validation set by default: train's --val-size and
+#: the --split val of evaluate, predict and plots, which must divide the data the same way.
+VAL_SIZE = 1000
+
 PARAM_FLAGS = {
     "layer_sizes": "--layers",
     "activations": "--activations",

@@ -20,6 +20,7 @@ from fastnn.cli.presets import PRESETS, Preset
 from fastnn.data import ENV_DATA_DIR
 from fastnn.data.mnist_format import N_CLASSES, N_PIXELS
 from fastnn.early_stopping import MONITORS
+from fastnn.fit_config import FitConfig
 from fastnn.optim import OPTIMIZERS
 from fastnn.params import INIT_SCHEMES
 from fastnn.schedule import LR_SCHEDULES
@@ -133,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="passes over the training set (with --batch-size full, one step each); "
         "with --resume, the total including the epochs already done",
     )
-    train.add_argument("--lr", type=cli.finite_float, default=0.01, help="learning rate")
+    train.add_argument("--lr", type=cli.finite_float, default=FitConfig.lr, help="learning rate")
     train.add_argument(
         "--batch-size",
         metavar="N|full",
@@ -141,18 +142,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="samples per update: 1 = per-sample SGD, N = mini-batch, 'full' = full-batch gradient descent",
     )
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="update rule")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default=FitConfig.optimizer, help="update rule")
     train.add_argument(
         "--momentum",
         type=cli.finite_float,
-        default=0.9,
+        default=FitConfig.momentum,
         help="momentum coefficient (momentum and nesterov only)",
     )
-    train.add_argument("--weight-decay", type=cli.finite_float, default=0.0, help="L2 penalty on weights")
+    train.add_argument(
+        "--weight-decay", type=cli.finite_float, default=FitConfig.weight_decay, help="L2 penalty on weights"
+    )
     train.add_argument(
         "--lr-schedule",
         choices=LR_SCHEDULES,
-        default="constant",
+        default=FitConfig.lr_schedule,
         help="learning rate per epoch: constant; step (times --lr-gamma every "
         "--lr-step epochs); cosine (decays to 0 over --epochs)",
     )
@@ -160,14 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--lr-step",
         metavar="N",
         type=cli.positive_int,
-        default=10,
+        default=FitConfig.lr_step,
         help="epochs between decays of --lr-schedule step",
     )
     train.add_argument(
         "--lr-gamma",
         metavar="G",
         type=cli.decay_factor,
-        default=0.1,
+        default=FitConfig.lr_gamma,
         help="factor of each --lr-schedule step decay, in (0, 1]",
     )
     train.add_argument(
@@ -189,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tol",
         metavar="DELTA",
         type=cli.nonnegative_float,
-        default=0.0,
+        default=FitConfig.tol,
         help="--early-stopping counts only improvements larger than this",
     )
     cli.add_threads_flag(train)
@@ -210,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--val-size",
         metavar="N",
         type=cli.nonnegative_int,
-        default=1000,
+        default=cli.VAL_SIZE,
         help="hold out the first N training samples as the validation set (0: none)",
     )
     data.add_argument(

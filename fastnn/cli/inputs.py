@@ -59,7 +59,7 @@ def add_data_flags(group: argparse._ArgumentGroup, what: str, data_default: str 
         "--val-size",
         metavar="N",
         type=cli.nonnegative_int,
-        default=1000,
+        default=cli.VAL_SIZE,
         help="the first N training samples are the validation split, as in training",
     )
     group.add_argument(
