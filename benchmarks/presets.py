@@ -63,7 +63,7 @@ def run_preset(preset: Preset, backend: str, data: Any, threads: int | None) -> 
         st["layers"], st["activations"], backend=backend, seed=0, threads=threads, init=st.get("init", "auto")
     )
     batch = "sample" if st.get("batch_size") == 1 else "batch"
-    compile_seconds = model.backend.warmup("float32", batch)
+    compile_seconds = model.backend.warmup("float32", batch, model.activations)
     start = time.perf_counter()
     model.fit(
         x,

@@ -19,7 +19,8 @@
   Python exception check in every loop.
 - ``boundscheck`` is left to ``NUMBA_BOUNDSCHECK`` (CI runs a pass with it set to 1).
 - ``parallel=True`` only for the few ``parallel`` entry points whose ``prange`` loops
-  split the zero-skipping first layer between Numba's threads (``kernels/sparse.py``);
+  split the zero-skipping first layer between Numba's threads when the backend is
+  asked to (``kernels/sparse.py``);
   per-sample SGD is sequential by nature. Numba's threading layer is set to
   ``workqueue`` unless the user chose one (``NUMBA_THREADING_LAYER``): GNU OpenMP,
   Numba's first choice on Linux, kills a forked child that starts a parallel region

@@ -179,29 +179,29 @@ def _loop_family(name: str, fn: Callable[..., Any], dfn: Callable[..., Any]) -> 
 
 # Unpacked into plain module globals: Numba calls a global dispatcher directly, while
 # indexing a tuple of them would go through its experimental first-class functions.
-_identity_bias, _identity_back, _identity_deriv = _loop_family("identity", identity, d_identity)
-_relu_bias, _relu_back, _relu_deriv = _loop_family("relu", relu, d_relu)
-_leaky_bias, _leaky_back, _leaky_deriv = _loop_family("leaky_relu", leaky_relu, d_leaky_relu)
-_sigmoid_bias, _sigmoid_back, _sigmoid_deriv = _loop_family("sigmoid", sigmoid, d_sigmoid)
-_tanh_bias, _tanh_back, _tanh_deriv = _loop_family("tanh", tanh, d_tanh)
-_selu_bias, _selu_back, _selu_deriv = _loop_family("selu", selu, d_selu)
+identity_bias, _identity_back, _identity_deriv = _loop_family("identity", identity, d_identity)
+relu_bias, _relu_back, _relu_deriv = _loop_family("relu", relu, d_relu)
+leaky_bias, _leaky_back, _leaky_deriv = _loop_family("leaky_relu", leaky_relu, d_leaky_relu)
+sigmoid_bias, _sigmoid_back, _sigmoid_deriv = _loop_family("sigmoid", sigmoid, d_sigmoid)
+tanh_bias, _tanh_back, _tanh_deriv = _loop_family("tanh", tanh, d_tanh)
+selu_bias, _selu_back, _selu_deriv = _loop_family("selu", selu, d_selu)
 
 
 @inline
 def bias_activate(Z, b, code, consts):
     """Z = g(Z + b) in place for a 2-D batch (not softmax): bias and activation in one pass."""
     if code == RELU:
-        _relu_bias(Z, b, consts)
+        relu_bias(Z, b, consts)
     elif code == SIGMOID:
-        _sigmoid_bias(Z, b, consts)
+        sigmoid_bias(Z, b, consts)
     elif code == TANH:
-        _tanh_bias(Z, b, consts)
+        tanh_bias(Z, b, consts)
     elif code == LEAKY_RELU:
-        _leaky_bias(Z, b, consts)
+        leaky_bias(Z, b, consts)
     elif code == SELU:
-        _selu_bias(Z, b, consts)
+        selu_bias(Z, b, consts)
     else:
-        _identity_bias(Z, b, consts)
+        identity_bias(Z, b, consts)
 
 
 @inline

@@ -1,7 +1,7 @@
-"""Mini-batch and full-batch training and batched inference.
+"""Mini-batch and full-batch training.
 
-Mirrors ``NumpyBackend.loss_and_gradient``, ``apply_update``, ``train_epoch`` (batch
-size > 1) and ``predict_proba``. Matrix products go to BLAS through ``np.dot`` with an
+Mirrors ``NumpyBackend.loss_and_gradient``, ``apply_update`` and ``train_epoch`` (batch
+size > 1); inference is ``inference.py``'s. Matrix products go to BLAS through ``np.dot`` with an
 ``out`` buffer (Numba calls SciPy's BLAS; the zero-skipping first layer instead splits
 its work between Numba's threads, see ``sparse.py``); every
 elementwise step is fused into the pass after its product (the output softmax takes
@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from fastnn.kernels._jit import inline, jit
-from fastnn.kernels.activations import ONE, SOFTMAX, ZERO, bias_activate
+from fastnn.kernels.activations import ONE, ZERO, bias_activate
 from fastnn.kernels.batch_passes import (
     backward_layer,
     bias_gradient,
@@ -35,7 +35,6 @@ from fastnn.kernels.batch_passes import (
 )
 from fastnn.kernels.dense import (
     bias_view,
-    softmax_rows,
     weight_view,
 )
 from fastnn.kernels.optimizers import ADAM, SGD, adam_step, unpack_hyper, update_range
@@ -313,28 +312,3 @@ def train_epoch_batch(
         total += batch_total
         correct += batch_correct
     return total, correct
-
-
-@jit
-def predict_proba(data, offsets, sizes, codes, consts, X, out, abuf, act_off, chunk):
-    """Network outputs (softmax probabilities, or an identity output's values) for X in chunks of ``chunk`` rows into ``out``; returns out."""
-    n = X.shape[0]
-    last = codes.shape[0] - 1
-    csr = no_csr(X)
-    rows_idx = csr[0]
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        Xb = X[start:stop]
-        rows = stop - start
-        forward_hidden(data, offsets, sizes, codes, consts, Xb, rows_idx, csr, abuf, act_off, rows, chunk, 0)
-        res = out[start:stop]
-        W = weight_view(data, offsets, sizes, last)
-        if last == 0:
-            np.dot(Xb, W, res)
-        else:
-            np.dot(layer_view(abuf, act_off, last - 1, rows, chunk), W, res)
-        if codes[last] == SOFTMAX:
-            softmax_rows(res, bias_view(data, offsets, last))
-        else:  # an identity output (regression): the outputs are z itself
-            bias_activate(res, bias_view(data, offsets, last), codes[last], consts)
-    return out

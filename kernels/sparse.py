@@ -17,8 +17,9 @@ from BLAS, as between any two BLAS builds).
   zero gradient; plain SGD without weight decay leaves them exactly as they are, and
   so does any rule whose state for that row is still all zero (``fresh`` rows).
 
-Both cores: with more than one part (``parts`` is the number of gradient scratch
-rows the caller gave, one per Numba thread) the forward splits the batch's rows and
+Both cores, when asked (``NumbaBackend(parallel_first_layer=True)``; off by default,
+as it measured slower on a two-vCPU machine): with more than one part (``parts`` is
+the number of gradient scratch rows the caller gave, one per Numba thread) the forward splits the batch's rows and
 the gradient W's rows into contiguous ranges run by ``prange``; each part writes only
 its own rows. With one part nothing starts Numba's thread pool. BLAS keeps one thread for the small products around
 them: its threads on 64-row products were slower than one (0.76x), and under load

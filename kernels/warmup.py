@@ -1,19 +1,22 @@
-"""Compile (or load from the cache) every entry kernel for one dtype, up front.
+"""Compile (or load from the cache) the training kernels for one dtype, up front.
 
 Numba compiles on first call; calling each entry point once on a tiny network keeps
 that cost out of the first epoch's timing, so the CLI can report it on its own line
-and benchmarks never time the JIT. Activation and optimiser are runtime codes, so
-one call per entry point covers them all.
+and benchmarks never time the JIT. In the training kernels activation and optimiser
+are runtime codes, so one call per entry point covers them all; inference has one
+entry per activation (``inference.py``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
+from fastnn.kernels import inference as k_inference
 from fastnn.kernels import optimizers as k_opt
 from fastnn.kernels import sgd as k_sgd
 from fastnn.kernels import sparse as k_sparse
@@ -21,12 +24,16 @@ from fastnn.kernels import sparse as k_sparse
 MODES = ("all", "sample", "batch", "predict")
 
 
-def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
+def warmup(
+    dtype: str | np.dtype = "float32", mode: str = "all", activation_codes: Iterable[int] | None = None
+) -> float:
     """Compile the entry kernels a run needs for ``dtype``; returns the seconds it took.
 
     ``mode``: ``sample`` (per-sample training + inference), ``batch`` (mini/full-batch
-    training + inference), ``predict`` (inference only) or ``all``. Each entry point
-    compiles once per dtype and is then cached on disk, so a later process only loads it.
+    training + inference), ``predict`` (inference only) or ``all``. Inference compiles
+    the pass of each code in ``activation_codes`` (the network's; None: all of them).
+    Each entry point compiles once per dtype and is then cached on disk, so a later
+    process only loads it.
     """
     if mode not in MODES:
         raise ValueError(f"the 'mode' parameter must be one of {list(MODES)}; got {mode!r}")
@@ -43,10 +50,13 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
     y = np.zeros(2, dtype=np.int64)
     order = np.arange(2, dtype=np.int64)
     hp = k_opt.pack_hyper(lr=0.0, momentum=0.9, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0)
-    if mode != "predict":
-        # The non-zero lists, made once per fit (count, then fill).
-        k_sparse.count_nonzeros(X, np.empty(3, np.int64))
-        k_sparse.list_nonzeros(X, np.array([0, 3, 6]), np.empty(7, np.int32), np.empty(7, dt))
+    for code in sorted(set(k_inference.BY_CODE if activation_codes is None else activation_codes)):
+        k_inference.BY_CODE[code](np.zeros((2, 2), dt), np.zeros(2, dt), consts)
+    if mode == "predict":
+        return time.perf_counter() - start
+    # The non-zero lists, made once per fit (count, then fill).
+    k_sparse.count_nonzeros(X, np.empty(3, np.int64))
+    k_sparse.list_nonzeros(X, np.array([0, 3, 6]), np.empty(7, np.int32), np.empty(7, dt))
     if mode in ("all", "sample"):
         k_sgd.train_epoch_sample(
             data,
@@ -106,7 +116,4 @@ def warmup(dtype: str | np.dtype = "float32", mode: str = "all") -> float:
             ),
             np.empty(0, np.bool_),
         )
-    k_batch.predict_proba(
-        data, offsets, sizes, codes, consts, X, np.empty((2, 2), dt), np.empty(8, dt), act_off, 2
-    )
     return time.perf_counter() - start

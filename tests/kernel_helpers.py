@@ -206,22 +206,6 @@ class TinyNet:
             fresh,
         )
 
-    def predict_proba_args(self, chunk: int) -> tuple:
-        out = np.empty((self.X.shape[0], self.params.layer_sizes[-1]), self.dtype)
-        abuf = np.empty(chunk * int(self.act_off[-1]), self.dtype)
-        return (
-            self.params.data,
-            self.params.offsets,
-            self.sizes,
-            self.codes,
-            self.consts,
-            self.X,
-            out,
-            abuf,
-            self.act_off,
-            chunk,
-        )
-
 
 def _tiny_net(
     dtype,

@@ -111,6 +111,12 @@ def test_numba_backend_rejects_a_skip_zeros_that_is_not_none_or_bool(value):
         NumbaBackend(skip_zeros=value)
 
 
+@pytest.mark.parametrize("value", [None, "yes", 1])
+def test_numba_backend_rejects_a_parallel_first_layer_that_is_not_bool(value):
+    with pytest.raises(InvalidParameterError, match="'parallel_first_layer' parameter must be True or False"):
+        NumbaBackend(parallel_first_layer=value)
+
+
 def test_numba_loss_and_gradient_rejects_labels_out_of_range():
     kw = _bad_input_case()
     y = kw["y"].copy()

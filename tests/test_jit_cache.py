@@ -96,7 +96,10 @@ def test_stale_entries_are_dropped_and_current_ones_kept(tmp_path):
 
 
 def test_a_fresh_process_caches_into_numba_cache_dir_with_the_stamp(tmp_path):
-    script = "from fastnn.kernels.warmup import warmup; warmup('float64', 'predict')"
+    script = (
+        "import numpy as np; from fastnn.kernels import sparse; "
+        "sparse.count_nonzeros(np.ones((2, 3)), np.empty(3, np.int64))"
+    )
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTNN_NUMBA_CACHE="1")
     run = subprocess.run(
         [sys.executable, "-W", "error", "-c", script], env=env, capture_output=True, text=True
@@ -104,4 +107,4 @@ def test_a_fresh_process_caches_into_numba_cache_dir_with_the_stamp(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     folder = Path(tmp_path) / _jit._CACHE_SUBDIR
     assert (folder / _jit._STAMP_NAME).read_text() == _jit._sources_digest()
-    assert list(folder.glob("batch.predict_proba-*.nbi")), sorted(p.name for p in folder.iterdir())
+    assert list(folder.glob("sparse.count_nonzeros-*.nbi")), sorted(p.name for p in folder.iterdir())

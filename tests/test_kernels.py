@@ -29,7 +29,7 @@ from kernel_helpers import (
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, LEAKY_SLOPE, SELU_ALPHA, SELU_LAMBDA
-from fastnn.backends import numba_backend, numpy_backend
+from fastnn.backends import numpy_backend
 from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import dense as k_dense
@@ -197,7 +197,6 @@ def test_apply_update_matches_reference(optimizer, weight_decay, dtype, rng):
 @pytest.mark.parametrize("n_rows", [1, 3, 8, 11])
 def test_predict_proba_in_small_chunks_matches_reference(n_rows, dtype, monkeypatch):
     # Chunks of 4 rows: several full ones, a short last one, or a single short one.
-    monkeypatch.setattr(numba_backend, "PREDICT_CHUNK", 4)
     monkeypatch.setattr(numpy_backend, "PREDICT_CHUNK", 4)
     net = _tiny_net(dtype, ("selu", "sigmoid", "softmax"), n=n_rows)
     want = NUMPY.predict_proba(net.params, net.activations, net.X)

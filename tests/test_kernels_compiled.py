@@ -40,6 +40,7 @@ from fastnn.backends import EpochResult
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
+from fastnn.kernels import inference as k_inference
 from fastnn.kernels import sgd as k_sgd
 from fastnn.kernels import sparse as k_sparse
 from fastnn.kernels.warmup import MODES as WARMUP_MODES
@@ -74,7 +75,6 @@ def test_float32_kernel_outputs_are_float32():
         assert k_dense.dense_forward_sample(*args).dtype == np.float32
     assert k_dense.dense_forward_batch(*net.dense_forward_batch_args(net.X, W, b, "relu")).dtype == np.float32
     assert k_act.activation_derivative(*net.activation_derivative_args(net.X, "tanh")).dtype == np.float32
-    assert k_batch.predict_proba(*net.predict_proba_args(4)).dtype == np.float32
 
 
 #: Entry kernels and what they may return for float32 data: the summed loss is float64
@@ -82,9 +82,9 @@ def test_float32_kernel_outputs_are_float32():
 ENTRY_KERNELS = {
     "train_epoch_sample": (k_sgd, types.Tuple((types.float64, types.int64))),
     "train_epoch_batch": (k_batch, types.Tuple((types.float64, types.int64))),
-    "predict_proba": (k_batch, types.Array(types.float32, 2, "C")),
     "count_nonzeros": (k_sparse, types.none),
     "list_nonzeros": (k_sparse, types.none),
+    **{kernel.__name__: (k_inference, types.none) for kernel in k_inference.BY_CODE.values()},
 }
 
 
@@ -95,13 +95,27 @@ def _leaves(a):
     return [a]
 
 
+#: The inference passes, one entry per activation code (``kernels/inference.py``).
+INFERENCE = {kernel.__name__ for kernel in k_inference.BY_CODE.values()}
+
 #: The entry kernels each warmup mode must compile: what a run of that kind calls.
 WARMUP_NEEDS = {
-    "sample": {"count_nonzeros", "list_nonzeros", "train_epoch_sample", "predict_proba"},
-    "batch": {"count_nonzeros", "list_nonzeros", "train_epoch_batch", "predict_proba"},
-    "predict": {"predict_proba"},
-    "all": {"count_nonzeros", "list_nonzeros", "train_epoch_sample", "train_epoch_batch", "predict_proba"},
+    "sample": {"count_nonzeros", "list_nonzeros", "train_epoch_sample", *INFERENCE},
+    "batch": {"count_nonzeros", "list_nonzeros", "train_epoch_batch", *INFERENCE},
+    "predict": set(INFERENCE),
+    "all": {"count_nonzeros", "list_nonzeros", "train_epoch_sample", "train_epoch_batch", *INFERENCE},
 }
+
+
+def _spy_on_inference(monkeypatch, called):
+    """Record in ``called`` the name of each inference pass that runs."""
+    for code, kernel in k_inference.BY_CODE.items():
+
+        def spy_pass(*args, kernel=kernel):
+            called.add(kernel.__name__)
+            return kernel(*args)
+
+        monkeypatch.setitem(k_inference.BY_CODE, code, spy_pass)
 
 
 @pytest.mark.parametrize("mode", WARMUP_MODES)
@@ -110,7 +124,7 @@ def test_warmup_calls_every_entry_kernel_its_mode_runs(mode, monkeypatch):
     stays out of the first epoch; the non-zero lists are made in prepare, inside fit's time."""
     called = set()
     kernels = {"count_nonzeros": k_sparse, "list_nonzeros": k_sparse, "train_epoch_sample": k_sgd}
-    kernels |= {"train_epoch_batch": k_batch, "predict_proba": k_batch}
+    kernels["train_epoch_batch"] = k_batch
     for name, module in kernels.items():
         kernel = getattr(module, name)
 
@@ -119,8 +133,17 @@ def test_warmup_calls_every_entry_kernel_its_mode_runs(mode, monkeypatch):
             return kernel(*args)
 
         monkeypatch.setattr(module, name, spy)
+    _spy_on_inference(monkeypatch, called)
     warmup("float64", mode)
     assert called == WARMUP_NEEDS[mode]
+
+
+@pytest.mark.parametrize("mode", WARMUP_MODES)
+def test_warmup_compiles_only_the_inference_passes_of_the_given_activations(mode, monkeypatch):
+    called = set()
+    _spy_on_inference(monkeypatch, called)
+    warmup("float64", mode, [k_act.SIGMOID, k_act.SOFTMAX, k_act.SIGMOID])
+    assert called == {"sigmoid_rows", "softmax_output_rows"}
 
 
 @requires_jit
@@ -211,15 +234,6 @@ def test_py_func_of_training_kernels_matches_jit(optimizer, mode, dtype):
     assert_array_equal(py_net.state.t, jit_net.state.t)
 
 
-@requires_jit
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-def test_py_func_of_predict_proba_matches_jit(dtype):
-    net = _tiny_net(dtype, ("sigmoid", "leaky_relu", "softmax"))
-    got = k_batch.predict_proba.py_func(*net.predict_proba_args(3))
-    want = k_batch.predict_proba(*net.predict_proba_args(3))
-    _assert_close(got, want, ONE_STEP[net.dtype], "predict_proba.py_func")
-
-
 # ----------------------------------------------------------------- bounds checking
 #: Runs in a fresh interpreter with NUMBA_BOUNDSCHECK=1 and the disk cache off, so every
 #: kernel is compiled with bounds checks (an out-of-range index raises IndexError) and
@@ -232,7 +246,6 @@ from numba import config
 from numba.core import types
 from numba.core.dispatcher import Dispatcher
 from fastnn import MLP
-from fastnn.backends import numba_backend
 from fastnn.backends.numba_backend import NumbaBackend
 from fastnn.kernels import _jit
 from fastnn.kernels import activations as k_act, batch as k_batch, dense as k_dense, sgd as k_sgd
@@ -241,8 +254,6 @@ from fastnn.optim import OptimizerConfig, OptimizerState
 
 assert config.BOUNDSCHECK, "NUMBA_BOUNDSCHECK=1 is not in effect"
 assert not _jit.CACHE, "FASTNN_NUMBA_CACHE=0 is not in effect"
-assert hasattr(numba_backend, "PREDICT_CHUNK")
-numba_backend.PREDICT_CHUNK = 4  # several chunks and a short last one
 gen = np.random.default_rng(0)
 X = gen.random((21, 9))
 X[gen.random(X.shape) < 0.7] = 0.0

@@ -149,7 +149,7 @@ def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
     for threads in (1, 2):
         with limit_threads(threads):
             assert numba.get_num_threads() == threads
-            runs[threads] = train(NumbaBackend(skip_zeros=True), *args)
+            runs[threads] = train(NumbaBackend(skip_zeros=True, parallel_first_layer=True), *args)
     one, many = runs.values()
     for (r1, p1, s1), (r2, p2, s2) in zip(one, many, strict=True):
         assert r1 == r2
@@ -157,15 +157,51 @@ def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
         assert_array_equal(s1.m, s2.m, err_msg=f"optimiser state, {optimizer}")
 
 
+@pytest.mark.parametrize("parallel", [False, True])
+def test_the_first_layer_is_split_between_threads_only_when_asked(parallel, monkeypatch):
+    """The kernel splits the first layer into as many parts as it gets gradient
+    scratch rows: one unless the backend was asked to split, then one per thread."""
+    numba = pytest.importorskip("numba")
+    from fastnn.kernels import batch as k_batch
+    from fastnn.threads import limit_threads
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs two Numba threads")
+    parts = []
+    real = k_batch.train_epoch_batch
+
+    def spy(*args):
+        parts.append(args[-2][3].shape[0])  # cols[3]: one gradient scratch row per part
+        return real(*args)
+
+    monkeypatch.setattr(k_batch, "train_epoch_batch", spy)
+    sizes, acts = NETS["deep"], ("relu", "relu", "softmax")
+    gen = np.random.default_rng(7)
+    y = gen.integers(0, sizes[-1], size=N).astype(np.int64)
+    with limit_threads(2):
+        train(
+            NumbaBackend(skip_zeros=True, parallel_first_layer=parallel),
+            epoch_data(gen),
+            y,
+            acts,
+            sizes,
+            "sgd",
+            0.0,
+            "float32",
+        )
+    assert parts and set(parts) == {2 if parallel else 1}
+
+
 FORK_SCRIPT = """
 import os, sys
 import numpy as np
 from fastnn import MLP
+from fastnn.backends.numba_backend import NumbaBackend
 gen = np.random.default_rng(0)
 X = np.where(gen.random((256, 64)) < 0.8, 0.0, gen.random((256, 64))).astype(np.float32)
 y = gen.integers(0, 3, 256)
 def fit():
-    MLP([64, 32, 3], backend="numba", threads=2, seed=0).fit(X, y, epochs=2, batch_size=16, optimizer="momentum")
+    MLP([64, 32, 3], backend=NumbaBackend(parallel_first_layer=True), threads=2, seed=0).fit(X, y, epochs=2, batch_size=16, optimizer="momentum")
 fit()  # the parent has run the parallel first layer
 pid = os.fork()
 if pid == 0:
@@ -196,13 +232,14 @@ THREADS_SCRIPT = """
 import threading
 import numpy as np
 from fastnn import MLP
+from fastnn.backends.numba_backend import NumbaBackend
 gen = np.random.default_rng(0)
 X = np.where(gen.random((512, 64)) < 0.8, 0.0, gen.random((512, 64))).astype(np.float32)
 y = gen.integers(0, 3, 512)
 errors = []
 def fit(seed):
     try:
-        MLP([64, 32, 3], backend="numba", threads=2, seed=seed).fit(X, y, epochs=3, batch_size=8)
+        MLP([64, 32, 3], backend=NumbaBackend(parallel_first_layer=True), threads=2, seed=seed).fit(X, y, epochs=3, batch_size=8)
     except BaseException as exc:
         errors.append(exc)
 workers = [threading.Thread(target=fit, args=(s,)) for s in range(4)]

@@ -26,8 +26,8 @@ SCRIPT = """
 import json
 from fastnn.cli.sweep.warm import warm_kernels
 warm_kernels([("float32", "predict")])
-from fastnn.kernels import batch
-stats = batch.predict_proba.stats
+from fastnn.kernels import inference
+stats = inference.softmax_output_rows.stats
 print(json.dumps({"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values())}))
 """
 

@@ -50,9 +50,12 @@ class Backend(Protocol):
 
     name: str
 
-    def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
+    def warmup(
+        self, dtype: str | np.dtype = "float32", mode: str = "all", activations: Sequence[str] | None = None
+    ) -> float:
         """Prepare for ``dtype`` (compile, load caches); returns the seconds it took.
-        ``mode`` (``sample``, ``batch``, ``predict``, ``all``) says which kind of run."""
+        ``mode`` (``sample``, ``batch``, ``predict``, ``all``) says which kind of run,
+        ``activations`` which network's (None: any)."""
 
     def prepare(self, X: np.ndarray, batch_size: int | None = None, first_units: int | None = None) -> Any:
         """Work that depends only on the training data and batch size, done once per

@@ -58,7 +58,9 @@ class NumpyBackend:
         """Nothing to precompute: each epoch works on X as it is."""
         return None
 
-    def warmup(self, dtype: str | np.dtype = "float32", mode: str = "all") -> float:
+    def warmup(
+        self, dtype: str | np.dtype = "float32", mode: str = "all", activations: Sequence[str] | None = None
+    ) -> float:
         """Nothing to compile: NumPy is ready at import. Returns 0.0."""
         return 0.0
 

@@ -169,7 +169,9 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None)
         )
         if args.resume is not None:
             resume(args, model, session, stored, report)
-        compile_seconds = model.backend.warmup(args.dtype, "sample" if args.batch_size == 1 else "batch")
+        compile_seconds = model.backend.warmup(
+            args.dtype, "sample" if args.batch_size == 1 else "batch", model.activations
+        )
         if model.backend.name != "numpy":
             report.say(f"compile/cache load: {compile_seconds:.2f} s")
     except FastnnError as exc:
