@@ -256,9 +256,9 @@ class MLP:
 
     def _logits(self, X: np.ndarray) -> np.ndarray:
         """The output layer's pre-activations (n_samples, n_outputs): the network's forward
-        pass with an identity output in place of the softmax, one fused compiled call on
-        the numba backend (the same kernel as ``predict_proba``, so a run compiles one
-        inference kernel, not two)."""
+        pass with an identity output in place of the softmax (on the numba backend the
+        output layer then takes the ``identity`` pass, which ``warmup`` compiles for
+        every training run)."""
         as_logits = (*self.activations[:-1], "identity")
         with np.errstate(over="ignore", invalid="ignore"):
             return self.backend.predict_proba(self.params, as_logits, X)

@@ -29,10 +29,11 @@ from kernel_helpers import (
 from numpy.testing import assert_allclose, assert_array_equal
 
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, LEAKY_SLOPE, SELU_ALPHA, SELU_LAMBDA
-from fastnn.backends import numpy_backend
+from fastnn.backends import numba_backend, numpy_backend
 from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import dense as k_dense
+from fastnn.kernels import inference as k_inference
 from fastnn.kernels import optimizers as k_opt
 from fastnn.optim import OPTIMIZERS
 from fastnn.params import Params
@@ -53,6 +54,13 @@ def test_kernel_activation_code_matches_registry(name):
     assert getattr(k_act, name.upper()) == ACTIVATIONS[name].code, (
         f"fastnn.kernels.activations.{name.upper()} != ACTIVATIONS[{name!r}].code"
     )
+
+
+def test_every_activation_has_an_inference_pass_and_no_code_is_left_over():
+    assert sorted(k_inference.BY_CODE) == sorted(spec.code for spec in ACTIVATIONS.values())
+    for name, spec in ACTIVATIONS.items():
+        want = "softmax_output_rows" if name == "softmax" else f"{name}_rows"
+        assert k_inference.BY_CODE[spec.code].__name__ == want
 
 
 def test_kernel_codes_are_distinct_and_constants_match_registry():
@@ -197,6 +205,7 @@ def test_apply_update_matches_reference(optimizer, weight_decay, dtype, rng):
 @pytest.mark.parametrize("n_rows", [1, 3, 8, 11])
 def test_predict_proba_in_small_chunks_matches_reference(n_rows, dtype, monkeypatch):
     # Chunks of 4 rows: several full ones, a short last one, or a single short one.
+    monkeypatch.setattr(numba_backend, "PREDICT_CHUNK", 4)
     monkeypatch.setattr(numpy_backend, "PREDICT_CHUNK", 4)
     net = _tiny_net(dtype, ("selu", "sigmoid", "softmax"), n=n_rows)
     want = NUMPY.predict_proba(net.params, net.activations, net.X)

@@ -37,6 +37,7 @@ from numba.core import types
 from numpy.testing import assert_array_equal
 
 from fastnn.backends import EpochResult
+from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
 from fastnn.kernels import dense as k_dense
@@ -146,6 +147,17 @@ def test_warmup_compiles_only_the_inference_passes_of_the_given_activations(mode
     assert called == {"sigmoid_rows", "softmax_output_rows"}
 
 
+def test_backend_warmup_takes_activation_names_and_adds_the_identity_pass(monkeypatch):
+    """Validation loss comes from logits (the identity pass), so a training run's warm-up
+    compiles it beside the network's own passes; a bad name is a clean fastnn error."""
+    called: set[str] = set()
+    _spy_on_inference(monkeypatch, called)
+    NUMBA.warmup("float64", "predict", ("tanh", "relu", "softmax"))
+    assert called == {"tanh_rows", "relu_rows", "softmax_output_rows", "identity_rows"}
+    with pytest.raises(InvalidParameterError, match="sigmoidd"):
+        NUMBA.warmup("float64", "predict", ("sigmoidd", "softmax"))
+
+
 @requires_jit
 @pytest.mark.parametrize("name", sorted(ENTRY_KERNELS))
 def test_float32_signatures_have_no_float64_but_hp(name):
@@ -246,14 +258,16 @@ from numba import config
 from numba.core import types
 from numba.core.dispatcher import Dispatcher
 from fastnn import MLP
+from fastnn.backends import numba_backend
 from fastnn.backends.numba_backend import NumbaBackend
 from fastnn.kernels import _jit
 from fastnn.kernels import activations as k_act, batch as k_batch, dense as k_dense, sgd as k_sgd
-from fastnn.kernels import sparse as k_sparse
+from fastnn.kernels import inference as k_inference, sparse as k_sparse
 from fastnn.optim import OptimizerConfig, OptimizerState
 
 assert config.BOUNDSCHECK, "NUMBA_BOUNDSCHECK=1 is not in effect"
 assert not _jit.CACHE, "FASTNN_NUMBA_CACHE=0 is not in effect"
+numba_backend.PREDICT_CHUNK = 4  # predict_proba in several chunks and a short last one
 gen = np.random.default_rng(0)
 X = gen.random((21, 9))
 X[gen.random(X.shape) < 0.7] = 0.0
@@ -284,7 +298,7 @@ nb.apply_update(m.params, grad, OptimizerConfig("adam", 0.01, weight_decay=1e-3)
                 OptimizerState.zeros("adam", m.params.data.size, m.params.dtype))
 nb.activation_derivative(m.params.W(0), "relu")
 leaks = []
-for mod in (k_act, k_dense, k_sgd, k_batch, k_sparse):
+for mod in (k_act, k_dense, k_sgd, k_batch, k_sparse, k_inference):
     for name, obj in sorted(vars(mod).items()):
         if not isinstance(obj, Dispatcher) or obj.py_func.__module__ != mod.__name__:
             continue
@@ -332,7 +346,7 @@ def test_every_kernel_function_has_a_qualified_name_of_its_own():
     factory) can then get the same symbol in cache entries written by different
     processes, and loading both makes one entry point run the other's code."""
     owners: dict[tuple[str, str], set[int]] = {}
-    for mod in (k_act, k_dense, k_sgd, k_batch, k_sparse):
+    for mod in (k_act, k_dense, k_sgd, k_batch, k_sparse, k_inference):
         for obj in vars(mod).values():
             if isinstance(obj, numba.core.dispatcher.Dispatcher) and obj.py_func.__module__ == mod.__name__:
                 owners.setdefault((mod.__name__, obj.py_func.__qualname__), set()).add(id(obj))

@@ -132,8 +132,8 @@ def test_sparse_mini_batches_match_numpy_and_the_dense_path(net, act, optimizer,
 
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
 def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
-    """The first layer's work is split between Numba's threads (one part each): each
-    part owns its rows, so the numbers may not depend on how many there are."""
+    """Asked to, the backend splits the first layer's work between Numba's threads (one
+    part each): each part owns its rows, so the numbers may not depend on how many there are."""
     numba = pytest.importorskip("numba")
     from fastnn.threads import limit_threads
 

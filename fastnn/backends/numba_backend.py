@@ -120,7 +120,10 @@ class NumbaBackend:
         seconds taken, which the CLI reports as compile time. ``mode`` (``sample``,
         ``batch``, ``predict`` or ``all``) and ``activations`` (the network's; None: all)
         limit it to what one kind of run needs."""
-        codes = None if activations is None else [get_activation(a).code for a in activations]
+        codes = None
+        if activations is not None:
+            # The identity pass too: validation loss comes from logits (MLP._logits).
+            codes = [get_activation(a).code for a in activations] + [k_act.IDENTITY]
         return _warmup(dtype, mode, codes)
 
     # --------------------------------------------------------------- protocol

@@ -58,7 +58,7 @@ def kernel_lock() -> Iterator[None]:
 def warm_kernels(needs: Iterable[tuple[str, str]]) -> float:
     """Compile or load the numba kernels for each (dtype, mode), under the lock; seconds taken.
 
-    ``mode`` is the backend's warm-up mode (``sample``, ``batch``, ``all``).
+    ``mode`` is the backend's warm-up mode (``sample``, ``batch``, ``predict``, ``all``).
     """
     needs = sorted(set(needs))
     start = time.perf_counter()
