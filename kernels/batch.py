@@ -166,12 +166,11 @@ def batch_step(
         t[0] += 1
         step = adam_step(hp, t[0], consts)
     colptr, col_rows, col_vals, g, counts = cols
-    parts = g.shape[0]
     first = 0
     if rows_idx.shape[0] > 0 and codes.shape[0] > 1:
-        # A hidden first layer over the non-zero inputs, its rows split between threads.
+        # A hidden first layer over the non-zero inputs (split between threads if g is 2-D).
         out = layer_view(abuf, act_off, 0, rows, batch_size)
-        sparse_forward(csr[0], csr[1], csr[2], rows_idx, weight_view(data, offsets, sizes, 0), out, parts)
+        sparse_forward(csr[0], csr[1], csr[2], rows_idx, weight_view(data, offsets, sizes, 0), out, g)
         bias_activate(out, bias_view(data, offsets, 0), codes[0], consts)  # never softmax
         first = 1
     forward_hidden(
@@ -247,8 +246,9 @@ def train_epoch_batch(
 
     ``csr`` holds the non-zero lists of X (``sparse.list_nonzeros``) or is empty: with them the
     first layer skips zero inputs (no gather of X's rows), using the scratch ``cols``
-    (``colptr``, row numbers and values of the batch regrouped by column, and one
-    gradient row) and ``fresh`` (one flag per input). When one batch covers all of X
+    (``colptr``, row numbers and values of the batch regrouped by column, and the
+    gradient scratch: one row, 1-D, or one row per thread, 2-D, to split the layer
+    between Numba's threads) and ``fresh`` (one flag per input). When one batch covers all of X
     (full batch) and ``csr`` is empty, X is used as it is, without a gather, and ``XT``
     (X transposed, C-contiguous, or an empty array) serves the first layer's gradient.
     Mini-batches ignore ``XT``.

@@ -18,8 +18,8 @@ from BLAS, as between any two BLAS builds).
   so does any rule whose state for that row is still all zero (``fresh`` rows).
 
 Both cores, when asked (``NumbaBackend(parallel_first_layer=True)``; off by default,
-as it measured slower on a two-vCPU machine): with more than one part (``parts`` is
-the number of gradient scratch rows the caller gave, one per Numba thread) the forward splits the batch's rows and
+as it measured slower on a two-vCPU machine): given 2-D gradient scratch with more
+than one row (one per Numba thread, ``parts`` rows), the forward splits the batch's rows and
 the gradient W's rows into contiguous ranges run by ``prange``; each part writes only
 its own rows. With one part nothing starts Numba's thread pool. BLAS keeps one thread for the small products around
 them: its threads on 64-row products were slower than one (0.76x), and under load
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from numba import prange
 
-from fastnn.kernels._jit import helper, inline, jit, parallel
+from fastnn.kernels._jit import helper, inline, jit, overload_inline, parallel
 from fastnn.kernels.optimizers import SGD, update_row
 
 
@@ -205,22 +205,83 @@ def sparse_grad_update_parts(
         )
 
 
-@inline
-def sparse_forward(indptr, indices, values, rows_idx, W, out, parts):
-    """out = X[rows_idx] @ W over the non-zero inputs: on Numba's threads when ``parts``
-    is above one, else on this thread without starting the thread pool."""
-    if parts > 1:
-        sparse_forward_parts(indptr, indices, values, rows_idx, W, out, parts)
+def sparse_forward(indptr, indices, values, rows_idx, W, out, g):
+    """out = X[rows_idx] @ W over the non-zero inputs. ``g`` is the first layer's
+    gradient scratch: one row (1-D) runs it on this thread; one row per part (2-D)
+    splits it between Numba's threads when there is more than one part.
+
+    Chosen by g's type when compiled (``_sparse_forward_by_scratch``), so a kernel
+    called with 1-D scratch never compiles the parallel code (about 8 s of a cold
+    batched compile); this plain version is what runs without the JIT.
+    """
+    if g.ndim == 2:
+        _sparse_forward_split(indptr, indices, values, rows_idx, W, out, g)
+    else:
+        _sparse_forward_serial(indptr, indices, values, rows_idx, W, out, g)
+
+
+def _sparse_forward_serial(indptr, indices, values, rows_idx, W, out, g):
+    sparse_forward_rows(indptr, indices, values, rows_idx, W, out, 0, rows_idx.shape[0])
+
+
+def _sparse_forward_split(indptr, indices, values, rows_idx, W, out, g):
+    if g.shape[0] > 1:
+        sparse_forward_parts(indptr, indices, values, rows_idx, W, out, g.shape[0])
     else:
         sparse_forward_rows(indptr, indices, values, rows_idx, W, out, 0, rows_idx.shape[0])
 
 
-@inline
+@overload_inline(sparse_forward)
+def _sparse_forward_by_scratch(indptr, indices, values, rows_idx, W, out, g):
+    return _sparse_forward_split if g.ndim == 2 else _sparse_forward_serial
+
+
 def sparse_grad_update(
     colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
 ):
-    """The first layer's gradient fused with its update, in ``g.shape[0]`` parts (one
-    gradient row of scratch each): on Numba's threads when there is more than one."""
+    """The first layer's gradient fused with its update, over all of W's rows: on this
+    thread with 1-D ``g`` (one gradient row of scratch), in ``g.shape[0]`` parts on
+    Numba's threads with 2-D ``g`` (chosen by type, as ``sparse_forward``)."""
+    if g.ndim == 2:
+        _sparse_grad_update_split(
+            colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+        )
+    else:
+        _sparse_grad_update_serial(
+            colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+        )
+
+
+def _sparse_grad_update_serial(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+):
+    sparse_grad_update_rows(
+        colptr,
+        col_rows,
+        col_vals,
+        delta,
+        W,
+        mW,
+        sW,
+        fresh,
+        g,
+        opt,
+        lr,
+        mu,
+        b1,
+        b2,
+        eps,
+        wd,
+        step,
+        one,
+        0,
+        W.shape[0],
+    )
+
+
+def _sparse_grad_update_split(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+):
     if g.shape[0] > 1:
         sparse_grad_update_parts(
             colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
@@ -248,3 +309,10 @@ def sparse_grad_update(
             0,
             W.shape[0],
         )
+
+
+@overload_inline(sparse_grad_update)
+def _sparse_grad_update_by_scratch(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+):
+    return _sparse_grad_update_split if g.ndim == 2 else _sparse_grad_update_serial

@@ -105,13 +105,14 @@ def warmup(
             np.empty(3, dt),
             act_off,
             # Empty non-zero lists, scratch and flags: the dense first layer. The
-            # zero-skipping one has the same argument types, so this compiles it too.
+            # zero-skipping one has the same argument types, so this compiles it too
+            # (unsplit: 1-D gradient scratch; the split is compiled when first asked for).
             (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt)),
             (
                 np.empty(0, np.int64),
                 np.empty(0, np.int32),
                 np.empty(0, dt),
-                np.empty((0, 0), dt),
+                np.empty(0, dt),
                 np.empty(0, np.int64),
             ),
             np.empty(0, np.bool_),

@@ -144,13 +144,14 @@ class TinyNet:
         """``csr()`` without the values: what the per-sample kernel takes."""
         return self.csr()[:2]
 
-    def sparse_batch_args(self, bs: int, parts: int = 2) -> tuple[tuple, tuple, np.ndarray]:
+    def sparse_batch_args(self, bs: int, parts: int | None = 2) -> tuple[tuple, tuple, np.ndarray]:
         """``csr``, ``cols`` and ``fresh`` of ``train_epoch_batch``'s zero-skipping path.
 
         The scratch for the batch's non-zeros holds exactly the most any batch of this
         order has (the adapter sizes it for the worst ``bs`` rows of X), so a write past
         a batch's own entries raises in the ``.py_func`` runs. ``parts``: how many ways
-        the first layer's work is split between threads (one gradient row each).
+        the first layer's work is split between threads (one gradient row each, 2-D),
+        or None for the unsplit path (one gradient row, 1-D).
         """
         n_in, dt = self.X.shape[1], self.dtype
         per_row = np.count_nonzero(self.X, axis=1)[self.order]
@@ -159,7 +160,9 @@ class TinyNet:
             np.empty(n_in + 1, np.int64),
             np.empty(nnz, np.int32),
             np.empty(nnz, dt),
-            np.empty((parts, self.params.layer_sizes[1]), dt),
+            np.empty(self.params.layer_sizes[1], dt)
+            if parts is None
+            else np.empty((parts, self.params.layer_sizes[1]), dt),
             np.zeros(n_in, np.int64),
         )
         return self.csr(), cols, np.empty(n_in, np.bool_)

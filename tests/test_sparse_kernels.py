@@ -179,7 +179,17 @@ def test_batch_columns_is_the_batch_in_csc_form(dtype):
         assert not counts.any(), f"batch_columns ({how}) must leave the counts zeroed"
 
 
-@pytest.mark.parametrize("parts", [1, 2, 3])
+@numba.njit
+def _compiled_grad_update(
+    colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+):
+    """``sparse_grad_update`` as compiled code sees it: the version chosen by g's type."""
+    k_sparse.sparse_grad_update(
+        colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
+    )
+
+
+@pytest.mark.parametrize("parts", [None, 1, 2, 3], ids=["1-D", "1", "2", "3"])
 @pytest.mark.parametrize("weight_decay", [0.0, 1e-2])
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_sparse_grad_update_with_sgd_is_the_dense_step(dtype, weight_decay, parts):
@@ -190,11 +200,13 @@ def test_sparse_grad_update_with_sgd_is_the_dense_step(dtype, weight_decay, part
     T = np.dtype(dtype).type
     lr = T(0.1)
     want = W0 - lr * (X[rows_idx].T @ delta + T(weight_decay) * W0)
-    for how, kernel in _kernels("sparse_grad_update"):
+    kernels = [("python", k_sparse.sparse_grad_update), ("compiled", _compiled_grad_update)]
+    for how, kernel in kernels:
         W = W0.copy()
         m, s = np.zeros_like(W), np.zeros_like(W)
         fresh = np.ones(W.shape[0], np.bool_)
-        g = np.empty((parts, W.shape[1]), dtype)  # one gradient row per part
+        # One gradient row (1-D: unsplit), or one per part.
+        g = np.empty(W.shape[1], dtype) if parts is None else np.empty((parts, W.shape[1]), dtype)
         one, zero = T(1), T(0)
         kernel(
             colptr,

@@ -160,7 +160,8 @@ def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
 @pytest.mark.parametrize("parallel", [False, True])
 def test_the_first_layer_is_split_between_threads_only_when_asked(parallel, monkeypatch):
     """The kernel splits the first layer into as many parts as it gets gradient
-    scratch rows: one unless the backend was asked to split, then one per thread."""
+    scratch rows: one row (1-D: the serial code only) unless the backend was asked to
+    split, then one per thread."""
     numba = pytest.importorskip("numba")
     from fastnn.kernels import batch as k_batch
     from fastnn.threads import limit_threads
@@ -171,7 +172,7 @@ def test_the_first_layer_is_split_between_threads_only_when_asked(parallel, monk
     real = k_batch.train_epoch_batch
 
     def spy(*args):
-        parts.append(args[-2][3].shape[0])  # cols[3]: one gradient scratch row per part
+        parts.append(args[-2][3].shape)  # cols[3]: one gradient scratch row, or one per part
         return real(*args)
 
     monkeypatch.setattr(k_batch, "train_epoch_batch", spy)
@@ -189,7 +190,7 @@ def test_the_first_layer_is_split_between_threads_only_when_asked(parallel, monk
             0.0,
             "float32",
         )
-    assert parts and set(parts) == {2 if parallel else 1}
+    assert parts and set(parts) == {(2, sizes[1]) if parallel else (sizes[1],)}
 
 
 FORK_SCRIPT = """

@@ -92,9 +92,6 @@ class NumbaBackend:
         state["_pool"] = prep.BufferPool()
         return state
 
-    def _first_layer_parts(self) -> int:
-        return numba.get_num_threads() if self.parallel_first_layer else 1
-
     def _c(self, dtype: np.dtype) -> np.ndarray:
         if dtype not in self._consts:
             self._consts[dtype] = k_act.make_consts(dtype)
@@ -342,9 +339,11 @@ class NumbaBackend:
                     np.empty(X.shape[1] + 1, dtype=np.int64),
                     np.empty(nnz, dtype=np.int32),
                     np.empty(nnz, dtype=dtype),
-                    # One gradient row per part of the first layer's work (one per thread
-                    # if it is split, see __init__).
-                    np.empty((self._first_layer_parts(), params.layer_sizes[1]), dtype=dtype),
+                    # Gradient scratch: one row, or one per thread to split the first
+                    # layer between Numba's threads (see __init__).
+                    np.empty((numba.get_num_threads(), params.layer_sizes[1]), dtype=dtype)
+                    if self.parallel_first_layer
+                    else np.empty(params.layer_sizes[1], dtype=dtype),
                     np.zeros(X.shape[1], dtype=np.int64),  # per-input counts, kept zeroed
                 )
             else:
@@ -353,13 +352,13 @@ class NumbaBackend:
                     np.empty(0, np.int64),
                     np.empty(0, np.int32),
                     np.empty(0, dtype),
-                    np.empty((0, 0), dtype),
+                    np.empty(0, dtype),
                     np.empty(0, np.int64),
                 )
             # With the zero-skipping first layer on Numba's threads, BLAS keeps one thread
             # for the small products around it (its threads on 64-row products gave
             # 0.76x). The lock: Numba's workqueue layer takes one caller at a time.
-            parallel = rows is not None and cols[3].shape[0] > 1
+            parallel = rows is not None and cols[3].ndim == 2 and cols[3].shape[0] > 1
             with (
                 single_blas_thread() if rows is not None else nullcontext(),
                 _PARALLEL if parallel else nullcontext(),
