@@ -50,7 +50,8 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
-        # The `fast` preset's network and optimiser (fastnn/cli/presets.py), constant lr.
+        # The network and optimiser of issue #11's targets (the `fast` preset's until it
+        # became 784-256-10 at batch 100, fastnn/cli/presets.py), constant lr.
         Recipe("fast-b64", (784, 256, 128, 10), "relu", 64, "nesterov", 0.05, 0.9),
         Recipe("fast-b256", (784, 256, 128, 10), "relu", 256, "nesterov", 0.05, 0.9),
         Recipe("small-b256", (784, 128, 64, 10), "relu", 256, "momentum", 0.1, 0.9),
