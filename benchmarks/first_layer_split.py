@@ -1,8 +1,8 @@
 """Does splitting the first layer between Numba's threads pay on this machine?
 
 ``python -m benchmarks.first_layer_split --data DIR`` times whole ``fit(epochs=1)``
-calls of the ``fast`` recipe (784-256-128-10 ReLU, batch 64, Nesterov) on MNIST in
-three set-ups, interleaved in one process so load affects them alike: one thread; two
+calls of a race recipe (default ``fast-b64``: 784-256-128-10 ReLU, batch 64, Nesterov)
+on MNIST in three set-ups, interleaved in one process so load affects them alike: one thread; two
 threads with the zero-skipping first layer run serially (the default); two threads
 with it split (``NumbaBackend(parallel_first_layer=True)``). It prints each median
 and the ratios. The default of ``parallel_first_layer`` follows what this prints on
@@ -15,11 +15,13 @@ import argparse
 import time
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 import fastnn
 from benchmarks.race.recipes import RECIPES, load_race_data
 from fastnn.backends.numba_backend import NumbaBackend
+from fastnn.threads import available_threads
 
 #: (label, threads, split the first layer)
 SETUPS = (
@@ -73,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.repeats < 1:
         p.error("--repeats must be at least 1")
+    if min(available_threads(), numba.config.NUMBA_NUM_THREADS) < 2:
+        p.error("needs two CPUs and NUMBA_NUM_THREADS of at least 2 to compare one thread with two")
     times = measure(args.data, args.recipe, args.repeats)
     medians = {label: float(np.median(t)) for label, t in times.items()}
     base = medians[SETUPS[0][0]]

@@ -64,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m benchmarks.sparsity", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--n", type=int, default=20000, help="training samples (default: 20000)")
-    parser.add_argument("--layers", default="784,256,128,10", help="network (default: the fast preset's)")
+    parser.add_argument(
+        "--layers", default="784,256,128,10", help="network (default: the race's fast-b64 recipe's)"
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--zeros", default="0.2,0.4,0.5,0.6,0.7,0.8,0.9", help="zero fractions to try")

@@ -229,8 +229,9 @@ def overload_inline(stub: Callable[..., Any]) -> Any:
 
     The typing function receives the Numba types of the arguments and returns the plain
     function to compile for them, so a kernel can take a different path by argument
-    *type* (integer labels or float targets) without a runtime branch whose other side
-    would fail to type. ``stub`` itself is what runs as plain Python (NUMBA_DISABLE_JIT).
+    *type* (integer labels or float targets; 1-D or 2-D gradient scratch for the first
+    layer, unsplit or split between threads) without a runtime branch whose other side
+    would fail to type, or would compile code the call never runs. ``stub`` itself is what runs as plain Python (NUMBA_DISABLE_JIT).
     """
     from numba.extending import overload
 

@@ -25,15 +25,19 @@ MODES = ("all", "sample", "batch", "predict")
 
 
 def warmup(
-    dtype: str | np.dtype = "float32", mode: str = "all", activation_codes: Iterable[int] | None = None
+    dtype: str | np.dtype = "float32",
+    mode: str = "all",
+    activation_codes: Iterable[int] | None = None,
+    split_first_layer: bool = False,
 ) -> float:
     """Compile the entry kernels a run needs for ``dtype``; returns the seconds it took.
 
     ``mode``: ``sample`` (per-sample training + inference), ``batch`` (mini/full-batch
     training + inference), ``predict`` (inference only) or ``all``. Inference compiles
     the pass of each code in ``activation_codes`` (the network's; None: all of them).
-    Each entry point compiles once per dtype and is then cached on disk, so a later
-    process only loads it.
+    ``split_first_layer``: batched training as ``NumbaBackend(parallel_first_layer=True)``
+    runs it (2-D gradient scratch), instead of unsplit. Each entry point compiles once
+    per dtype and is then cached on disk, so a later process only loads it.
     """
     if mode not in MODES:
         raise ValueError(f"the 'mode' parameter must be one of {list(MODES)}; got {mode!r}")
@@ -106,13 +110,13 @@ def warmup(
             act_off,
             # Empty non-zero lists, scratch and flags: the dense first layer. The
             # zero-skipping one has the same argument types, so this compiles it too
-            # (unsplit: 1-D gradient scratch; the split is compiled when first asked for).
+            # (1-D gradient scratch: unsplit; 2-D: split between threads).
             (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt)),
             (
                 np.empty(0, np.int64),
                 np.empty(0, np.int32),
                 np.empty(0, dt),
-                np.empty(0, dt),
+                np.empty((0, 0), dt) if split_first_layer else np.empty(0, dt),
                 np.empty(0, np.int64),
             ),
             np.empty(0, np.bool_),

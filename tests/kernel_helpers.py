@@ -168,18 +168,18 @@ class TinyNet:
         return self.csr(), cols, np.empty(n_in, np.bool_)
 
     def train_epoch_batch_args(
-        self, batch_size: int, transposed: bool = False, skip_zeros: bool = False
+        self, batch_size: int, transposed: bool = False, skip_zeros: bool = False, parts: int | None = 2
     ) -> tuple:
         """``transposed``: hand the kernel X.T stored C-contiguous (full batch's fast path);
         ``skip_zeros``: the zero-skipping first layer (no row buffer: X is read through
-        its non-zero lists)."""
+        its non-zero lists), split in ``parts`` (None: unsplit, see ``sparse_batch_args``)."""
         bs = min(batch_size, self.order.shape[0])
         n_act, dt, st = int(self.act_off[-1]), self.dtype, self.state
         if skip_zeros:
-            csr, cols, fresh = self.sparse_batch_args(bs)
+            csr, cols, fresh = self.sparse_batch_args(bs, parts)
         else:
             csr = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt))
-            cols = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt), np.empty((0, 0), dt))
+            cols = (np.empty(0, np.int64), np.empty(0, np.int32), np.empty(0, dt), np.empty(0, dt))
             cols += (np.empty(0, np.int64),)
             fresh = np.empty(0, np.bool_)
         return (

@@ -37,6 +37,7 @@ from numba.core import types
 from numpy.testing import assert_array_equal
 
 from fastnn.backends import EpochResult
+from fastnn.backends.numba_backend import NumbaBackend
 from fastnn.errors import InvalidParameterError
 from fastnn.kernels import activations as k_act
 from fastnn.kernels import batch as k_batch
@@ -147,6 +148,22 @@ def test_warmup_compiles_only_the_inference_passes_of_the_given_activations(mode
     assert called == {"sigmoid_rows", "softmax_output_rows"}
 
 
+@pytest.mark.parametrize("split", [False, True])
+def test_batch_warmup_compiles_the_first_layer_as_the_backend_runs_it(split, monkeypatch):
+    """Unsplit: 1-D gradient scratch; NumbaBackend(parallel_first_layer=True): 2-D, the
+    signature its fits call, so the split's compile stays out of the first epoch."""
+    scratch = []
+    real = k_batch.train_epoch_batch
+
+    def spy(*args):
+        scratch.append(args[-2][3].ndim)
+        return real(*args)
+
+    monkeypatch.setattr(k_batch, "train_epoch_batch", spy)
+    NumbaBackend(parallel_first_layer=split).warmup("float64", "batch", ("relu", "softmax"))
+    assert scratch == [2 if split else 1]
+
+
 def test_backend_warmup_takes_activation_names_and_adds_the_identity_pass(monkeypatch):
     """Validation loss comes from logits (the identity pass), so a training run's warm-up
     compiles it beside the network's own passes; a bad name is a clean fastnn error."""
@@ -217,20 +234,32 @@ def test_py_func_of_single_step_kernels_matches_jit(dtype):
 @requires_jit
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 @pytest.mark.parametrize(
-    "mode", ["sample-skip", "sample-dense", "batch-3", "batch-3-skip", "full-batch", "full-batch-xt"]
+    "mode",
+    [
+        "sample-skip",
+        "sample-dense",
+        "batch-3",
+        "batch-3-skip",
+        "batch-3-split-skip",
+        "full-batch",
+        "full-batch-xt",
+    ],
 )
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_py_func_of_training_kernels_matches_jit(optimizer, mode, dtype):
     wd = 0.0 if optimizer == "sgd" else 1e-3  # the plain-SGD fast path and the general one
     jit_net, py_net = (_tiny_net(dtype, optimizer=optimizer, weight_decay=wd) for _ in range(2))
     n = jit_net.X.shape[0]
-    bs = {"batch-3": 3, "full-batch": n, "full-batch-xt": n}.get(mode, 1)
+    bs = 3 if mode.startswith("batch-3") else n if mode.startswith("full-batch") else 1
 
     def args(net: TinyNet) -> tuple:
         if bs == 1:
             return net.train_epoch_sample_args(skip_zeros=mode == "sample-skip")
         return net.train_epoch_batch_args(
-            bs, transposed=mode == "full-batch-xt", skip_zeros=mode.endswith("skip")
+            bs,
+            transposed=mode == "full-batch-xt",
+            skip_zeros=mode.endswith("skip"),
+            parts=2 if "split" in mode else None,
         )
 
     kernel = k_sgd.train_epoch_sample if bs == 1 else k_batch.train_epoch_batch

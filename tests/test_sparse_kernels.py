@@ -162,6 +162,52 @@ def test_sparse_forward_is_the_product_over_non_zeros(dtype):
             assert_array_equal(out, one_part, err_msg=f"sparse_forward_parts {how}: {parts} parts vs 1")
 
 
+@numba.njit
+def _compiled_forward(indptr, indices, values, rows_idx, W, out, g):
+    """``sparse_forward`` as compiled code sees it: the version chosen by g's type."""
+    k_sparse.sparse_forward(indptr, indices, values, rows_idx, W, out, g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_sparse_forward_gives_the_same_bits_unsplit_and_in_parts(dtype):
+    """The dispatcher the batch kernel calls: 1-D scratch runs the rows on this thread,
+    2-D scratch (one row per part) splits them; as Python and compiled, same bits."""
+    X, rows_idx, W, _ = _batch(dtype)
+    indptr, indices, values = csr(X)
+    want = X[rows_idx] @ W
+    unsplit = None
+    for how, kernel in (("python", k_sparse.sparse_forward), ("compiled", _compiled_forward)):
+        for parts in (None, 1, 2, 3):
+            g = np.empty(W.shape[1], dtype) if parts is None else np.empty((parts, W.shape[1]), dtype)
+            out = np.full((rows_idx.size, W.shape[1]), np.nan, dtype)
+            kernel(indptr, indices, values, rows_idx, W, out, g)
+            assert _rel_err(out, want) <= ONE_STEP[dtype], f"sparse_forward {how}, parts {parts}"
+            unsplit = out if unsplit is None else unsplit
+            assert_array_equal(out, unsplit, err_msg=f"sparse_forward {how}: parts {parts} vs unsplit")
+
+
+def test_one_row_of_scratch_types_to_the_unsplit_code_without_the_parallel_kernels():
+    """What keeps the default batched compile free of the parallel kernels (about 8 s
+    cold): 1-D scratch selects implementations that do not name them at all."""
+    from numba.core import types
+
+    a1, a2 = types.Array(types.float32, 1, "C"), types.Array(types.float32, 2, "C")
+    forward_args = (a1, a1, a1, a1, a2, a2)
+    assert k_sparse._sparse_forward_by_scratch(*forward_args, a1) is k_sparse._sparse_forward_serial
+    assert k_sparse._sparse_forward_by_scratch(*forward_args, a2) is k_sparse._sparse_forward_split
+    grad_args = (a1,) * 8
+    rest = (types.int64,) + (types.float32,) * 8
+    assert (
+        k_sparse._sparse_grad_update_by_scratch(*grad_args, a1, *rest) is k_sparse._sparse_grad_update_serial
+    )
+    assert (
+        k_sparse._sparse_grad_update_by_scratch(*grad_args, a2, *rest) is k_sparse._sparse_grad_update_split
+    )
+    for serial in (k_sparse._sparse_forward_serial, k_sparse._sparse_grad_update_serial):
+        names = serial.__code__.co_names
+        assert not [n for n in names if n.endswith("_parts")], f"{serial.__name__} names {names}"
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_batch_columns_is_the_batch_in_csc_form(dtype):
     X, rows_idx, _, _ = _batch(dtype)

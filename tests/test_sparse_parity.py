@@ -131,7 +131,7 @@ def test_sparse_mini_batches_match_numpy_and_the_dense_path(net, act, optimizer,
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adam"])
-def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
+def test_sparse_path_gives_the_same_bits_unsplit_and_split_on_one_thread_and_on_two(optimizer):
     """Asked to, the backend splits the first layer's work between Numba's threads (one
     part each): each part owns its rows, so the numbers may not depend on how many there are."""
     numba = pytest.importorskip("numba")
@@ -149,12 +149,17 @@ def test_sparse_path_gives_the_same_bits_on_one_thread_and_on_two(optimizer):
     for threads in (1, 2):
         with limit_threads(threads):
             assert numba.get_num_threads() == threads
-            runs[threads] = train(NumbaBackend(skip_zeros=True, parallel_first_layer=True), *args)
-    one, many = runs.values()
-    for (r1, p1, s1), (r2, p2, s2) in zip(one, many, strict=True):
-        assert r1 == r2
-        assert_array_equal(p1.data, p2.data, err_msg=f"weights, {optimizer}")
-        assert_array_equal(s1.m, s2.m, err_msg=f"optimiser state, {optimizer}")
+            runs[f"split, {threads} thread(s)"] = train(
+                NumbaBackend(skip_zeros=True, parallel_first_layer=True), *args
+            )
+    with limit_threads(2):
+        runs["unsplit"] = train(NumbaBackend(skip_zeros=True), *args)
+    reference = runs.pop("unsplit")
+    for how, run in runs.items():
+        for (r1, p1, s1), (r2, p2, s2) in zip(reference, run, strict=True):
+            assert r1 == r2, how
+            assert_array_equal(p1.data, p2.data, err_msg=f"weights, {optimizer}, {how} vs unsplit")
+            assert_array_equal(s1.m, s2.m, err_msg=f"optimiser state, {optimizer}, {how} vs unsplit")
 
 
 @pytest.mark.parametrize("parallel", [False, True])

@@ -67,11 +67,10 @@ class NumbaBackend:
 
         ``parallel_first_layer``: split the zero-skipping first layer's work between
         Numba's threads (``kernels/sparse.py``), bit for bit the same results. Off by
-        default: on the two-vCPU machine it was measured on, a batch-64 epoch of the
-        ``fast`` network on MNIST took 1.50 s split at two threads against 1.16 s
-        unsplit (1.17 s at one thread; medians of ``fit(epochs=1)`` calls interleaved in
-        one process): handing half of every batch to the second thread costs more than
-        the halved work saves.
+        default: on the two-vCPU machine fastnn is measured on, handing half of every
+        batch to the second thread cost more than the halved work saved (a batch-64
+        epoch of 784-256-128-10 on MNIST was slower split at two threads than unsplit
+        at one). ``python -m benchmarks.first_layer_split`` measures it on yours.
         """
         if skip_zeros is not None and not isinstance(skip_zeros, bool):
             raise InvalidParameterError(
@@ -116,12 +115,13 @@ class NumbaBackend:
         """Compile (or load from Numba's cache) the kernels for ``dtype``; returns the
         seconds taken, which the CLI reports as compile time. ``mode`` (``sample``,
         ``batch``, ``predict`` or ``all``) and ``activations`` (the network's; None: all)
-        limit it to what one kind of run needs."""
+        limit it to what one kind of run needs; batched training is compiled split or
+        not as this backend runs it (``parallel_first_layer``)."""
         codes = None
         if activations is not None:
             # The identity pass too: validation loss comes from logits (MLP._logits).
             codes = [get_activation(a).code for a in activations] + [k_act.IDENTITY]
-        return _warmup(dtype, mode, codes)
+        return _warmup(dtype, mode, codes, self.parallel_first_layer)
 
     # --------------------------------------------------------------- protocol
     def dense_forward(self, a_prev: np.ndarray, W: np.ndarray, b: np.ndarray, activation: str) -> np.ndarray:
@@ -355,9 +355,9 @@ class NumbaBackend:
                     np.empty(0, dtype),
                     np.empty(0, np.int64),
                 )
-            # With the zero-skipping first layer on Numba's threads, BLAS keeps one thread
-            # for the small products around it (its threads on 64-row products gave
-            # 0.76x). The lock: Numba's workqueue layer takes one caller at a time.
+            # With the zero-skipping first layer, split or not, BLAS keeps one thread for
+            # the small products around it (its threads on 64-row products gave 0.76x).
+            # The lock: Numba's workqueue layer takes one caller at a time.
             parallel = rows is not None and cols[3].ndim == 2 and cols[3].shape[0] > 1
             with (
                 single_blas_thread() if rows is not None else nullcontext(),
