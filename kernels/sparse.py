@@ -212,12 +212,11 @@ def sparse_forward(indptr, indices, values, rows_idx, W, out, g):
 
     Chosen by g's type when compiled (``_sparse_forward_by_scratch``), so a kernel
     called with 1-D scratch never compiles the parallel code (about 8 s of a cold
-    batched compile); this plain version is what runs without the JIT.
+    batched compile); without the JIT the same choice is made on the array itself.
     """
-    if g.ndim == 2:
-        _sparse_forward_split(indptr, indices, values, rows_idx, W, out, g)
-    else:
-        _sparse_forward_serial(indptr, indices, values, rows_idx, W, out, g)
+    _sparse_forward_by_scratch(indptr, indices, values, rows_idx, W, out, g)(
+        indptr, indices, values, rows_idx, W, out, g
+    )
 
 
 def _sparse_forward_serial(indptr, indices, values, rows_idx, W, out, g):
@@ -242,14 +241,8 @@ def sparse_grad_update(
     """The first layer's gradient fused with its update, over all of W's rows: on this
     thread with 1-D ``g`` (one gradient row of scratch), in ``g.shape[0]`` parts on
     Numba's threads with 2-D ``g`` (chosen by type, as ``sparse_forward``)."""
-    if g.ndim == 2:
-        _sparse_grad_update_split(
-            colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
-        )
-    else:
-        _sparse_grad_update_serial(
-            colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one
-        )
+    args = (colptr, col_rows, col_vals, delta, W, mW, sW, fresh, g, opt, lr, mu, b1, b2, eps, wd, step, one)
+    _sparse_grad_update_by_scratch(*args)(*args)
 
 
 def _sparse_grad_update_serial(
